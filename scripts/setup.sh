@@ -10,12 +10,18 @@ APT_PACKAGES=(
   libvectorscan-dev libpcre2-dev libyaml-dev libseccomp-dev libsqlite3-dev sqlite3
   libssl-dev libcurl4-openssl-dev
   python3 curl zip unzip ripgrep binutils file
-  nodejs npm autoconf automake libtool g++ make
+  autoconf automake libtool g++ make
   chromium inotify-tools iproute2 valgrind
 )
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+# Node.js and npm: use the machine's when present (a NodeSource node already ships npm, and
+# Debian's npm package would conflict with it).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  APT_PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

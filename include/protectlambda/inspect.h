@@ -46,13 +46,15 @@ struct pl_inspect_view {
     bool bound_exceeded;      /* a limit was hit; what was inspected so far is in the view */
     char bound_reason[96];
     bool http_event;          /* API Gateway v1/v2, ALB or Function URL event (deny with 403) */
+    struct pl_inspect_state *state; /* private: parser stacks and scratch, reused across events */
 };
 
 void pl_inspect_view_init(struct pl_inspect_view *v);
 void pl_inspect_view_reset(struct pl_inspect_view *v);  /* reuse memory across events */
 void pl_inspect_view_clean_up(struct pl_inspect_view *v);
 
-/* Build the view of a JSON document (event or response). Non-JSON input becomes one RAW item.
+/* Build the view of a JSON document (event or response); the view is reset first (its memory
+ * is reused). Non-JSON input becomes one RAW item (after the items of any valid prefix).
  * Fails only on internal errors (memory); bounds set view->bound_exceeded. */
 int pl_inspect_json(const struct pl_inspect_limits *lim, const char *data, size_t len,
                     struct pl_inspect_view *view);
@@ -97,6 +99,7 @@ struct pl_checker {
     struct pl_inspect_limits limits;
     bool deny_on_bound;
     struct pl_inspect_view view;          /* reused */
+    struct pl_checker_state *state;       /* private: match bookkeeping, reused */
 };
 
 int pl_checker_init(struct pl_checker *c, const struct pl_ruleset *set,

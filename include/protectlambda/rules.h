@@ -7,6 +7,7 @@
 #ifndef PROTECTLAMBDA_RULES_H
 #define PROTECTLAMBDA_RULES_H
 
+#include "protectlambda/config.h"
 #include "protectlambda/event.h"
 
 enum pl_target { PL_TARGET_CODE, PL_TARGET_IN, PL_TARGET_OUT, PL_TARGET_COUNT };
@@ -62,7 +63,33 @@ uint64_t pl_ruleset_hash(const struct pl_ruleset *set);
 /* number of rules of a target */
 size_t pl_ruleset_count(const struct pl_ruleset *set, enum pl_target t);
 
-/* glob matching used for rule paths and scan skips ('*', '?', '**' across '/') */
+/* glob matching used for rule paths and scan skips ('*', '?', '**' across '/', '[...]').
+ * A glob without '/' is matched against the last path component only ("*.py"). */
 bool pl_glob_match(const char *glob, const char *path);
+
+/* Check one pattern the way the loader does (PCRE2 compile with the rule's flags; a pattern
+ * matching the empty string is refused). 0 ok; -1 with `err` filled ("missing closing
+ * parenthesis at offset 2") when it does not compile. */
+int pl_rule_pattern_check(const char *pattern, unsigned flags, char *err, size_t errlen);
+/* flag names: "caseless", "dotall", "multiline", "utf8" */
+int pl_rule_flag_parse(const char *s, unsigned *flag);
+
+/* Languages of code rules: "python", "node", "java", "go", "ruby", "shell". */
+bool pl_language_valid(const char *lang);
+/* language of a source file from its name (".py" -> "python", ".js/.mjs/.cjs/.ts" -> "node",
+ * ".java" -> "java", ".go" -> "go", ".rb" -> "ruby", ".sh/.bash" -> "shell"); NULL unknown */
+const char *pl_language_of_path(const char *path);
+/* whether a code rule applies to a file: its languages (the file's language must be listed;
+ * files of unknown language only get rules without `languages`) and its path globs. */
+bool pl_rule_applies_to_path(const struct pl_rule *r, const char *path);
+
+/* ---- default rule packs: ONE place that every command uses ----
+ * The directory is the setting rules_dir; when that directory does not exist and rules_dir
+ * has its default value, the source tree's rules/ (PL_SOURCE_RULES_DIR, set by CMake) is used
+ * (running from a build tree). Returns NULL when rules_dir is set to "" (disabled). */
+const char *pl_rules_default_dir(const struct pl_config *cfg);
+/* Load the default packs (see above) into `set`: 0 ok (also when disabled), -1 when the
+ * directory is missing or a rule is bad (fail closed: no silent "no rules"). */
+int pl_rules_load_defaults(struct pl_ruleset *set, const struct pl_config *cfg);
 
 #endif

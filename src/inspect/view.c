@@ -1,0 +1,696 @@
+/* The view of an event or response: every JSON key and string value with its JSON path, plus
+ * the decoded forms an attacker uses to hide (URL, HTML entities, base64 bodies, JSON nested
+ * in strings), all in one '\n'-separated text buffer scanned once by the engine.
+ *
+ * One pass over the input with the SAX parser; paths are built incrementally in one buffer;
+ * every buffer (text, paths, items, frames, decode scratch) is kept across events, so a warm
+ * view allocates nothing. Nested documents (JSON in a string, base64 bodies) are parsed from
+ * inside a callback, at most S_MAX_NEST levels deep, each level with its own scratch. */
+#include "protectlambda/inspect.h"
+#include "protectlambda/json.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define S_MAX_NEST 8          /* documents nested in strings */
+#define S_MAX_PATH 512        /* bytes of a JSON path; deeper components become "..." */
+#define S_MAX_KEY_IN_PATH 80  /* bytes of one key in a path */
+
+enum s_key_class {
+    K_OTHER,
+    K_BODY,
+    K_ISB64,
+    K_HTTPMETHOD,
+    K_REQCTX,
+    K_HTTP,
+    K_ELB,
+    K_VERSION,
+    K_KEY,
+    K_OBJECT,
+    K_S3,
+    K_QUERY, /* rawQueryString, queryStringParameters, multiValueQueryStringParameters */
+};
+
+struct s_frame {
+    uint64_t index;          /* array: next element index */
+    size_t body_off, body_len;
+    uint32_t path_len;       /* length of this container's path in st->path */
+    uint32_t member_path_off;
+    uint32_t body_path_off;
+    uint8_t is_array;
+    uint8_t key_class;       /* class of the current member's key (objects) */
+    uint8_t own_class;       /* class of the key this container is the value of */
+    uint8_t query;           /* inside a query-string container */
+    uint8_t b64, body_valid;
+};
+
+struct s_level {
+    struct pl_buf a, b;      /* decode chain */
+    struct pl_buf b64src, b64out;
+};
+
+struct pl_inspect_state {
+    struct s_frame *frames;
+    size_t n_frames, cap_frames;
+    struct pl_buf path;
+    struct s_level lv[S_MAX_NEST + 1];
+    uint32_t nest;
+    bool stop;
+    bool f_method, f_reqctx, f_http, f_elb, f_v2;
+    struct pl_inspect_limits lim;
+    struct pl_inspect_view *view;
+};
+
+struct s_doc {
+    struct pl_inspect_state *st;
+    size_t base;             /* first frame of this document */
+    uint32_t root_path_off;
+    uint32_t root_path_len;
+    uint8_t dec;             /* decoding that produced this document (NONE: the input) */
+    bool outer;
+};
+
+static const char *const s_dec_names[PL_DEC_COUNT] = {"none", "url", "html", "base64", "json", "raw"};
+
+const char *pl_decoding_name(enum pl_decoding d)
+{
+    return (unsigned)d < PL_DEC_COUNT ? s_dec_names[d] : "?";
+}
+
+void pl_inspect_limits_default(struct pl_inspect_limits *l)
+{
+    /* the defaults of settings.def (max_depth, max_keys, max_decoded, decode_rounds) */
+    l->max_depth = 256;
+    l->max_items = 200000;
+    l->max_decoded = 32u << 20;
+    l->decode_rounds = 3;
+}
+
+void pl_inspect_view_init(struct pl_inspect_view *v)
+{
+    memset(v, 0, sizeof(*v));
+    pl_buf_init(&v->text);
+    pl_buf_init(&v->paths);
+}
+
+void pl_inspect_view_reset(struct pl_inspect_view *v)
+{
+    pl_buf_reset(&v->text);
+    pl_buf_reset(&v->paths);
+    v->n_items = 0;
+    v->non_json = false;
+    v->bound_exceeded = false;
+    v->bound_reason[0] = '\0';
+    v->http_event = false;
+}
+
+void pl_inspect_view_clean_up(struct pl_inspect_view *v)
+{
+    pl_buf_clean_up(&v->text);
+    pl_buf_clean_up(&v->paths);
+    pl_free(v->items);
+    struct pl_inspect_state *st = v->state;
+    if (st) {
+        pl_free(st->frames);
+        pl_buf_clean_up(&st->path);
+        for (size_t i = 0; i < PL_ARRAY_LEN(st->lv); i++) {
+            pl_buf_clean_up(&st->lv[i].a);
+            pl_buf_clean_up(&st->lv[i].b);
+            pl_buf_clean_up(&st->lv[i].b64src);
+            pl_buf_clean_up(&st->lv[i].b64out);
+        }
+        pl_free(st);
+    }
+    memset(v, 0, sizeof(*v));
+}
+
+const struct pl_inspect_item *pl_inspect_item_at(const struct pl_inspect_view *v, size_t off)
+{
+    size_t lo = 0, hi = v->n_items;
+    /* last item with item.off <= off */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v->items[mid].off <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!lo)
+        return NULL;
+    const struct pl_inspect_item *it = &v->items[lo - 1];
+    /* the '\n' after an item belongs to it */
+    return off <= it->off + it->len ? it : NULL;
+}
+
+/* ---------------------------------------------------------------- building */
+
+static void s_bound(struct pl_inspect_state *st, const char *fmt, ...) PL_PRINTF(2, 3);
+static void s_bound(struct pl_inspect_state *st, const char *fmt, ...)
+{
+    struct pl_inspect_view *v = st->view;
+    if (!v->bound_exceeded) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(v->bound_reason, sizeof(v->bound_reason), fmt, ap);
+        va_end(ap);
+    }
+    v->bound_exceeded = true;
+}
+
+/* 0 added, 1 a global bound stops inspection, -1 error */
+static int s_item(struct pl_inspect_state *st, const char *s, size_t len, uint32_t path_off,
+                  uint8_t kind, uint8_t dec)
+{
+    struct pl_inspect_view *v = st->view;
+    if (st->stop)
+        return 1;
+    if (v->n_items >= st->lim.max_items) {
+        s_bound(st, "more than %llu keys and values", (unsigned long long)st->lim.max_items);
+        st->stop = true;
+        return 1;
+    }
+    size_t used = v->text.len + v->paths.len;
+    size_t room = st->lim.max_decoded > used ? (size_t)(st->lim.max_decoded - used) : 0;
+    bool cut = false;
+    if (len + 1 > room) {
+        len = room ? room - 1 : 0;
+        cut = true;
+    }
+    if (v->n_items == v->cap_items &&
+        pl_array_reserve((void **)&v->items, &v->cap_items, v->n_items + 1, sizeof(*v->items)))
+        return -1;
+    if (pl_buf_reserve(&v->text, len + 1))
+        return -1;
+    struct pl_inspect_item *it = &v->items[v->n_items++];
+    it->off = v->text.len;
+    it->len = len;
+    it->path_off = path_off;
+    it->kind = kind;
+    it->decoding = dec;
+    memcpy(v->text.data + v->text.len, s, len);
+    v->text.len += len;
+    v->text.data[v->text.len++] = '\n';
+    v->text.data[v->text.len] = '\0';
+    if (cut) {
+        s_bound(st, "more than %llu bytes of decoded text",
+                (unsigned long long)st->lim.max_decoded);
+        st->stop = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* store the current path; returns its offset in view->paths or (uint32_t)-1 on error */
+static int s_store_path(struct pl_inspect_state *st, uint32_t *off)
+{
+    struct pl_buf *p = &st->view->paths;
+    if (p->len > UINT32_MAX - st->path.len - 2)
+        return pl_raise(PL_ERR_LIMIT, "paths too large");
+    *off = (uint32_t)p->len;
+    if (pl_buf_reserve(p, st->path.len + 1))
+        return -1;
+    memcpy(p->data + p->len, st->path.data, st->path.len);
+    p->len += st->path.len;
+    p->data[p->len++] = '\0';
+    p->data[p->len] = '\0';
+    return 0;
+}
+
+static void s_path_truncate(struct pl_inspect_state *st, size_t len)
+{
+    st->path.len = len;
+    if (st->path.data)
+        st->path.data[len] = '\0';
+}
+
+static bool s_is_ident(const char *k, size_t n)
+{
+    if (!n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)k[i];
+        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$';
+        if (!alpha && !(i && c >= '0' && c <= '9'))
+            return false;
+    }
+    return true;
+}
+
+/* A path is "full" when one more component could pass S_MAX_PATH: it then ends with "..."
+ * and its descendants share it. Bounded: at most S_MAX_PATH + 3 bytes. */
+#define S_COMPONENT_MAX (8 + 2 * S_MAX_KEY_IN_PATH)
+
+static int s_path_full(struct pl_buf *p)
+{
+    if (p->len + S_COMPONENT_MAX <= S_MAX_PATH)
+        return 0;
+    if (p->len >= 3 && !memcmp(p->data + p->len - 3, "...", 3))
+        return 1;
+    return pl_buf_append_str(p, "...") ? -1 : 1;
+}
+
+/* append ".key" or "['key']" */
+static int s_path_member(struct pl_inspect_state *st, const char *k, size_t n)
+{
+    struct pl_buf *p = &st->path;
+    int full = s_path_full(p);
+    if (full)
+        return full < 0 ? -1 : 0;
+    bool cut = n > S_MAX_KEY_IN_PATH;
+    if (cut)
+        n = S_MAX_KEY_IN_PATH;
+    if (s_is_ident(k, n)) {
+        if (pl_buf_append_char(p, '.') || pl_buf_append(p, k, n))
+            return -1;
+    } else {
+        if (pl_buf_append_str(p, "['"))
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            char c = k[i];
+            if ((c == '\'' || c == '\\') && pl_buf_append_char(p, '\\'))
+                return -1;
+            if (pl_buf_append_char(p, c))
+                return -1;
+        }
+        if (pl_buf_append_str(p, "']"))
+            return -1;
+    }
+    if (cut && pl_buf_append_str(p, "..."))
+        return -1;
+    return 0;
+}
+
+static int s_path_index(struct pl_inspect_state *st, uint64_t i)
+{
+    struct pl_buf *p = &st->path;
+    int full = s_path_full(p);
+    if (full)
+        return full < 0 ? -1 : 0;
+    char tmp[32];
+    int n = snprintf(tmp, sizeof(tmp), "[%llu]", (unsigned long long)i);
+    return pl_buf_append(p, tmp, (size_t)n);
+}
+
+static uint8_t s_classify(const char *k, size_t n)
+{
+#define S_IS(lit) (n == sizeof(lit) - 1 && !memcmp(k, lit, sizeof(lit) - 1))
+    switch (n) {
+    case 2: return S_IS("s3") ? K_S3 : K_OTHER;
+    case 3: return S_IS("key") ? K_KEY : S_IS("elb") ? K_ELB : K_OTHER;
+    case 4: return S_IS("body") ? K_BODY : S_IS("http") ? K_HTTP : K_OTHER;
+    case 6: return S_IS("object") ? K_OBJECT : K_OTHER;
+    case 7: return S_IS("version") ? K_VERSION : K_OTHER;
+    case 10: return S_IS("httpMethod") ? K_HTTPMETHOD : K_OTHER;
+    case 14:
+        return S_IS("requestContext") ? K_REQCTX : S_IS("rawQueryString") ? K_QUERY : K_OTHER;
+    case 15: return S_IS("isBase64Encoded") ? K_ISB64 : K_OTHER;
+    case 21: return S_IS("queryStringParameters") ? K_QUERY : K_OTHER;
+    case 31: return S_IS("multiValueQueryStringParameters") ? K_QUERY : K_OTHER;
+    default: return K_OTHER;
+    }
+#undef S_IS
+}
+
+static bool s_looks_json(const char *s, size_t n)
+{
+    size_t i = 0, j = n;
+    while (i < j && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+        i++;
+    while (j > i && (s[j - 1] == ' ' || s[j - 1] == '\t' || s[j - 1] == '\r' || s[j - 1] == '\n'))
+        j--;
+    if (j - i < 2)
+        return false;
+    return (s[i] == '{' && s[j - 1] == '}') || (s[i] == '[' && s[j - 1] == ']');
+}
+
+static int s_parse_doc(struct pl_inspect_state *st, const char *data, size_t len,
+                       uint32_t root_path_off, uint8_t dec, bool outer);
+
+/* nested JSON in a string value: its items get paths under the string's path */
+static int s_nested(struct pl_inspect_state *st, const char *s, size_t len, uint32_t path_off,
+                    uint8_t dec)
+{
+    if (st->nest >= S_MAX_NEST) {
+        s_bound(st, "JSON nested in strings more than %d levels deep", S_MAX_NEST);
+        return 0;
+    }
+    st->nest++;
+    int rc = s_parse_doc(st, s, len, path_off, dec, false);
+    st->nest--;
+    return rc;
+}
+
+/* a key or string value: the item, then its decoded forms (URL and HTML rounds), then JSON
+ * nested in it. `dec` labels the item and everything derived from it when not NONE. */
+static int s_value(struct pl_inspect_state *st, const char *s, size_t len, uint32_t path_off,
+                   uint8_t kind, uint8_t dec, bool plus)
+{
+    int rc = s_item(st, s, len, path_off, kind, dec);
+    if (rc)
+        return rc;
+    bool pct = memchr(s, '%', len) != NULL;
+    bool amp = memchr(s, '&', len) != NULL;
+    if (!plus && !pct && memchr(s, '=', len) && memchr(s, '+', len))
+        plus = true; /* form-encoded looking text */
+    bool plus_any = plus && memchr(s, '+', len) != NULL;
+    const char *cur = s;
+    size_t cur_len = len;
+    if (pct || amp || plus_any) {
+        struct s_level *lv = &st->lv[st->nest];
+        struct pl_buf *bufs[2] = {&lv->a, &lv->b};
+        int which = 0;
+        for (uint32_t r = 0; r < st->lim.decode_rounds; r++) {
+            bool changed = false;
+            struct pl_buf *o = bufs[which];
+            pl_buf_reset(o);
+            rc = pl_decode_url(cur, cur_len, plus, o);
+            if (rc < 0)
+                return -1;
+            if (rc == 1) {
+                changed = true;
+                cur = o->data;
+                cur_len = o->len;
+                which ^= 1;
+                rc = s_item(st, cur, cur_len, path_off, kind, dec ? dec : PL_DEC_URL);
+                if (rc)
+                    return rc;
+            }
+            o = bufs[which];
+            pl_buf_reset(o);
+            rc = pl_decode_html(cur, cur_len, o);
+            if (rc < 0)
+                return -1;
+            if (rc == 1) {
+                changed = true;
+                cur = o->data;
+                cur_len = o->len;
+                which ^= 1;
+                rc = s_item(st, cur, cur_len, path_off, kind, dec ? dec : PL_DEC_HTML);
+                if (rc)
+                    return rc;
+            }
+            if (!changed)
+                break;
+            if (!memchr(cur, '%', cur_len) && !memchr(cur, '&', cur_len))
+                break;
+        }
+    }
+    if (kind != PL_ITEM_VALUE)
+        return 0;
+    /* JSON nested in the string: the value as sent, or its decoded form */
+    if (s_looks_json(s, len))
+        return s_nested(st, s, len, path_off, dec ? dec : PL_DEC_JSON);
+    if (cur != s && s_looks_json(cur, cur_len))
+        return s_nested(st, cur, cur_len, path_off, dec ? dec : PL_DEC_JSON);
+    return 0;
+}
+
+/* ---- SAX callbacks ---- */
+
+static inline struct s_frame *s_top(struct s_doc *d)
+{
+    struct pl_inspect_state *st = d->st;
+    return st->n_frames > d->base ? &st->frames[st->n_frames - 1] : NULL;
+}
+
+/* convert an s_item/s_value result into a callback result */
+static int s_cb_rc(int rc)
+{
+    if (rc > 0)
+        return pl_raise(PL_ERR_LIMIT, "inspection bound reached");
+    return rc;
+}
+
+/* path of the value about to be delivered (root, object member or array element) */
+static int s_value_path(struct s_doc *d, uint32_t *path_off)
+{
+    struct pl_inspect_state *st = d->st;
+    struct s_frame *f = s_top(d);
+    if (!f) {
+        *path_off = d->root_path_off;
+        s_path_truncate(st, d->root_path_len);
+        return 0;
+    }
+    if (!f->is_array) {
+        *path_off = f->member_path_off;
+        return 0; /* st->path holds the member path (set by on_key) */
+    }
+    s_path_truncate(st, f->path_len);
+    if (s_path_index(st, f->index++))
+        return -1;
+    return s_store_path(st, path_off);
+}
+
+static int s_on_key(void *ctx, const char *k, size_t n, const char *raw, size_t raw_len)
+{
+    struct s_doc *d = ctx;
+    struct pl_inspect_state *st = d->st;
+    struct s_frame *f = s_top(d);
+    if (!f)
+        return pl_raise(PL_ERR_INTERNAL, "key outside an object");
+    s_path_truncate(st, f->path_len);
+    if (s_path_member(st, k, n) || s_store_path(st, &f->member_path_off))
+        return -1;
+    f->key_class = s_classify(k, n);
+    if (d->outer) {
+        size_t depth = st->n_frames - d->base;
+        if (depth == 1) {
+            st->f_method |= f->key_class == K_HTTPMETHOD;
+            st->f_reqctx |= f->key_class == K_REQCTX;
+        } else if (depth == 2 && f->own_class == K_REQCTX) {
+            st->f_http |= f->key_class == K_HTTP;
+            st->f_elb |= f->key_class == K_ELB;
+        }
+    }
+    if (!n)
+        return 0;
+    return s_cb_rc(s_value(st, k, n, f->member_path_off, PL_ITEM_KEY, d->dec, f->query));
+}
+
+static int s_on_string(void *ctx, const char *s, size_t n, const char *raw, size_t raw_len)
+{
+    struct s_doc *d = ctx;
+    struct pl_inspect_state *st = d->st;
+    uint32_t path_off;
+    if (s_value_path(d, &path_off))
+        return -1;
+    struct s_frame *f = s_top(d);
+    bool plus = false;
+    if (f && !f->is_array) {
+        plus = f->query || f->key_class == K_QUERY || f->key_class == K_BODY;
+        if (f->key_class == K_KEY && f->own_class == K_OBJECT && st->n_frames - d->base >= 2 &&
+            st->frames[st->n_frames - 2].own_class == K_S3)
+            plus = true; /* S3 object keys are URL-encoded with '+' for space */
+        if (d->outer && st->n_frames - d->base == 1 && f->key_class == K_VERSION && n == 3 &&
+            !memcmp(s, "2.0", 3))
+            st->f_v2 = true;
+        if (f->key_class == K_BODY) {
+            f->body_valid = 0;
+            if (n) {
+                f->body_off = st->view->text.len;
+                f->body_len = n;
+                f->body_path_off = path_off;
+                f->body_valid = 1;
+            }
+        }
+    } else if (f) {
+        plus = f->query;
+    }
+    if (!n)
+        return 0;
+    return s_cb_rc(s_value(st, s, n, path_off, PL_ITEM_VALUE, d->dec, plus));
+}
+
+static int s_on_scalar(struct s_doc *d)
+{
+    struct s_frame *f = s_top(d);
+    if (f && f->is_array)
+        f->index++; /* numbers, booleans and null are not items, but they take an index */
+    return 0;
+}
+static int s_on_number(void *ctx, const char *num, size_t n) { return s_on_scalar(ctx); }
+static int s_on_null(void *ctx) { return s_on_scalar(ctx); }
+static int s_on_bool(void *ctx, bool v)
+{
+    struct s_doc *d = ctx;
+    struct s_frame *f = s_top(d);
+    if (f && !f->is_array && f->key_class == K_ISB64)
+        f->b64 = v;
+    return s_on_scalar(d);
+}
+
+static int s_begin(struct s_doc *d, bool is_array)
+{
+    struct pl_inspect_state *st = d->st;
+    struct s_frame *parent = s_top(d);
+    uint8_t own = K_OTHER, query = 0;
+    if (!parent) {
+        s_path_truncate(st, d->root_path_len);
+    } else if (parent->is_array) {
+        s_path_truncate(st, parent->path_len);
+        if (s_path_index(st, parent->index++))
+            return -1;
+        query = parent->query;
+    } else {
+        own = parent->key_class;
+        query = parent->query || own == K_QUERY;
+        /* st->path holds the member path */
+    }
+    if (pl_array_reserve((void **)&st->frames, &st->cap_frames, st->n_frames + 1,
+                         sizeof(*st->frames)))
+        return -1;
+    struct s_frame *f = &st->frames[st->n_frames++];
+    memset(f, 0, sizeof(*f));
+    f->path_len = (uint32_t)st->path.len;
+    f->is_array = is_array;
+    f->own_class = own;
+    f->query = query;
+    return 0;
+}
+
+static int s_on_begin_object(void *ctx) { return s_begin(ctx, false); }
+static int s_on_begin_array(void *ctx) { return s_begin(ctx, true); }
+
+static int s_on_end_object(void *ctx)
+{
+    struct s_doc *d = ctx;
+    struct pl_inspect_state *st = d->st;
+    struct s_frame *f = s_top(d);
+    if (!f)
+        return pl_raise(PL_ERR_INTERNAL, "unbalanced object");
+    int rc = 0;
+    if (f->b64 && f->body_valid && !st->stop) {
+        /* isBase64Encoded: decode the body (its text is in the view) */
+        struct s_level *lv = &st->lv[st->nest];
+        uint32_t path_off = f->body_path_off;
+        pl_buf_reset(&lv->b64src);
+        pl_buf_reset(&lv->b64out);
+        if (pl_buf_append(&lv->b64src, st->view->text.data + f->body_off, f->body_len))
+            return -1;
+        rc = pl_decode_base64(lv->b64src.data, lv->b64src.len, &lv->b64out);
+        if (rc < 0)
+            return -1;
+        st->n_frames--;
+        if (rc == 1 && st->nest < S_MAX_NEST) {
+            /* the decoded body is a new value: decoded forms and nested JSON use the next
+             * level's scratch so lv->b64out stays intact */
+            st->nest++;
+            rc = s_value(st, lv->b64out.data, lv->b64out.len, path_off, PL_ITEM_VALUE,
+                         d->dec ? d->dec : PL_DEC_BASE64, true);
+            st->nest--;
+            return s_cb_rc(rc);
+        }
+        if (rc == 1)
+            s_bound(st, "JSON nested in strings more than %d levels deep", S_MAX_NEST);
+        return 0;
+    }
+    st->n_frames--;
+    return 0;
+}
+
+static int s_on_end_array(void *ctx)
+{
+    struct s_doc *d = ctx;
+    if (!s_top(d))
+        return pl_raise(PL_ERR_INTERNAL, "unbalanced array");
+    d->st->n_frames--;
+    return 0;
+}
+
+static const struct pl_json_sax s_sax = {
+    .on_key = s_on_key,
+    .on_string = s_on_string,
+    .on_number = s_on_number,
+    .on_bool = s_on_bool,
+    .on_null = s_on_null,
+    .on_begin_object = s_on_begin_object,
+    .on_end_object = s_on_end_object,
+    .on_begin_array = s_on_begin_array,
+    .on_end_array = s_on_end_array,
+};
+
+/* Parse one document into the view. Returns 0 (also when a bound or, for nested documents,
+ * invalid JSON stopped it), 1 when a global bound stops everything, -1 on error. For the
+ * outer document, invalid JSON is reported as -2. */
+static int s_parse_doc(struct pl_inspect_state *st, const char *data, size_t len,
+                       uint32_t root_path_off, uint8_t dec, bool outer)
+{
+    struct s_doc d = {.st = st, .base = st->n_frames, .root_path_off = root_path_off,
+                      .dec = dec, .outer = outer};
+    /* the root path text */
+    s_path_truncate(st, 0);
+    const char *rp = st->view->paths.data + root_path_off;
+    size_t rpl = strlen(rp);
+    if (pl_buf_append(&st->path, rp, rpl))
+        return -1;
+    d.root_path_len = (uint32_t)rpl;
+    if (st->n_frames >= st->lim.max_depth) {
+        s_bound(st, "JSON nesting deeper than %u", st->lim.max_depth);
+        return 0;
+    }
+    struct pl_json_limits jl = {.max_depth = st->lim.max_depth - (uint32_t)st->n_frames,
+                                .max_values = UINT64_MAX};
+    size_t err_off = 0;
+    int rc = pl_json_sax_parse(data, len, &jl, &s_sax, &d, &err_off);
+    st->n_frames = d.base;
+    if (rc == 0)
+        return 0;
+    int err = pl_last_error();
+    if (err == PL_ERR_LIMIT) {
+        if (st->stop)
+            return 1;
+        s_bound(st, "%s", pl_last_error_msg());
+        return 0;
+    }
+    if (err == PL_ERR_PARSE)
+        return outer ? -2 : 0; /* a string that only looked like JSON */
+    return -1;
+}
+
+int pl_inspect_json(const struct pl_inspect_limits *lim, const char *data, size_t len,
+                    struct pl_inspect_view *view)
+{
+    pl_inspect_view_reset(view);
+    if (!view->state) {
+        view->state = pl_calloc(1, sizeof(*view->state));
+        if (!view->state)
+            return -1;
+    }
+    struct pl_inspect_state *st = view->state;
+    st->view = view;
+    st->n_frames = 0;
+    st->nest = 0;
+    st->stop = false;
+    st->f_method = st->f_reqctx = st->f_http = st->f_elb = st->f_v2 = false;
+    if (lim)
+        st->lim = *lim;
+    else
+        pl_inspect_limits_default(&st->lim);
+    if (!st->lim.max_depth)
+        st->lim.max_depth = 1;
+    if (!st->lim.decode_rounds)
+        st->lim.decode_rounds = 1;
+    if (pl_buf_reserve(&view->text, len < st->lim.max_decoded ? len + 64 : 64))
+        return -1;
+    uint32_t root;
+    s_path_truncate(st, 0);
+    if (pl_buf_append_char(&st->path, '$') || s_store_path(st, &root))
+        return -1;
+    int rc = s_parse_doc(st, data ? data : "", data ? len : 0, root, PL_DEC_NONE, true);
+    if (rc == -1)
+        return -1;
+    if (rc == -2) {
+        /* not JSON: forget the items of the valid prefix, scan the raw bytes */
+        pl_inspect_view_reset(view);
+        st->stop = false;
+        view->non_json = true;
+        s_path_truncate(st, 0);
+        if (pl_buf_append_char(&st->path, '$') || s_store_path(st, &root))
+            return -1;
+        if (len && s_item(st, data, len, root, PL_ITEM_RAW, PL_DEC_RAW) < 0)
+            return -1;
+        return 0;
+    }
+    view->http_event = (st->f_method && st->f_reqctx) || (st->f_v2 && st->f_http) || st->f_elb;
+    return 0;
+}

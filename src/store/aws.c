@@ -1,0 +1,235 @@
+/* SigV4-signed AWS requests and plain JSON POSTs through libcurl. */
+#include "protectlambda/aws.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_MAX_RESPONSE (1u << 20)
+
+static pthread_once_t s_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode s_curl_init_rc;
+
+static void s_curl_init(void) { s_curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+static int s_copy_env(char *dst, size_t n, const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) {
+        dst[0] = '\0';
+        return -1;
+    }
+    if (strlen(v) >= n)
+        return pl_raise(PL_ERR_CONFIG, "%s is longer than %zu bytes", name, n - 1);
+    memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+int pl_aws_credentials_from_env(struct pl_aws_credentials *c)
+{
+    memset(c, 0, sizeof(*c));
+    if (s_copy_env(c->access_key, sizeof(c->access_key), "AWS_ACCESS_KEY_ID") ||
+        s_copy_env(c->secret_key, sizeof(c->secret_key), "AWS_SECRET_ACCESS_KEY")) {
+        pl_aws_credentials_wipe(c);
+        return pl_raise(PL_ERR_CONFIG,
+                        "no AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)");
+    }
+    if (getenv("AWS_SESSION_TOKEN") && *getenv("AWS_SESSION_TOKEN") &&
+        s_copy_env(c->session_token, sizeof(c->session_token), "AWS_SESSION_TOKEN")) {
+        pl_aws_credentials_wipe(c);
+        return -1;
+    }
+    return 0;
+}
+
+void pl_aws_credentials_wipe(struct pl_aws_credentials *c)
+{
+    volatile char *p = (volatile char *)c;
+    for (size_t i = 0; i < sizeof(*c); i++)
+        p[i] = 0;
+}
+
+const char *pl_aws_region(const char *configured)
+{
+    if (configured && *configured)
+        return configured;
+    const char *r = getenv("AWS_REGION");
+    if (r && *r)
+        return r;
+    r = getenv("AWS_DEFAULT_REGION");
+    if (r && *r)
+        return r;
+    return "us-east-1";
+}
+
+const char *pl_aws_endpoint(const char *configured, const char *service, const char *region,
+                            char *out, size_t outlen)
+{
+    if (configured && *configured)
+        snprintf(out, outlen, "%s", configured);
+    else
+        snprintf(out, outlen, "https://%s.%s.amazonaws.com", service, region);
+    /* no trailing slash: callers append the path */
+    size_t n = strlen(out);
+    while (n > 0 && out[n - 1] == '/')
+        out[--n] = '\0';
+    return out;
+}
+
+struct s_sink {
+    struct pl_buf *b;
+    int overflow;
+};
+
+static size_t s_write_cb(char *p, size_t size, size_t n, void *ud)
+{
+    struct s_sink *s = ud;
+    size_t len = size * n;
+    if (!s->b)
+        return len;
+    if (s->b->len + len > S_MAX_RESPONSE) {
+        s->overflow = 1;
+        return 0; /* abort the transfer */
+    }
+    if (pl_buf_append(s->b, p, len))
+        return 0;
+    return len;
+}
+
+static int s_perform(CURL *c, const char *what, long *status, struct pl_buf *resp)
+{
+    struct s_sink sink = {resp, 0};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    /* no proxy from the environment for loopback endpoints used in tests and local runs */
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "127.0.0.1,localhost,::1");
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        if (sink.overflow)
+            return pl_raise(PL_ERR_HTTP, "%s: answer larger than %u bytes", what, S_MAX_RESPONSE);
+        return pl_raise(PL_ERR_HTTP, "%s: %s", what, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    return 0;
+}
+
+int pl_aws_call(const struct pl_aws_request *rq, const struct pl_aws_credentials *cred,
+                long *status, struct pl_buf *resp)
+{
+    int ret = -1;
+    CURL *c = NULL;
+    struct curl_slist *h = NULL;
+    char sigv4[160], line[2200];
+    pthread_once(&s_curl_once, s_curl_init);
+    if (s_curl_init_rc != CURLE_OK)
+        return pl_raise(PL_ERR_HTTP, "libcurl initialization failed");
+    *status = 0;
+    if (!(c = curl_easy_init())) {
+        pl_raise(PL_ERR_NOMEM, "curl_easy_init failed");
+        goto out;
+    }
+    snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:%s", rq->region, rq->service);
+    curl_easy_setopt(c, CURLOPT_URL, rq->url);
+    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4);
+    curl_easy_setopt(c, CURLOPT_USERNAME, cred->access_key);
+    curl_easy_setopt(c, CURLOPT_PASSWORD, cred->secret_key);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, rq->timeout_ms > 0 ? rq->timeout_ms : 2000L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, rq->timeout_ms > 0 ? rq->timeout_ms : 2000L);
+    if (rq->content_type) {
+        snprintf(line, sizeof(line), "Content-Type: %s", rq->content_type);
+        h = curl_slist_append(h, line);
+    }
+    if (rq->target) {
+        snprintf(line, sizeof(line), "X-Amz-Target: %s", rq->target);
+        h = curl_slist_append(h, line);
+    }
+    if (cred->session_token[0]) {
+        snprintf(line, sizeof(line), "X-Amz-Security-Token: %s", cred->session_token);
+        h = curl_slist_append(h, line);
+    }
+    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    if (!strcmp(rq->method, "GET")) {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(rq->body ? rq->body_len : 0));
+        if (strcmp(rq->method, "POST"))
+            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
+    }
+    char what[300];
+    snprintf(what, sizeof(what), "%s %s %s", rq->service, rq->method, rq->url);
+    ret = s_perform(c, what, status, resp);
+out:
+    memset(line, 0, sizeof(line));
+    curl_slist_free_all(h);
+    if (c)
+        curl_easy_cleanup(c);
+    return ret;
+}
+
+int pl_http_post_json(const char *url, const char *body, size_t len, long timeout_ms,
+                      long *status, struct pl_buf *resp)
+{
+    int ret = -1;
+    CURL *c = NULL;
+    struct curl_slist *h = NULL;
+    pthread_once(&s_curl_once, s_curl_init);
+    if (s_curl_init_rc != CURLE_OK)
+        return pl_raise(PL_ERR_HTTP, "libcurl initialization failed");
+    *status = 0;
+    if (!(c = curl_easy_init())) {
+        pl_raise(PL_ERR_NOMEM, "curl_easy_init failed");
+        goto out;
+    }
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 2000L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 2000L);
+    /* the webhook URL may carry a secret token in its path: name only the host in errors */
+    char what[200] = "webhook";
+    CURLU *u = curl_url();
+    char *host = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        snprintf(what, sizeof(what), "webhook %s", host);
+    curl_free(host);
+    curl_url_cleanup(u);
+    ret = s_perform(c, what, status, resp);
+out:
+    curl_slist_free_all(h);
+    if (c)
+        curl_easy_cleanup(c);
+    return ret;
+}
+
+int pl_buf_append_urlencoded(struct pl_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int rc;
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+            rc = pl_buf_append_char(b, (char)*p);
+        } else {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            rc = pl_buf_append(b, e, 3);
+        }
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
