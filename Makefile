@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test unit demo layer bench fuzz asan clean format lint
+.PHONY: all deps build test sanitize unit demo layer bench fuzz clean
 
 all: build
 
@@ -20,6 +20,15 @@ build: $(BUILD)/CMakeCache.txt
 
 test: deps build
 	cd $(BUILD) && ctest --output-on-failure -j 2
+	$(MAKE) sanitize
+
+# The sanitizer run: clang, ASan+UBSan, libFuzzer targets (each fuzzes for a short budget
+# as a test) and the unit tests again under the sanitizers.
+sanitize: deps
+	CC=clang CXX=clang++ cmake -S . -B build-san -DPL_FUZZ=ON -DPL_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build build-san -j $(JOBS)
+	cd build-san && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		ctest --output-on-failure -j 2 -L 'unit|fuzz'
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
@@ -34,14 +43,10 @@ bench: deps build
 	bash bench/run
 
 fuzz: deps
-	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DPL_FUZZ=ON -DPL_SANITIZE=ON
-	cmake --build build-fuzz -j $(JOBS)
-	bash tests/fuzz/run-long.sh build-fuzz
+	CC=clang CXX=clang++ cmake -S . -B build-san -DPL_FUZZ=ON -DPL_SANITIZE=ON >/dev/null
+	cmake --build build-san -j $(JOBS)
+	bash tests/fuzz/run-long.sh build-san
 
-asan: deps
-	cmake -S . -B build-asan -DPL_SANITIZE=ON
-	cmake --build build-asan -j $(JOBS)
-	cd build-asan && ctest --output-on-failure -j 2
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-san

@@ -53,6 +53,7 @@ struct pl_canaries;
 
 struct pl_canary_hit {
     const char *var;   /* variable name (owned by the canaries) */
+    size_t var_index;  /* index of the variable (pl_canaries_var) */
     const char *form;  /* "plain", "base64", "base64url", "url", "json" */
     size_t offset;     /* of the match in the scanned data */
 };
@@ -64,6 +65,7 @@ void pl_canaries_destroy(struct pl_canaries *c);
 size_t pl_canaries_count(const struct pl_canaries *c);    /* patterns */
 size_t pl_canaries_vars(const struct pl_canaries *c);     /* variables */
 size_t pl_canaries_max_len(const struct pl_canaries *c);  /* longest pattern */
+const char *pl_canaries_var(const struct pl_canaries *c, size_t i); /* name of variable i */
 /* 1 when data contains a canary (hit filled), 0 when not. Thread-safe (read-only). */
 int pl_canaries_scan(const struct pl_canaries *c, const char *data, size_t len,
                      struct pl_canary_hit *hit);

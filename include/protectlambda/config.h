@@ -55,6 +55,8 @@ void pl_config_clean_up(struct pl_config *cfg);
 /* config file: errors are "path:line: reason". Keys with a prefix listed in
  * PL_CONFIG_EXTRA_PREFIXES ("playbook.", "correlation.") are kept in cfg->extra. */
 int pl_config_load_file(struct pl_config *cfg, const char *path);
+/* the same from text in memory; `path` names it in errors */
+int pl_config_load_text(struct pl_config *cfg, const char *path, const char *text, size_t len);
 /* environment (envp NULL = environ); bad values are errors naming the variable */
 int pl_config_load_env(struct pl_config *cfg, char *const *envp);
 /* set one value from text (CLI flags); origin recorded */

@@ -49,6 +49,7 @@ struct pl_emulator_options {
     size_t max_stream;               /* streamed response cap, default 20 MB */
     int child_stdout_fd;             /* children's stdout goes here; default 2 (stderr) so the
                                         CLI's stdout carries only responses; -1 = inherit */
+    bool log_invocations;            /* log one line per invoke-URL invocation */
 };
 
 enum pl_emulator_outcome {

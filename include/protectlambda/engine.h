@@ -44,12 +44,15 @@ typedef int (*pl_engine_match_fn)(void *ctx, uint32_t rule_index, unsigned long 
 
 /* compile options (pl_engine_compile_ex) */
 #define PL_ENGINE_SINGLEMATCH 0x01u /* report each rule at most once per scan (or stream) */
+#define PL_ENGINE_HOST_TUNED  0x02u /* tune for this machine's CPU (AVX2/AVX-512 when present);
+                                       such engines cannot be saved (pl_engine_db_save refuses) */
 
 /* Compile the rules of `target`. `report` (optional) receives one line per rule that fell
  * back to PCRE2, with the reason ("rules/x.yaml:3: rule 'id' runs on PCRE2: <why>").
  * The engine keeps a pointer to `set`: keep it alive. A target without rules gives an
  * engine that matches nothing. Databases are compiled for a baseline x86-64 platform
- * (generic tuning, no AVX2/AVX-512) so that they can be saved and loaded on any CPU. */
+ * (generic tuning, no AVX2/AVX-512) so that they can be saved and loaded on any CPU, unless
+ * PL_ENGINE_HOST_TUNED. */
 int pl_engine_compile(const struct pl_ruleset *set, enum pl_target target,
                       struct pl_engine **out, struct pl_buf *report);
 int pl_engine_compile_ex(const struct pl_ruleset *set, enum pl_target target, unsigned options,
@@ -58,6 +61,8 @@ void pl_engine_destroy(struct pl_engine *e);
 size_t pl_engine_rule_count(const struct pl_engine *e);
 /* how many rules run on PCRE2 */
 size_t pl_engine_fallback_count(const struct pl_engine *e);
+/* append the report lines of pl_engine_compile (one per PCRE2 rule) */
+int pl_engine_fallback_report(const struct pl_engine *e, struct pl_buf *report);
 /* whether the rule (index in the ruleset) runs on PCRE2 */
 bool pl_engine_rule_is_fallback(const struct pl_engine *e, uint32_t rule_index);
 enum pl_target pl_engine_target(const struct pl_engine *e);
@@ -108,7 +113,8 @@ int pl_engine_db_save(const char *path, const struct pl_ruleset *set,
 int pl_engine_db_load(const char *path, const struct pl_ruleset *set,
                       struct pl_engine *engines[PL_TARGET_COUNT]);
 /* load when possible, else compile every target (logging one warn line saying why);
- * what a command's --rules-db does. db_path NULL or "" just compiles. */
+ * what a command's --rules-db does. db_path NULL or "" just compiles. `report` (optional)
+ * gets the PCRE2 rules either way. */
 int pl_engine_load_or_compile(const char *db_path, const struct pl_ruleset *set,
                               struct pl_engine *engines[PL_TARGET_COUNT], struct pl_buf *report);
 /* destroy every engine of the array and set them NULL */

@@ -133,6 +133,11 @@ int pl_http_conn_read_request(struct pl_http_conn *c, struct pl_http_msg *m);
  * a close before any byte is -1 (a request was sent: the peer owes an answer). */
 int pl_http_conn_read_response(struct pl_http_conn *c, struct pl_http_msg *m, bool head_request);
 
+/* Server side: when request m carries "Expect: 100-continue" and has a body, send the
+ * interim "HTTP/1.1 100 Continue" so the client (curl does this above 1 MB) sends the body
+ * at once. Call after reading the head, before reading the body. */
+int pl_http_conn_continue(struct pl_http_conn *c, const struct pl_http_msg *m);
+
 /* Read the next piece of the body of m (decoded: no chunk framing). Returns 1 with *data
  * / *len pointing into the connection buffer (valid until the next call on c), 0 at the end
  * of the body (trailers are then in m->trailers), -1 error. *len is at most `max` (0 = any). */

@@ -21,12 +21,12 @@
 #include "protectlambda/store.h"
 
 /* ---- actions and playbooks ---- */
-enum pl_action {
-    PL_ACTION_MONITOR = 1u << 0,    /* more detail in logs */
-    PL_ACTION_ALERT = 1u << 1,      /* webhook / SNS / SQS */
-    PL_ACTION_BLOCK = 1u << 2,      /* deny this invocation */
-    PL_ACTION_QUARANTINE = 1u << 3, /* deny every later invocation (503), persisted */
-    PL_ACTION_TERMINATE = 1u << 4,  /* reserved concurrency 0, then the sandbox stops serving */
+enum pl_playbook_action {
+    PL_PB_MONITOR = 1u << 0,    /* more detail in logs */
+    PL_PB_ALERT = 1u << 1,      /* webhook / SNS / SQS */
+    PL_PB_BLOCK = 1u << 2,      /* deny this invocation */
+    PL_PB_QUARANTINE = 1u << 3, /* deny every later invocation (503), persisted */
+    PL_PB_TERMINATE = 1u << 4,  /* reserved concurrency 0, then the sandbox stops serving */
 };
 
 /* "quarantine,alert" -> bits; "none" -> 0; error names the bad word */
@@ -83,8 +83,8 @@ struct pl_incidents_options {
 struct pl_incident_result {
     char id[PL_INCIDENT_ID_MAX];
     enum pl_severity level;       /* threat level after correlation */
-    unsigned actions;             /* PL_ACTION_* */
-    char correlation[48];         /* rule that escalated, or "" */
+    unsigned actions;             /* PL_PB_* */
+    char correlation[64];         /* rule that escalated, or "" */
     bool deny;                    /* block, quarantine or terminate (not in dry run) */
     bool terminate;
 };

@@ -43,6 +43,8 @@
 #define PL_MON_ENV_PROXY "PROTECTLAMBDA_MON_PROXY"     /* ip:port of the guard's proxy */
 #define PL_MON_ENV_UPSTREAM "PROTECTLAMBDA_UPSTREAM"   /* ip:port of the real Runtime API */
 #define PL_MON_ENV_LIB "PROTECTLAMBDA_MON_LIB"         /* absolute path of the .so itself */
+#define PL_MON_ENV_ROOT_PID "PROTECTLAMBDA_MON_ROOT_PID" /* pid of the runtime (the wrapper's) */
+#define PL_MON_ENV_CHAIN "PROTECTLAMBDA_MON_CHAIN"     /* execs of that pid so far (bootstrap) */
 
 /* default socket name for a proxy port: "@protectlambda-monitor-<port>" */
 int pl_monitor_default_socket(int port, char *out, size_t outlen);

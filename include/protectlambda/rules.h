@@ -56,6 +56,12 @@ void pl_ruleset_clean_up(struct pl_ruleset *set);
 int pl_rules_load(struct pl_ruleset *set, const char *path, int target_hint);
 int pl_rules_load_classic(struct pl_ruleset *set, const char *path, enum pl_target target);
 int pl_rules_load_yaml(struct pl_ruleset *set, const char *path);
+/* the same from text in memory; `name` stands for the file in errors and decides the kind
+ * (*.yaml / *.yml: a pack; else classic, target from the name or target_hint >= 0) */
+int pl_rules_load_text(struct pl_ruleset *set, const char *name, const char *text, size_t len,
+                       int target_hint);
+int pl_rules_load_yaml_text(struct pl_ruleset *set, const char *name, const char *text,
+                            size_t len);
 /* duplicate ids across the set are an error naming both places */
 int pl_ruleset_validate(const struct pl_ruleset *set);
 /* stable 64-bit hash of everything the engine compiles from (ids, patterns, flags, targets) */
@@ -69,7 +75,7 @@ bool pl_glob_match(const char *glob, const char *path);
 
 /* Check one pattern the way the loader does (PCRE2 compile with the rule's flags; a pattern
  * matching the empty string is refused). 0 ok; -1 with `err` filled ("missing closing
- * parenthesis at offset 2") when it does not compile. */
+ * parenthesis at offset 2") when it does not compile; -2 out of memory (error raised). */
 int pl_rule_pattern_check(const char *pattern, unsigned flags, char *err, size_t errlen);
 /* flag names: "caseless", "dotall", "multiline", "utf8" */
 int pl_rule_flag_parse(const char *s, unsigned *flag);
@@ -91,5 +97,11 @@ const char *pl_rules_default_dir(const struct pl_config *cfg);
 /* Load the default packs (see above) into `set`: 0 ok (also when disabled), -1 when the
  * directory is missing or a rule is bad (fail closed: no silent "no rules"). */
 int pl_rules_load_defaults(struct pl_ruleset *set, const struct pl_config *cfg);
+/* What every command loads, in this order (the order is part of the ruleset hash, so a
+ * database compiled by `protectlambda compile` matches what a command with the same options
+ * loads): the default packs unless no_defaults, then every path of the setting `rules`, then
+ * `extra` (--rules PATH..., n_extra of them). */
+int pl_rules_load_standard(struct pl_ruleset *set, const struct pl_config *cfg,
+                           const char *const *extra, size_t n_extra, bool no_defaults);
 
 #endif

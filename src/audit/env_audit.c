@@ -72,7 +72,7 @@ static const char *s_aws_key_ids[] = {"AKIA", "ASIA", "AROA", "AIDA", "AGPA", "A
 
 static const char *s_token_kind(const char *v, const char *p, const char *end)
 {
-    if (!s_word_start(v, p) && *p != 'e') /* JWTs may follow "Bearer" etc. without a boundary */
+    if (!s_word_start(v, p))
         return NULL;
     for (size_t i = 0; s_aws_key_ids[i]; i++) {
         if (!s_starts(p, end, s_aws_key_ids[i]))
@@ -155,7 +155,7 @@ const char *pl_secret_value_kind(const char *v, size_t len)
             return "aws_secret_access_key";
     }
     /* high entropy: one token of a key-like alphabet */
-    if (len >= 20 && len <= 4096) {
+    if (len >= 20 && len <= 4096 && !memmem(v, len, "EXAMPLE", 7)) {
         bool ok = true, hex = true, up = false, lo = false, dig = false;
         for (size_t i = 0; i < len && ok; i++) {
             int c = (unsigned char)v[i];

@@ -276,15 +276,29 @@ int pl_config_load_file(struct pl_config *cfg, const char *path)
     size_t len;
     if (pl_read_file(path, &data, &len, 1 << 20))
         return -1;
+    int ret = pl_config_load_text(cfg, path, data, len);
+    pl_free(data);
+    return ret;
+}
+
+int pl_config_load_text(struct pl_config *cfg, const char *path, const char *text, size_t len)
+{
+    char *data = pl_strndup(text, len);
+    if (!data)
+        return -1;
     int ret = 0;
     unsigned lineno = 0;
     char *save = NULL;
     for (char *line = data; line && ret == 0; line = save) {
-        char *nl = strchr(line, '\n');
+        char *nl = memchr(line, '\n', (size_t)(data + len - line));
         save = nl ? nl + 1 : NULL;
         if (nl)
             *nl = '\0';
         lineno++;
+        if (strlen(line) != (size_t)((nl ? nl : data + len) - line)) {
+            ret = pl_raise(PL_ERR_CONFIG, "%s:%u: NUL byte in line", path, lineno);
+            break;
+        }
         char *t = s_trim(line);
         if (!*t || *t == '#')
             continue;

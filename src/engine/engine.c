@@ -90,7 +90,7 @@ static pcre2_code *s_pcre_compile(const char *pattern, unsigned flags, const cha
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof(msg));
-        if (ec == PCRE2_ERROR_NOMEMORY)
+        if (ec == PCRE2_ERROR_NOMEMORY || ec == PCRE2_ERROR_HEAP_FAILED)
             pl_raise(PL_ERR_NOMEM, "out of memory compiling %s", what);
         else
             pl_raise(PL_ERR_ENGINE_COMPILE, "%s '%s' does not compile: %s at offset %zu", what,
@@ -350,6 +350,7 @@ static int s_compile_db(struct pl_engine *e, char **cores, unsigned mode, hs_dat
     unsigned *ids = pl_calloc(e->n ? e->n : 1, sizeof(*ids));
     hs_platform_info_t plat;
     s_baseline_platform(&plat);
+    const hs_platform_info_t *platp = (e->options & PL_ENGINE_HOST_TUNED) ? NULL : &plat;
     *db = NULL;
     if (!exprs || !flags || !ids)
         goto out;
@@ -369,7 +370,7 @@ static int s_compile_db(struct pl_engine *e, char **cores, unsigned mode, hs_dat
         }
         hs_compile_error_t *err = NULL;
         s_hs_alloc_failed = 0;
-        hs_error_t rc = hs_compile_ext_multi(exprs, flags, ids, NULL, count, mode, &plat, db,
+        hs_error_t rc = hs_compile_ext_multi(exprs, flags, ids, NULL, count, mode, platp, db,
                                              &err);
         if (rc == HS_SUCCESS) {
             ret = 0;
@@ -472,6 +473,20 @@ out:
 }
 #endif
 
+int pl_engine_fallback_report(const struct pl_engine *e, struct pl_buf *report)
+{
+    for (size_t k = 0; e && k < e->n_fb; k++) {
+        const struct s_engine_rule *r = &e->rules[e->fb[k]];
+        const struct pl_rule *rule = s_rule(e, e->fb[k]);
+        if (pl_buf_appendf(report, "%s:%u: %s rule '%s' runs on PCRE2: %s\n",
+                           rule->source ? rule->source : "?", rule->line,
+                           pl_target_name(e->target), rule->id,
+                           r->reason ? r->reason : "fallback"))
+            return -1;
+    }
+    return 0;
+}
+
 int pl_engine_compile_ex(const struct pl_ruleset *set, enum pl_target target, unsigned options,
                          struct pl_engine **out, struct pl_buf *report)
 {
@@ -488,17 +503,8 @@ int pl_engine_compile_ex(const struct pl_ruleset *set, enum pl_target target, un
 #endif
     if (pl_engine_index_fallbacks(e))
         goto fail;
-    if (report) {
-        for (size_t k = 0; k < e->n_fb; k++) {
-            const struct s_engine_rule *r = &e->rules[e->fb[k]];
-            const struct pl_rule *rule = s_rule(e, e->fb[k]);
-            if (pl_buf_appendf(report, "%s:%u: %s rule '%s' runs on PCRE2: %s\n",
-                               rule->source ? rule->source : "?", rule->line,
-                               pl_target_name(target), rule->id,
-                               r->reason ? r->reason : "fallback"))
-                goto fail;
-        }
-    }
+    if (report && pl_engine_fallback_report(e, report))
+        goto fail;
     *out = e;
     return 0;
 fail:

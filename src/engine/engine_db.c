@@ -7,10 +7,12 @@
  *   16  char[64] Vectorscan version (hs_version(), NUL padded)
  *   80  u64 ruleset hash (pl_ruleset_hash)
  *   88  u32 number of target sections (3), u32 reserved
- *   96  per target: u32 target, u32 rule count, u32 options, u32 n PCRE2 rules,
- *       u32 local index of each PCRE2 rule, u64 block db length, block db bytes
- *       (hs_serialize_database), u64 stream db length, stream db bytes
+ *   96  per target: u32 target, u32 rule count, then the target body:
+ *         u32 options, u32 n PCRE2 rules, per PCRE2 rule: u32 local index, u32 reason
+ *         length, reason bytes; u64 block db length, block db bytes (hs_serialize_database),
+ *         u64 stream db length, stream db bytes
  *   end u64 FNV-1a of every byte before it
+ * The engine cache (engine_cache.c) writes the same target body.
  */
 #include <stdio.h>
 #include <string.h>
@@ -19,45 +21,62 @@
 #include "protectlambda/log.h"
 
 #define S_MAGIC "PLRULEDB"
-#define S_FORMAT 1u
+#define S_FORMAT 2u
 #define S_HEADER 96u
 #define S_MAX_DB (1024u * 1024u * 1024u)
+#define S_MAX_REASON 4096u
 
-static int s_put_u32(struct pl_buf *b, uint32_t v)
+int pl_edb_put_u32(struct pl_buf *b, uint32_t v)
 {
     unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
                           (unsigned char)(v >> 24)};
     return pl_buf_append(b, x, 4);
 }
 
-static int s_put_u64(struct pl_buf *b, uint64_t v)
+int pl_edb_put_u64(struct pl_buf *b, uint64_t v)
 {
-    return s_put_u32(b, (uint32_t)v) || s_put_u32(b, (uint32_t)(v >> 32)) ? -1 : 0;
+    return pl_edb_put_u32(b, (uint32_t)v) || pl_edb_put_u32(b, (uint32_t)(v >> 32)) ? -1 : 0;
 }
 
-static uint32_t s_get_u32(const unsigned char *p)
+uint32_t pl_edb_get_u32(const unsigned char *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t s_get_u64(const unsigned char *p)
+uint64_t pl_edb_get_u64(const unsigned char *p)
 {
-    return (uint64_t)s_get_u32(p) | (uint64_t)s_get_u32(p + 4) << 32;
+    return (uint64_t)pl_edb_get_u32(p) | (uint64_t)pl_edb_get_u32(p + 4) << 32;
 }
 
-static int s_put_db(struct pl_buf *b, const hs_database_t *db)
+int pl_edb_put_db(struct pl_buf *b, const hs_database_t *db)
 {
     if (!db)
-        return s_put_u64(b, 0);
+        return pl_edb_put_u64(b, 0);
     char *bytes = NULL;
     size_t len = 0;
     hs_error_t rc = hs_serialize_database(db, &bytes, &len);
     if (rc != HS_SUCCESS)
         return pl_raise(rc == HS_NOMEM ? PL_ERR_NOMEM : PL_ERR_ENGINE_COMPILE,
                         "cannot serialize a Vectorscan database (error %d)", rc);
-    int ret = s_put_u64(b, len) || pl_buf_append(b, bytes, len) ? -1 : 0;
+    int ret = pl_edb_put_u64(b, len) || pl_buf_append(b, bytes, len) ? -1 : 0;
     pl_free(bytes);
     return ret;
+}
+
+int pl_edb_put_target(struct pl_buf *b, const struct pl_engine *e)
+{
+    if (pl_edb_put_u32(b, e ? e->options : 0) || pl_edb_put_u32(b, e ? (uint32_t)e->n_fb : 0))
+        return -1;
+    for (size_t k = 0; e && k < e->n_fb; k++) {
+        const char *why = e->rules[e->fb[k]].reason ? e->rules[e->fb[k]].reason : "";
+        size_t wl = strlen(why);
+        if (wl > S_MAX_REASON)
+            wl = S_MAX_REASON;
+        if (pl_edb_put_u32(b, e->fb[k]) || pl_edb_put_u32(b, (uint32_t)wl) ||
+            pl_buf_append(b, why, wl))
+            return -1;
+    }
+    return pl_edb_put_db(b, e ? e->block : NULL) || pl_edb_put_db(b, e ? e->stream : NULL) ? -1 : 0;
 }
 
 int pl_engine_db_save(const char *path, const struct pl_ruleset *set,
@@ -68,9 +87,9 @@ int pl_engine_db_save(const char *path, const struct pl_ruleset *set,
     pl_engine_global_init();
     char ver[64] = {0};
     snprintf(ver, sizeof(ver), "%s", hs_version());
-    if (pl_buf_append(&b, S_MAGIC, 8) || s_put_u32(&b, S_FORMAT) || s_put_u32(&b, 0) ||
-        pl_buf_append(&b, ver, sizeof(ver)) || s_put_u64(&b, pl_ruleset_hash(set)) ||
-        s_put_u32(&b, PL_TARGET_COUNT) || s_put_u32(&b, 0))
+    if (pl_buf_append(&b, S_MAGIC, 8) || pl_edb_put_u32(&b, S_FORMAT) || pl_edb_put_u32(&b, 0) ||
+        pl_buf_append(&b, ver, sizeof(ver)) || pl_edb_put_u64(&b, pl_ruleset_hash(set)) ||
+        pl_edb_put_u32(&b, PL_TARGET_COUNT) || pl_edb_put_u32(&b, 0))
         goto out;
     for (int t = 0; t < PL_TARGET_COUNT; t++) {
         const struct pl_engine *e = engines[t];
@@ -85,16 +104,16 @@ int pl_engine_db_save(const char *path, const struct pl_ruleset *set,
                      pl_target_name((enum pl_target)t));
             goto out;
         }
-        if (s_put_u32(&b, (uint32_t)t) || s_put_u32(&b, (uint32_t)n) ||
-            s_put_u32(&b, e ? e->options : 0) || s_put_u32(&b, e ? (uint32_t)e->n_fb : 0))
+        if (e && (e->options & PL_ENGINE_HOST_TUNED)) {
+            pl_raise(PL_ERR_INVALID_ARG, "the %s engine is tuned for this CPU: compile without "
+                     "PL_ENGINE_HOST_TUNED to save it", pl_target_name((enum pl_target)t));
             goto out;
-        for (size_t k = 0; e && k < e->n_fb; k++)
-            if (s_put_u32(&b, e->fb[k]))
-                goto out;
-        if (s_put_db(&b, e ? e->block : NULL) || s_put_db(&b, e ? e->stream : NULL))
+        }
+        if (pl_edb_put_u32(&b, (uint32_t)t) || pl_edb_put_u32(&b, (uint32_t)n) ||
+            pl_edb_put_target(&b, e))
             goto out;
     }
-    if (s_put_u64(&b, pl_hash_fnv1a(b.data, b.len, 0)))
+    if (pl_edb_put_u64(&b, pl_hash_fnv1a(b.data, b.len, 0)))
         goto out;
     if (pl_write_file_atomic(path, b.data, b.len, 0644))
         goto out;
@@ -104,29 +123,29 @@ out:
     return ret;
 }
 
-struct s_reader {
+struct pl_edb_reader {
     const unsigned char *p;
     size_t len, pos;
     const char *path;
 };
 
-static int s_need(struct s_reader *r, size_t n)
+int pl_edb_need(struct pl_edb_reader *r, size_t n)
 {
     if (r->len - r->pos < n)
         return pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: truncated at byte %zu", r->path, r->pos);
     return 0;
 }
 
-static int s_read_db(struct s_reader *r, hs_database_t **db)
+int pl_edb_read_db(struct pl_edb_reader *r, hs_database_t **db)
 {
     *db = NULL;
-    if (s_need(r, 8))
+    if (pl_edb_need(r, 8))
         return -1;
-    uint64_t n = s_get_u64(r->p + r->pos);
+    uint64_t n = pl_edb_get_u64(r->p + r->pos);
     r->pos += 8;
     if (n == 0)
         return 0;
-    if (n > S_MAX_DB || s_need(r, (size_t)n))
+    if (n > S_MAX_DB || pl_edb_need(r, (size_t)n))
         return pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: bad database length at byte %zu",
                         r->path, r->pos - 8);
     hs_error_t rc = hs_deserialize_database((const char *)r->p + r->pos, (size_t)n, db);
@@ -156,45 +175,43 @@ static int s_read_db(struct s_reader *r, hs_database_t **db)
     return 0;
 }
 
-static int s_load_target(struct s_reader *r, const struct pl_ruleset *set, int t,
-                         struct pl_engine **out)
+int pl_edb_read_target(struct pl_edb_reader *r, const struct pl_ruleset *set, int t,
+                       uint32_t count, struct pl_engine **out)
 {
     struct pl_engine *e = NULL;
-    if (s_need(r, 16))
+    char why[S_MAX_REASON + 1];
+    if (pl_edb_need(r, 8))
         return -1;
-    uint32_t target = s_get_u32(r->p + r->pos), count = s_get_u32(r->p + r->pos + 4);
-    uint32_t options = s_get_u32(r->p + r->pos + 8), n_fb = s_get_u32(r->p + r->pos + 12);
-    r->pos += 16;
-    if (target != (uint32_t)t)
-        return pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: bad target section", r->path);
-    if (count != pl_ruleset_count(set, (enum pl_target)t))
-        return pl_raise(PL_ERR_ENGINE_DB_STALE, "%s: %u %s rules, the rules have %zu", r->path,
-                        count, pl_target_name((enum pl_target)t),
-                        pl_ruleset_count(set, (enum pl_target)t));
-    if (n_fb > count || s_need(r, (size_t)n_fb * 4))
+    uint32_t options = pl_edb_get_u32(r->p + r->pos), n_fb = pl_edb_get_u32(r->p + r->pos + 4);
+    r->pos += 8;
+    if (n_fb > count)
         return pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: bad fallback list", r->path);
     if (pl_engine_new_empty(set, (enum pl_target)t, options, &e))
         return -1;
     for (uint32_t k = 0; k < n_fb; k++) {
-        uint32_t local = s_get_u32(r->p + r->pos + 4 * (size_t)k);
-        if (local >= count) {
-            pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: bad fallback index", r->path);
+        if (pl_edb_need(r, 8))
+            goto fail;
+        uint32_t local = pl_edb_get_u32(r->p + r->pos), wl = pl_edb_get_u32(r->p + r->pos + 4);
+        r->pos += 8;
+        if (local >= count || e->rules[local].fallback || wl > S_MAX_REASON) {
+            pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: bad fallback entry", r->path);
             goto fail;
         }
-        e->rules[local].fallback = true;
+        if (pl_edb_need(r, wl))
+            goto fail;
+        memcpy(why, r->p + r->pos, wl);
+        why[wl] = '\0';
+        r->pos += wl;
+        if (pl_engine_set_fallback(e, local, wl ? why : "PCRE2 (rules database)"))
+            goto fail;
     }
-    r->pos += (size_t)n_fb * 4;
-    if (s_read_db(r, &e->block) || s_read_db(r, &e->stream))
+    if (pl_edb_read_db(r, &e->block) || pl_edb_read_db(r, &e->stream))
         goto fail;
     if (count > n_fb && !e->block) {
         pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: %s rules without a database", r->path,
                  pl_target_name((enum pl_target)t));
         goto fail;
     }
-    for (uint32_t i = 0; i < count; i++)
-        if (e->rules[i].fallback &&
-            pl_engine_set_fallback(e, i, "not in the Vectorscan database"))
-            goto fail;
     if (pl_engine_index_fallbacks(e))
         goto fail;
     *out = e;
@@ -202,6 +219,22 @@ static int s_load_target(struct s_reader *r, const struct pl_ruleset *set, int t
 fail:
     pl_engine_destroy(e);
     return -1;
+}
+
+static int s_load_target(struct pl_edb_reader *r, const struct pl_ruleset *set, int t,
+                         struct pl_engine **out)
+{
+    if (pl_edb_need(r, 8))
+        return -1;
+    uint32_t target = pl_edb_get_u32(r->p + r->pos), count = pl_edb_get_u32(r->p + r->pos + 4);
+    r->pos += 8;
+    if (target != (uint32_t)t)
+        return pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: bad target section", r->path);
+    if (count != pl_ruleset_count(set, (enum pl_target)t))
+        return pl_raise(PL_ERR_ENGINE_DB_STALE, "%s: %u %s rules, the rules have %zu", r->path,
+                        count, pl_target_name((enum pl_target)t),
+                        pl_ruleset_count(set, (enum pl_target)t));
+    return pl_edb_read_target(r, set, t, count, out);
 }
 
 int pl_engine_db_load(const char *path, const struct pl_ruleset *set,
@@ -223,9 +256,9 @@ int pl_engine_db_load(const char *path, const struct pl_ruleset *set,
         pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: truncated (%zu bytes)", path, len);
         goto out;
     }
-    if (s_get_u32(p + 8) != S_FORMAT) {
+    if (pl_edb_get_u32(p + 8) != S_FORMAT) {
         pl_raise(PL_ERR_ENGINE_DB_INCOMPATIBLE, "%s: file format %u, this build reads %u", path,
-                 s_get_u32(p + 8), S_FORMAT);
+                 pl_edb_get_u32(p + 8), S_FORMAT);
         goto out;
     }
     char ver[65];
@@ -238,20 +271,20 @@ int pl_engine_db_load(const char *path, const struct pl_ruleset *set,
                  ver, mine);
         goto out;
     }
-    if (s_get_u64(p + len - 8) != pl_hash_fnv1a(p, len - 8, 0)) {
+    if (pl_edb_get_u64(p + len - 8) != pl_hash_fnv1a(p, len - 8, 0)) {
         pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: checksum mismatch (truncated or damaged)", path);
         goto out;
     }
-    if (s_get_u64(p + 80) != pl_ruleset_hash(set)) {
+    if (pl_edb_get_u64(p + 80) != pl_ruleset_hash(set)) {
         pl_raise(PL_ERR_ENGINE_DB_STALE, "%s: compiled from other rules (ruleset hash differs)",
                  path);
         goto out;
     }
-    if (s_get_u32(p + 88) != PL_TARGET_COUNT) {
+    if (pl_edb_get_u32(p + 88) != PL_TARGET_COUNT) {
         pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: bad number of targets", path);
         goto out;
     }
-    struct s_reader r = {p, len - 8, S_HEADER, path};
+    struct pl_edb_reader r = {p, len - 8, S_HEADER, path};
     for (int t = 0; t < PL_TARGET_COUNT; t++)
         if (s_load_target(&r, set, t, &loaded[t]))
             goto out;
@@ -276,8 +309,12 @@ int pl_engine_load_or_compile(const char *db_path, const struct pl_ruleset *set,
                               struct pl_engine *engines[PL_TARGET_COUNT], struct pl_buf *report)
 {
     if (db_path && *db_path) {
-        if (pl_engine_db_load(db_path, set, engines) == 0)
+        if (pl_engine_db_load(db_path, set, engines) == 0) {
+            for (int t = 0; report && t < PL_TARGET_COUNT; t++)
+                if (pl_engine_fallback_report(engines[t], report))
+                    return -1;
             return 0;
+        }
         if (pl_last_error() == PL_ERR_NOMEM)
             return -1;
         struct pl_buf f = PL_BUF_INIT;

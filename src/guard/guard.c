@@ -15,6 +15,7 @@
 #define S_COMPONENT "guard"
 #define S_LAYER_DIR "/opt"
 #define S_MAX_STREAM_HITS 16
+#define S_MAX_CODE_HITS 8
 
 struct pl_guard {
     const struct pl_config *cfg;
@@ -27,10 +28,14 @@ struct pl_guard {
     pthread_mutex_t lock; /* everything below */
     bool deny_all;
     char deny_reason[512];
-    bool code_violation; /* the first deny-action code finding, logged on every invocation */
-    char code_rule[256], code_category[64], code_file[512];
-    enum pl_severity code_severity;
-    uint32_t code_line;
+    /* deny-action code findings (first one per rule), logged on every invocation */
+    struct s_code_hit {
+        char rule[256], category[64], file[512];
+        enum pl_severity severity;
+        uint32_t line;
+    } code[S_MAX_CODE_HITS];
+    size_t n_code;
+    bool code_violation;
     char request_id[128]; /* invocation in flight */
     bool http_event, tainted;
     uint64_t invocations, denied;
@@ -395,15 +400,20 @@ static int s_code_scan(struct pl_guard *g)
         s_report_match(g, PL_TARGET_CODE, "", &m);
         if (f->rule && f->rule->action == PL_ACTION_DENY) {
             pthread_mutex_lock(&g->lock);
-            if (!g->code_violation) {
-                g->code_violation = true;
-                snprintf(g->code_rule, sizeof(g->code_rule), "%s", s_rule_id(f->rule));
-                snprintf(g->code_category, sizeof(g->code_category), "%s",
+            bool seen = false;
+            for (size_t k = 0; k < g->n_code; k++)
+                if (!strcmp(g->code[k].rule, s_rule_id(f->rule)))
+                    seen = true;
+            if (!seen && g->n_code < S_MAX_CODE_HITS) {
+                struct s_code_hit *h = &g->code[g->n_code++];
+                snprintf(h->rule, sizeof(h->rule), "%s", s_rule_id(f->rule));
+                snprintf(h->category, sizeof(h->category), "%s",
                          f->rule->category ? f->rule->category : "");
-                snprintf(g->code_file, sizeof(g->code_file), "%s", f->file);
-                g->code_line = f->line;
-                g->code_severity = f->rule->severity;
+                snprintf(h->file, sizeof(h->file), "%s", f->file);
+                h->line = f->line;
+                h->severity = f->rule->severity;
             }
+            g->code_violation = true;
             pthread_mutex_unlock(&g->lock);
         }
     }
@@ -412,8 +422,8 @@ static int s_code_scan(struct pl_guard *g)
     pl_code_scan_clean_up(&scan);
     if (g->code_violation) {
         char msg[800];
-        snprintf(msg, sizeof(msg), "Code Rule violation for %.250s in %.400s:%u", g->code_rule,
-                 g->code_file, g->code_line);
+        snprintf(msg, sizeof(msg), "code rule violations in %.400s (%zu rule%s)", g->task_root,
+                 g->n_code, g->n_code == 1 ? "" : "s");
         pl_guard_deny_all(g, msg);
     }
     return 0;
@@ -625,21 +635,30 @@ enum pl_proxy_verdict pl_guard_check_event(struct pl_guard_session *s, const cha
     }
     if (deny_all) {
         struct pl_buf x = PL_BUF_INIT;
-        s_field_str(&x, "request_id", request_id);
-        s_field_str(&x, "action", g->monitor ? "log" : "deny");
-        s_field_str(&x, "mode", g->monitor ? "monitor" : "block");
         if (code_violation) {
+            /* the original tool's line, once per violated code rule, on every invocation */
             pthread_mutex_lock(&g->lock);
-            s_field_str(&x, "rule", g->code_rule);
-            s_field_str(&x, "category", g->code_category);
-            s_field_str(&x, "severity", pl_severity_name(g->code_severity));
-            s_field_str(&x, "file", g->code_file);
-            s_field_num(&x, "line", g->code_line);
-            char rule[256];
-            snprintf(rule, sizeof(rule), "%s", g->code_rule);
+            size_t n = g->n_code;
+            struct s_code_hit hits[S_MAX_CODE_HITS];
+            memcpy(hits, g->code, n * sizeof(hits[0]));
             pthread_mutex_unlock(&g->lock);
-            pl_log_fields(PL_LOG_WARN, S_COMPONENT, x.data, "Code Rule violation for %s", rule);
+            for (size_t k = 0; k < n; k++) {
+                pl_buf_reset(&x);
+                s_field_str(&x, "request_id", request_id);
+                s_field_str(&x, "rule", hits[k].rule);
+                s_field_str(&x, "category", hits[k].category);
+                s_field_str(&x, "severity", pl_severity_name(hits[k].severity));
+                s_field_str(&x, "file", hits[k].file);
+                s_field_num(&x, "line", hits[k].line);
+                s_field_str(&x, "action", g->monitor ? "log" : "deny");
+                s_field_str(&x, "mode", g->monitor ? "monitor" : "block");
+                pl_log_fields(PL_LOG_WARN, S_COMPONENT, x.data, "Code Rule violation for %s",
+                              hits[k].rule);
+            }
         } else {
+            s_field_str(&x, "request_id", request_id);
+            s_field_str(&x, "action", g->monitor ? "log" : "deny");
+            s_field_str(&x, "mode", g->monitor ? "monitor" : "block");
             pl_log_fields(PL_LOG_WARN, S_COMPONENT, x.data, "Invocation denied: %s", reason);
         }
         pl_buf_clean_up(&x);

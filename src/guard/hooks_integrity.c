@@ -1,36 +1,314 @@
 /* INTEGRATION POINT — owner: integrity/audit engineer.
- * The guard calls these at fixed places (see hooks.h). They do nothing yet: fill them in.
- * Keep the signatures; the guard already calls them. */
-#include "hooks.h"
+ * Cold start: verify the function code and the layer against their manifests
+ * (RUNTIME_INTEGRITY_VIOLATION, CRITICAL; deny all in block mode), audit the environment
+ * (PLAINTEXT_SECRET events: name, kind, hash prefix), build the secret canaries, start the
+ * tamper watch (RUNTIME_MODIFICATION events from its thread).
+ * Every response, error and stream: the canaries (OUT_RULE_VIOLATION, rule PL-CANARY-<VAR>,
+ * category SECRET_EXPOSURE). Nothing here logs or stores a secret value. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-/* Cold start, after the rules are loaded: verify the code manifest, audit the environment;
- * call pl_guard_deny_all(g, "...") to deny every invocation, pl_guard_report_event for findings. */
-int pl_guard_hook_cold_start_integrity(struct pl_guard *g)
+#include "hooks.h"
+#include "protectlambda/audit.h"
+#include "protectlambda/integrity.h"
+#include "protectlambda/log.h"
+#include "protectlambda/rules.h"
+
+#define S_COMPONENT "integrity"
+#define S_MAX_DIFF_EVENTS 20
+
+/* One guard per process (the extension). Set at cold start before the proxy serves, read-only
+ * afterwards (proxy threads only read). A new cold start in the same process replaces them. */
+static struct pl_canaries *s_canaries;
+static struct pl_rule *s_canary_rules; /* one per variable, by the variable's index */
+static size_t s_n_canary_rules;
+static struct pl_tamper_watch *s_watch;
+
+static void s_free_canaries(void)
 {
-    (void)g;
+    for (size_t i = 0; i < s_n_canary_rules; i++) {
+        pl_free(s_canary_rules[i].id);
+        pl_free(s_canary_rules[i].message);
+    }
+    pl_free(s_canary_rules);
+    s_canary_rules = NULL;
+    s_n_canary_rules = 0;
+    pl_canaries_destroy(s_canaries);
+    s_canaries = NULL;
+}
+
+static void s_event(struct pl_guard *g, enum pl_event_type type, enum pl_severity sev,
+                    const char *rule, const char *path, bool deny, const char *fmt, ...)
+    PL_PRINTF(7, 8);
+
+static void s_event(struct pl_guard *g, enum pl_event_type type, enum pl_severity sev,
+                    const char *rule, const char *path, bool deny, const char *fmt, ...)
+{
+    struct pl_event ev;
+    pl_event_init(&ev, type, sev, "integrity");
+    PL_EVENT_SET(&ev, rule, rule);
+    PL_EVENT_SET(&ev, path, path);
+    PL_EVENT_SET(&ev, action, deny && !pl_guard_monitor_mode(g) ? "deny" : "log");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ev.detail, sizeof(ev.detail), fmt, ap);
+    va_end(ap);
+    pl_guard_report_event(g, &ev, NULL);
+}
+
+static const char *s_task_root(const struct pl_config *cfg)
+{
+    const char *tr = pl_config_str(cfg, PL_CFG_TASK_ROOT);
+    if (!tr || !*tr)
+        tr = getenv("LAMBDA_TASK_ROOT");
+    return tr && *tr ? tr : "/var/task";
+}
+
+/* verify one tree; 0 also when it differs (that is a violation, not a failure) */
+static int s_verify_tree(struct pl_guard *g, const char *what, const char *manifest,
+                         const char *pubkey, const char *dir, bool required)
+{
+    if (access(manifest, F_OK) != 0) {
+        if (!required) {
+            pl_log(PL_LOG_INFO, S_COMPONENT, "%s: no manifest at %s: code integrity not verified",
+                   what, manifest);
+            return 0;
+        }
+        s_event(g, PL_EV_RUNTIME_INTEGRITY_VIOLATION, PL_SEV_CRITICAL, "PL-INTEGRITY-MANIFEST",
+                manifest, true, "%s: manifest %s is missing (a signing key is configured)", what,
+                manifest);
+        char reason[600];
+        snprintf(reason, sizeof(reason), "RUNTIME_INTEGRITY_VIOLATION: %s manifest missing", what);
+        pl_guard_deny_all(g, reason);
+        return 0;
+    }
+    uint64_t t0 = pl_now_ns();
+    struct pl_verify_report r;
+    pl_verify_report_init(&r);
+    if (pl_verify_dir(manifest, pubkey, dir, NULL, &r)) {
+        if (pl_last_error() == PL_ERR_NOMEM) {
+            pl_verify_report_clean_up(&r);
+            return -1;
+        }
+        char msg[700];
+        snprintf(msg, sizeof(msg), "%s", pl_last_error_msg());
+        s_event(g, PL_EV_RUNTIME_INTEGRITY_VIOLATION, PL_SEV_CRITICAL, "PL-INTEGRITY-MANIFEST",
+                manifest, true, "%s: manifest refused: %s", what, msg);
+        char reason[900];
+        snprintf(reason, sizeof(reason), "RUNTIME_INTEGRITY_VIOLATION: %s manifest refused: %s",
+                 what, msg);
+        pl_guard_deny_all(g, reason);
+        pl_verify_report_clean_up(&r);
+        return 0;
+    }
+    uint64_t ms = (pl_now_ns() - t0) / 1000000;
+    if (!r.n) {
+        pl_log(PL_LOG_INFO, S_COMPONENT, "%s verified: %zu entries match %s (%llu bytes in %llu ms)%s",
+               what, r.entries_checked, manifest, (unsigned long long)r.bytes_hashed,
+               (unsigned long long)ms, pubkey && *pubkey ? ", signature valid" : "");
+        pl_verify_report_clean_up(&r);
+        return 0;
+    }
+    struct pl_buf line = PL_BUF_INIT;
+    for (size_t i = 0; i < r.n && i < S_MAX_DIFF_EVENTS; i++) {
+        struct pl_verify_report one = r;
+        one.diffs = &r.diffs[i];
+        one.n = 1;
+        pl_buf_reset(&line);
+        if (pl_verify_report_text(&one, &line) == 0 && line.len)
+            line.data[--line.len] = '\0'; /* drop the newline */
+        char path[600];
+        snprintf(path, sizeof(path), "%s/%s", dir, r.diffs[i].path);
+        s_event(g, PL_EV_RUNTIME_INTEGRITY_VIOLATION, PL_SEV_CRITICAL, "PL-INTEGRITY-DIFF", path,
+                true, "%s differs from its manifest: %s", what, line.data ? line.data : "");
+    }
+    pl_buf_clean_up(&line);
+    char reason[400];
+    snprintf(reason, sizeof(reason),
+             "RUNTIME_INTEGRITY_VIOLATION: %s differs from its manifest (%zu added, %zu missing, "
+             "%zu changed)",
+             what, r.n_added, r.n_missing, r.n_changed);
+    pl_guard_deny_all(g, reason);
+    pl_verify_report_clean_up(&r);
     return 0;
 }
 
-/* Every buffered response and error body: secret canaries. Add a pl_match to v and set
- * v->deny to deny the response. */
+static int s_audit_env(struct pl_guard *g)
+{
+    struct pl_env_audit a;
+    pl_env_audit_init(&a);
+    if (pl_env_audit_run(NULL, &a)) {
+        pl_env_audit_clean_up(&a);
+        return -1;
+    }
+    for (size_t i = 0; i < a.n; i++) {
+        const struct pl_env_finding *f = &a.items[i];
+        if (f->expected)
+            continue;
+        s_event(g, PL_EV_PLAINTEXT_SECRET, PL_SEV_MEDIUM, "PL-ENV-SECRET", f->name, false,
+                "environment variable %s holds a plaintext secret (kind %s, sha256 %s): use a "
+                "secrets manager",
+                f->name, f->kind, f->hash8);
+    }
+    pl_log(PL_LOG_INFO, S_COMPONENT, "environment audit: %zu finding(s) in %zu variables",
+           a.n_findings, a.n_vars);
+    pl_env_audit_clean_up(&a);
+    return 0;
+}
+
+/* canaries and one rule per variable (the deny log names the variable; never the value) */
+static int s_build_canaries(void)
+{
+    s_free_canaries();
+    if (pl_canaries_new(NULL, &s_canaries))
+        return -1;
+    size_t n = pl_canaries_vars(s_canaries);
+    s_canary_rules = pl_calloc(n ? n : 1, sizeof(*s_canary_rules));
+    if (!s_canary_rules)
+        goto fail;
+    s_n_canary_rules = n;
+    for (size_t i = 0; i < n; i++) {
+        struct pl_rule *r = &s_canary_rules[i];
+        struct pl_buf id = PL_BUF_INIT, msg = PL_BUF_INIT;
+        if (pl_buf_appendf(&id, "PL-CANARY-%s", pl_canaries_var(s_canaries, i)) ||
+            pl_buf_appendf(&msg, "the value of the secret environment variable %s left in a "
+                                 "response", pl_canaries_var(s_canaries, i))) {
+            pl_buf_clean_up(&id);
+            pl_buf_clean_up(&msg);
+            goto fail;
+        }
+        r->id = pl_buf_steal(&id, NULL);
+        r->message = pl_buf_steal(&msg, NULL);
+        r->target = PL_TARGET_OUT;
+        r->severity = PL_SEV_CRITICAL;
+        r->category = (char *)"SECRET_EXPOSURE";
+        r->action = PL_ACTION_DENY;
+    }
+    return 0;
+fail:
+    s_free_canaries();
+    return -1;
+}
+
+static void s_on_tamper(void *ud, const struct pl_event *ev)
+{
+    struct pl_guard *g = ud;
+    struct pl_event copy = *ev;
+    pl_guard_request_id(g, copy.request_id, sizeof(copy.request_id));
+    pl_guard_report_event(g, &copy, NULL);
+}
+
+int pl_guard_hook_cold_start_integrity(struct pl_guard *g)
+{
+    const struct pl_config *cfg = pl_guard_config(g);
+    const char *task_root = s_task_root(cfg);
+    const char *pubkey = pl_config_str(cfg, PL_CFG_MANIFEST_PUBKEY);
+    if (pubkey && !*pubkey)
+        pubkey = NULL;
+
+    /* 1. code and layer against their manifests */
+    const char *mf = pl_config_str(cfg, PL_CFG_MANIFEST);
+    if (mf && *mf) {
+        char path[4096];
+        if (mf[0] == '/')
+            snprintf(path, sizeof(path), "%s", mf);
+        else
+            snprintf(path, sizeof(path), "%s/%s", task_root, mf);
+        if (s_verify_tree(g, "function code", path, pubkey, task_root, pubkey != NULL))
+            return -1;
+    }
+    const char *lmf = pl_config_str(cfg, PL_CFG_LAYER_MANIFEST);
+    if (lmf && *lmf &&
+        s_verify_tree(g, "layer", lmf, pubkey, pl_config_str(cfg, PL_CFG_LAYER_DIR), true))
+        return -1;
+
+    /* 2. plaintext secrets in the environment */
+    if (pl_config_bool(cfg, PL_CFG_AUDIT_ENV) && s_audit_env(g))
+        return -1;
+
+    /* 3. canaries */
+    if (pl_config_bool(cfg, PL_CFG_CANARIES)) {
+        if (s_build_canaries())
+            return -1;
+        pl_log(PL_LOG_INFO, S_COMPONENT, "secret canaries: %zu variable(s), %zu pattern(s)",
+               pl_canaries_vars(s_canaries), pl_canaries_count(s_canaries));
+    }
+
+    /* 4. tamper watch (its own thread) */
+    if (pl_config_bool(cfg, PL_CFG_TAMPER_WATCH) && !s_watch) {
+        size_t n_dirs = 0;
+        char *const *dirs = pl_config_list(cfg, PL_CFG_TAMPER_DIRS, &n_dirs);
+        char api[64];
+        snprintf(api, sizeof(api), "127.0.0.1:%lld", (long long)pl_config_int(cfg, PL_CFG_PORT));
+        struct pl_tamper_opts o = {
+            .dirs = (const char *const *)dirs,
+            .n_dirs = n_dirs,
+            .discover_runtime_api = api,
+            .interval_ms = (unsigned)pl_config_int(cfg, PL_CFG_TAMPER_INTERVAL),
+            .on_event = s_on_tamper,
+            .ud = g,
+        };
+        if (pl_tamper_watch_new(&o, &s_watch)) {
+            /* degraded, not fatal: the other protections stand */
+            pl_log(PL_LOG_WARN, S_COMPONENT, "tamper watch not started: %s", pl_last_error_msg());
+            s_watch = NULL;
+        } else {
+            pl_log(PL_LOG_INFO, S_COMPONENT, "tamper watch started on %zu place(s)", n_dirs);
+        }
+    }
+    return 0;
+}
+
+static int s_add_hit(const struct pl_canary_hit *hit, size_t base, struct pl_verdict *v)
+{
+    if (pl_array_reserve((void **)&v->matches, &v->cap_matches, v->n_matches + 1,
+                         sizeof(v->matches[0])))
+        return -1;
+    struct pl_match *m = &v->matches[v->n_matches];
+    memset(m, 0, sizeof(*m));
+    m->rule = hit->var_index < s_n_canary_rules ? &s_canary_rules[hit->var_index] : NULL;
+    m->rule_index = UINT32_MAX;
+    m->decoding = PL_DEC_RAW;
+    char where[96];
+    snprintf(where, sizeof(where), "@%zu", base + hit->offset);
+    struct pl_buf ex = PL_BUF_INIT;
+    if (pl_buf_appendf(&ex, "secret canary (%s form) of %s", hit->form, hit->var))
+        return -1;
+    m->path = pl_strdup(where);
+    m->excerpt = pl_buf_steal(&ex, NULL);
+    if (!m->path || !m->excerpt) {
+        pl_free(m->path);
+        pl_free(m->excerpt);
+        return -1;
+    }
+    v->n_matches++;
+    v->deny = true;
+    return 0;
+}
+
 int pl_guard_hook_out_check(struct pl_guard *g, const char *data, size_t len,
                             struct pl_verdict *v)
 {
     (void)g;
-    (void)data;
-    (void)len;
-    (void)v;
-    return 0;
+    if (!s_canaries || !data)
+        return 0;
+    struct pl_canary_hit hit;
+    if (pl_canaries_scan(s_canaries, data, len, &hit) != 1)
+        return 0;
+    return s_add_hit(&hit, 0, v);
 }
 
-/* Every chunk of a streamed response (window = overlap bytes of the previous chunk + chunk). */
 int pl_guard_hook_out_stream_check(struct pl_guard *g, const char *window, size_t len,
                                    size_t overlap, struct pl_verdict *v)
 {
     (void)g;
-    (void)window;
-    (void)len;
-    (void)overlap;
-    (void)v;
-    return 0;
+    (void)overlap; /* patterns are at most PL_CANARY_MAX_PATTERN <= overlap + 1 bytes */
+    if (!s_canaries || !window)
+        return 0;
+    struct pl_canary_hit hit;
+    if (pl_canaries_scan(s_canaries, window, len, &hit) != 1)
+        return 0;
+    return s_add_hit(&hit, 0, v);
 }

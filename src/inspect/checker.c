@@ -8,6 +8,7 @@
  * per (rule, path). */
 #include "inspect_private.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define S_MAX_HITS 65536u     /* (rule, item) pairs recorded per check */
@@ -28,6 +29,7 @@ struct pl_checker_state {
     uint32_t *last_item;      /* per rule: 1 + last item recorded */
     size_t n_rules;
     bool overflow;
+    bool nomem;
 };
 #define s_scan_ctx pl_checker_state
 
@@ -119,7 +121,7 @@ static int s_on_match(void *ctx, uint32_t rule, unsigned long long from, unsigne
     }
     if (sc->n_hits == sc->cap_hits &&
         pl_array_reserve((void **)&sc->hits, &sc->cap_hits, sc->n_hits + 1, sizeof(*sc->hits))) {
-        sc->overflow = true;
+        sc->nomem = true;
         return 1; /* out of memory: stop, the check fails */
     }
     sc->hits[sc->n_hits++] = (struct s_hit){rule, idx};
@@ -135,12 +137,18 @@ static bool s_already(const struct pl_verdict *out, uint32_t rule, const char *p
 }
 
 int pl_inspect_confirm(const struct pl_engine *e, const struct pl_rule *r, uint32_t rule,
-                     const char *s, size_t len, size_t *from, size_t *to)
+                       const char *s, size_t len, size_t *from, size_t *to)
 {
     size_t pos = 0;
     for (int i = 0; i < S_MAX_LOCATE && pos <= len; i++) {
         size_t f, t;
         int rc = pl_engine_locate(e, rule, s + pos, len - pos, &f, &t);
+        if (rc < 0 && pl_last_error() == PL_ERR_ENGINE_MATCH_LIMIT) {
+            /* undecided: fail closed, report it as a match at the position reached */
+            *from = pos;
+            *to = len - pos > PL_EXCERPT_MAX ? pos + PL_EXCERPT_MAX : len;
+            return 1;
+        }
         if (rc <= 0)
             return rc;
         if (!r->allow || !r->allow[0] || pl_engine_allowed(e, rule, s + pos + f, t - f) != 1) {
@@ -166,6 +174,7 @@ int pl_checker_check(struct pl_checker *c, const char *data, size_t len, struct 
     sc->c = c;
     sc->n_hits = 0;
     sc->overflow = false;
+    sc->nomem = false;
     if (sc->n_rules < c->set->count || !sc->last_item) {
         pl_free(sc->last_item);
         sc->n_rules = 0;
@@ -182,8 +191,19 @@ int pl_checker_check(struct pl_checker *c, const char *data, size_t len, struct 
     out->bound_exceeded = v->bound_exceeded;
     if (v->text.len &&
         pl_engine_scan(c->engine, c->scratch, v->text.data, v->text.len, s_on_match, sc)) {
-        if (!sc->overflow || pl_last_error() == PL_ERR_NOMEM)
+        if (pl_last_error() != PL_ERR_ENGINE_MATCH_LIMIT)
             goto out;
+        /* a PCRE2 rule could not be decided: fail closed like a bound (the other rules
+         * were scanned and reported) */
+        out->bound_exceeded = true;
+        if (!v->bound_exceeded) {
+            v->bound_exceeded = true;
+            snprintf(v->bound_reason, sizeof(v->bound_reason), "%s", pl_last_error_msg());
+        }
+    }
+    if (sc->nomem) {
+        pl_raise(PL_ERR_NOMEM, "out of memory recording matches");
+        goto out;
     }
     if (sc->overflow)
         out->bound_exceeded = true;

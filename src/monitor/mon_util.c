@@ -307,7 +307,13 @@ void pl_mon_json_raw(struct pl_mon_json *j, const char *s)
 void pl_mon_json_str(struct pl_mon_json *j, const char *s, size_t max)
 {
     static const char hex[] = "0123456789abcdef";
-    s_put(j, '"');
+    /* the quotes are structural (they may use the reserve): the document stays valid */
+    if (j->len + 3 > j->cap) {
+        j->full = true;
+        return;
+    }
+    j->buf[j->len++] = '"';
+    j->buf[j->len] = '\0';
     size_t n = 0;
     bool cut = false;
     for (; s && s[n]; n++) {

@@ -556,6 +556,17 @@ int pl_http_conn_read_response(struct pl_http_conn *c, struct pl_http_msg *m, bo
     return s_read_head(c, m, true, head_request);
 }
 
+int pl_http_conn_continue(struct pl_http_conn *c, const struct pl_http_msg *m)
+{
+    if (m->body == PL_HTTP_BODY_NONE || m->minor_version < 1)
+        return 0;
+    const struct pl_http_header *h = pl_http_msg_find(m, "expect");
+    if (!h || !s_ieq(h->value, h->value_len, "100-continue"))
+        return 0;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    return pl_http_write_all(c->fd, cont, sizeof(cont) - 1);
+}
+
 static int s_chunk_size_line(const char *p, size_t n, uint64_t *size)
 {
     /* p[0..n) is one line without its LF (maybe with CR) */

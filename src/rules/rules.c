@@ -193,18 +193,16 @@ uint64_t pl_ruleset_hash(const struct pl_ruleset *set)
 
 /* ---- classic files ---- */
 
-int pl_rules_load_classic(struct pl_ruleset *set, const char *path, enum pl_target target)
+/* parse a classic file's text (modified in place: lines are cut) */
+static int s_classic_text(struct pl_ruleset *set, const char *path, char *data, size_t len,
+                          enum pl_target target)
 {
-    char *data = NULL;
-    size_t len = 0;
     size_t first = set->count;
     int ret = -1;
     if ((unsigned)target >= PL_TARGET_COUNT) {
         pl_raise(PL_ERR_INVALID_ARG, "%s: bad target", path);
         goto out;
     }
-    if (pl_read_file(path, &data, &len, S_MAX_RULE_FILE))
-        goto out;
     if (memchr(data, '\0', len)) {
         pl_raise(PL_ERR_RULES_SYNTAX, "%s: binary file (NUL byte), not a rule file", path);
         goto out;
@@ -238,7 +236,10 @@ int pl_rules_load_classic(struct pl_ruleset *set, const char *path, enum pl_targ
             goto out;
         }
         char err[256];
-        if (pl_rule_pattern_check(line, 0, err, sizeof(err))) {
+        int prc = pl_rule_pattern_check(line, 0, err, sizeof(err));
+        if (prc == -2)
+            goto out;
+        if (prc) {
             pl_raise(PL_ERR_RULES_PATTERN, "%s:%u: pattern '%s' does not compile: %s", path,
                      lineno, line, err);
             goto out;
@@ -270,8 +271,18 @@ out:
             pl_rule_clean_up(&set->rules[--set->count]);
         pl_raise(code, "%s", msg);
     }
-    pl_free(data);
     return ret;
+}
+
+int pl_rules_load_classic(struct pl_ruleset *set, const char *path, enum pl_target target)
+{
+    char *data = NULL;
+    size_t len = 0;
+    if (pl_read_file(path, &data, &len, S_MAX_RULE_FILE))
+        return -1;
+    int rc = s_classic_text(set, path, data, len, target);
+    pl_free(data);
+    return rc;
 }
 
 /* ---- files and directories ---- */
@@ -315,6 +326,41 @@ static int s_load_file(struct pl_ruleset *set, const char *path, int target_hint
                     "%s: cannot tell the rules' target from the file name (expected *.yaml, "
                     "*.yml, code_protect.txt, in_protect.txt or out_protect.txt)",
                     path);
+}
+
+int pl_rules_load_text(struct pl_ruleset *set, const char *name, const char *text, size_t len,
+                       int target_hint)
+{
+    enum pl_target t;
+    if (len > S_MAX_RULE_FILE)
+        return pl_raise(PL_ERR_LIMIT, "%s: larger than %u bytes", name, S_MAX_RULE_FILE);
+    size_t first = set->count;
+    int rc;
+    if (s_is_yaml(name)) {
+        rc = pl_rules_load_yaml_text(set, name, text, len);
+    } else {
+        if (target_hint >= 0 && target_hint < PL_TARGET_COUNT)
+            t = (enum pl_target)target_hint;
+        else if (s_classic_target(name, &t))
+            return pl_raise(PL_ERR_RULES_SYNTAX, "%s: cannot tell the rules' target from the "
+                            "name", name);
+        char *copy = pl_strndup(text, len);
+        if (!copy)
+            return -1;
+        rc = s_classic_text(set, name, copy, len, t);
+        pl_free(copy);
+    }
+    if (rc == 0)
+        rc = pl_ruleset_validate(set);
+    if (rc) {
+        int code = pl_last_error();
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", pl_last_error_msg());
+        while (set->count > first)
+            pl_rule_clean_up(&set->rules[--set->count]);
+        pl_raise(code, "%s", msg);
+    }
+    return rc;
 }
 
 static int s_str_cmp(const void *a, const void *b)
@@ -427,6 +473,22 @@ int pl_rules_load_defaults(struct pl_ruleset *set, const struct pl_config *cfg)
                         "PROTECTLAMBDA_RULES_DIR=\"\" to run without the default packs)",
                         dir);
     return pl_rules_load(set, dir, -1);
+}
+
+int pl_rules_load_standard(struct pl_ruleset *set, const struct pl_config *cfg,
+                           const char *const *extra, size_t n_extra, bool no_defaults)
+{
+    if (!no_defaults && pl_rules_load_defaults(set, cfg))
+        return -1;
+    size_t n = 0;
+    char *const *list = pl_config_list(cfg, PL_CFG_RULES, &n);
+    for (size_t i = 0; list && i < n; i++)
+        if (list[i] && *list[i] && pl_rules_load(set, list[i], -1))
+            return -1;
+    for (size_t i = 0; i < n_extra; i++)
+        if (pl_rules_load(set, extra[i], -1))
+            return -1;
+    return 0;
 }
 
 /* ---- globs ---- */

@@ -40,12 +40,13 @@ int pl_rule_flag_parse(const char *s, unsigned *flag)
 int pl_rule_pattern_check(const char *pattern, unsigned flags, char *err, size_t errlen)
 {
     int ret = -1;
+    err[0] = '\0';
     pcre2_general_context *g = pcre2_general_context_create(s_malloc, s_free, NULL);
     pcre2_compile_context *cc = g ? pcre2_compile_context_create(g) : NULL;
     pcre2_code *re = NULL;
     pcre2_match_data *md = NULL;
     if (!cc) {
-        snprintf(err, errlen, "out of memory");
+        ret = pl_raise(PL_ERR_NOMEM, "out of memory checking a pattern") - 1;
         goto out;
     }
     uint32_t opt = 0;
@@ -64,15 +65,15 @@ int pl_rule_pattern_check(const char *pattern, unsigned flags, char *err, size_t
         PCRE2_UCHAR msg[256];
         if (pcre2_get_error_message(ec, msg, sizeof(msg)) < 0)
             snprintf((char *)msg, sizeof(msg), "error %d", ec);
-        if (ec == PCRE2_ERROR_NOMEMORY)
-            snprintf(err, errlen, "out of memory");
+        if (ec == PCRE2_ERROR_NOMEMORY || ec == PCRE2_ERROR_HEAP_FAILED)
+            ret = pl_raise(PL_ERR_NOMEM, "out of memory checking a pattern") - 1;
         else
             snprintf(err, errlen, "%s at offset %zu", (const char *)msg, (size_t)eo);
         goto out;
     }
     md = pcre2_match_data_create(1, g);
     if (!md) {
-        snprintf(err, errlen, "out of memory");
+        ret = pl_raise(PL_ERR_NOMEM, "out of memory checking a pattern") - 1;
         goto out;
     }
     /* a rule that matches the empty string matches every input: refuse it */

@@ -222,13 +222,19 @@ static int s_rule(const struct s_ctx *c, struct pl_ruleset *set, const yaml_node
         goto fail;
     }
     char err[256];
-    if (pl_rule_pattern_check(r.pattern, r.flags, err, sizeof(err))) {
+    int prc = pl_rule_pattern_check(r.pattern, r.flags, err, sizeof(err));
+    if (prc == -2)
+        goto fail;
+    if (prc) {
         s_err(c, pattern_node, PL_ERR_RULES_PATTERN, "pattern '%s' does not compile: %s",
               r.pattern, err);
         goto fail;
     }
     for (size_t i = 0; r.allow && r.allow[i]; i++) {
-        if (pl_rule_pattern_check(r.allow[i], r.flags, err, sizeof(err))) {
+        prc = pl_rule_pattern_check(r.allow[i], r.flags, err, sizeof(err));
+        if (prc == -2)
+            goto fail;
+        if (prc) {
             s_err(c, allow_node, PL_ERR_RULES_PATTERN,
                   "allow pattern '%s' does not compile: %s", r.allow[i], err);
             goto fail;
@@ -246,6 +252,16 @@ int pl_rules_load_yaml(struct pl_ruleset *set, const char *path)
 {
     char *data = NULL;
     size_t len = 0;
+    if (pl_read_file(path, &data, &len, S_MAX_PACK))
+        return -1;
+    int rc = pl_rules_load_yaml_text(set, path, data, len);
+    pl_free(data);
+    return rc;
+}
+
+int pl_rules_load_yaml_text(struct pl_ruleset *set, const char *path, const char *data,
+                            size_t len)
+{
     size_t first = set->count;
     int ret = -1;
     yaml_parser_t parser;
@@ -253,8 +269,10 @@ int pl_rules_load_yaml(struct pl_ruleset *set, const char *path)
     bool parser_ok = false, doc_ok = false;
     struct s_ctx c = {&doc, path};
 
-    if (pl_read_file(path, &data, &len, S_MAX_PACK))
+    if (len > S_MAX_PACK) {
+        pl_raise(PL_ERR_LIMIT, "%s: larger than %u bytes", path, S_MAX_PACK);
         goto out;
+    }
     if (!yaml_parser_initialize(&parser)) {
         pl_raise(PL_ERR_NOMEM, "%s: cannot initialize the YAML parser", path);
         goto out;
@@ -340,6 +358,5 @@ out:
         yaml_document_delete(&doc);
     if (parser_ok)
         yaml_parser_delete(&parser);
-    pl_free(data);
     return ret;
 }

@@ -50,7 +50,9 @@ static int s_call(struct s_ddb *d, const char *op, const struct pl_buf *body, ch
         .timeout_ms = d->timeout_ms,
     };
     if (pl_aws_call(&rq, &d->cred, &status, &resp)) {
-        pl_raise(PL_ERR_STORE, "dynamodb %s %s: %s", op, d->table, pl_last_error_msg());
+        char why[600];
+        snprintf(why, sizeof(why), "%s", pl_last_error_msg());
+        pl_raise(PL_ERR_STORE, "dynamodb %s %s: %s", op, d->table, why);
         goto out;
     }
     struct pl_json *j = NULL;
@@ -498,7 +500,9 @@ int pl_store_dynamodb_open(const struct pl_store_options *o, struct pl_store *s)
         return pl_raise(PL_ERR_NOMEM, "out of memory");
     if (pl_aws_credentials_from_env(&d->cred)) {
         pl_free(d);
-        return pl_raise(PL_ERR_CONFIG, "dynamodb store: %s", pl_last_error_msg());
+        char why[300];
+        snprintf(why, sizeof(why), "%s", pl_last_error_msg());
+        return pl_raise(PL_ERR_CONFIG, "dynamodb store: %s", why);
     }
     snprintf(d->table, sizeof(d->table), "%s", o->table);
     snprintf(d->region, sizeof(d->region), "%s", pl_aws_region(o->region));

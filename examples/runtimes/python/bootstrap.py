@@ -73,7 +73,11 @@ class RuntimeClient:
     def post(self, path, payload, headers=None):
         h = {"Content-Type": "application/json"}
         h.update(headers or {})
-        status, _, body = self._request("POST", path, payload, h)
+        try:
+            status, _, body = self._request("POST", path, payload, h)
+        except OSError as exc:
+            sys.stderr.write("runtime: the Runtime API is gone (%s): exiting\n" % exc)
+            sys.exit(1)
         if status >= 300 and status != 413:
             sys.stderr.write("runtime: POST %s answered %d: %s\n" % (path, status, body[:200]))
         return status
@@ -108,7 +112,11 @@ def main():
                     {"Lambda-Runtime-Function-Error-Type": "Runtime.ImportModuleError"})
         sys.exit(1)
     while True:
-        headers, body = client.next()
+        try:
+            headers, body = client.next()
+        except OSError as exc:
+            sys.stderr.write("runtime: the Runtime API is gone (%s): exiting\n" % exc)
+            sys.exit(1)
         request_id = headers.get("Lambda-Runtime-Aws-Request-Id", "")
         trace = headers.get("Lambda-Runtime-Trace-Id")
         if trace:

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Invocation latency through the local emulator (bench, not a test).
+
+Runs the same echo function twice in one run with `protectlambda emulate`:
+  baseline   --unprotected: the runtime talks to the emulator directly
+  protected  the guard extension + `wrap` in between (as with the layer in Lambda)
+and for 1 KB and 1 MB events sends N invocations to the invoke URL, recording
+  - service time: the emulator's X-Protectlambda-Duration-Us (event handed out by
+    invocation/next -> answer posted), i.e. runtime + guard, without the HTTP client;
+  - round trip: the invoke URL client's wall time.
+Prints median and p99 of each, the difference (what protectlambda adds) and the ratio.
+
+usage: bench/invoke_bench.py [--bin PATH] [-n N] [--runtime python|node|both]
+"""
+import argparse
+import http.client
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+RIC = os.path.join(SRC, "tests/node_modules/aws-lambda-ric/bin/index.mjs")
+PY_FN = "def handler(event, context):\n    return {'n': len(event['d'])}\n"
+NODE_FN = "export const handler = async (event) => ({ n: event.d.length });\n"
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))]
+
+
+class Emulate:
+    def __init__(self, bin_path, args):
+        self.proc = subprocess.Popen([bin_path, "emulate", "--port", "0"] + args,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        ready = threading.Event()
+        self.port = None
+
+        def drain():
+            for raw in iter(self.proc.stderr.readline, b""):
+                if not ready.is_set() and b"listening on" in raw:
+                    try:
+                        self.port = json.loads(raw)["port"]
+                        ready.set()
+                    except ValueError:
+                        pass
+        threading.Thread(target=drain, daemon=True).start()
+        if not ready.wait(30):
+            self.stop()
+            raise SystemExit("emulate did not start")
+
+    def stop(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def measure(bin_path, args, sizes, n):
+    em = Emulate(bin_path, args)
+    out = {}
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", em.port, timeout=120)
+        for size in sizes:
+            ev = json.dumps({"d": "a" * size}).encode()
+            svc, rtt = [], []
+            for i in range(n + 20):
+                t0 = time.perf_counter()
+                c.request("POST", "/2015-03-31/functions/function/invocations", ev)
+                r = c.getresponse()
+                body = r.read()
+                dt = (time.perf_counter() - t0) * 1e6
+                if r.status != 200 or r.getheader("X-Amz-Function-Error"):
+                    raise SystemExit("invocation failed: %d %r" % (r.status, body[:200]))
+                if i >= 20:  # warm-up excluded
+                    svc.append(float(r.getheader("X-Protectlambda-Duration-Us")))
+                    rtt.append(dt)
+            out[size] = {"svc": (statistics.median(svc), pct(svc, 0.99)),
+                         "rtt": (statistics.median(rtt), pct(rtt, 0.99))}
+        c.close()
+    finally:
+        em.stop()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(SRC, "build/src/cli/protectlambda"))
+    ap.add_argument("-n", type=int, default=2000)
+    ap.add_argument("--runtime", choices=["python", "node", "both"], default="both")
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="pl-invoke-bench-")
+    fn = os.path.join(tmp, "fn")
+    os.makedirs(fn)
+    with open(os.path.join(fn, "app.py"), "w") as f:
+        f.write(PY_FN)
+    with open(os.path.join(fn, "index.mjs"), "w") as f:
+        f.write(NODE_FN)
+    runtimes = []
+    if a.runtime in ("python", "both"):
+        runtimes.append(("python loop", "app.handler"))
+    if a.runtime in ("node", "both"):
+        if os.path.exists(RIC):
+            runtimes.append(("aws-lambda-ric", "index.handler"))
+        else:
+            print("(aws-lambda-ric not installed: node skipped)")
+    sizes = [1024, 1024 * 1024]
+    env_args = ["--env", "PROTECTLAMBDA_LOG_LEVEL=warn"]
+    print("invoke bench: %d invocations per size and runtime (after 20 warm-up), echo function"
+          % a.n)
+    for name, handler in runtimes:
+        base = ["--function", fn, "--handler", handler] + env_args
+        direct = measure(a.bin, base + ["--unprotected"], sizes, a.n)
+        guarded = measure(a.bin, base, sizes, a.n)
+        print("\nruntime: %s" % name)
+        print("%-6s %-10s %11s %11s %11s %11s %11s %8s %8s" % (
+            "event", "metric", "direct med", "direct p99", "prot. med", "prot. p99",
+            "added med", "x med", "x p99"))
+        for s in sizes:
+            for metric, label in (("svc", "service"), ("rtt", "round trip")):
+                dm, dp = direct[s][metric]
+                gm, gp = guarded[s][metric]
+                print("%-6s %-10s %9.0fus %9.0fus %9.0fus %9.0fus %9.0fus %7.2fx %7.2fx" % (
+                    "1KB" if s == 1024 else "1MB", label, dm, dp, gm, gp, gm - dm,
+                    gm / max(dm, 1e-9), gp / max(dp, 1e-9)))
+    print("\nservice = invocation/next handed the event out -> the answer arrived at the emulator")
+    print("targets (issue 3): <= 50 us median and <= 200 us p99 added for 1 KB")
+
+
+if __name__ == "__main__":
+    main()

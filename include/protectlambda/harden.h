@@ -1,0 +1,73 @@
+/* Harden: what the wrapper (protectlambda wrap) does to the runtime before it execs it —
+ * the monitor (LD_PRELOAD + its policy variables), resource limits, seccomp, a private temp
+ * dir, the language adapters — and how runtime deaths become events. See docs/harden.md. */
+#ifndef PROTECTLAMBDA_HARDEN_H
+#define PROTECTLAMBDA_HARDEN_H
+
+#include "protectlambda/config.h"
+#include "protectlambda/event.h"
+
+/* ---- resource limits (each 0 = off) ---- */
+struct pl_harden_rlimits {
+    uint64_t as;     /* bytes */
+    uint64_t cpu;    /* seconds */
+    uint64_t nofile;
+    uint64_t nproc;
+    uint64_t fsize;  /* bytes */
+};
+/* from the rlimit.* settings; memory_mb (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, may be NULL) feeds
+ * rlimit.as_memory_pct */
+int pl_harden_rlimits_from_config(const struct pl_config *cfg, const char *memory_mb,
+                                  struct pl_harden_rlimits *out);
+/* setrlimit on the calling process (soft = hard = value; the CPU hard limit is one second
+ * above the soft one so SIGXCPU comes before SIGKILL). A limit above the current hard limit is
+ * an error (it cannot be raised). */
+int pl_harden_rlimits_apply(const struct pl_harden_rlimits *r);
+
+/* ---- seccomp ---- */
+enum pl_seccomp_mode { PL_SECCOMP_OFF, PL_SECCOMP_BASIC, PL_SECCOMP_STRICT };
+int pl_seccomp_mode_parse(const char *s, enum pl_seccomp_mode *out);
+/* the default deny-list (ptrace, process_vm_*, kexec_*, bpf, mount, modules, ...: EPERM) on
+ * the calling process and its future children; sets no_new_privs. */
+int pl_harden_seccomp_basic(void);
+/* names of the syscalls the basic filter denies (NULL-terminated) */
+const char *const *pl_harden_seccomp_denied(void);
+/* is the program at path a static ELF (no PT_INTERP)? -1 when it is not a readable ELF */
+int pl_harden_is_static_elf(const char *path);
+/* Exec the runtime (file searched in PATH like execvp, with envp). In seccomp strict mode
+ * (PROTECTLAMBDA_SECCOMP=strict in envp) a static binary cannot get the monitor (no
+ * LD_PRELOAD), so the filter that makes execve/execveat fail is installed here, before the
+ * exec, with a one-time exception for this very exec (see docs/harden.md, "exec ticket").
+ * Returns only on failure (-1, errno of the exec). */
+int pl_harden_exec(const char *file, char *const argv[], char *const envp[]);
+
+/* ---- secure temp dir ---- */
+/* mkdtemp(base/protectlambda-tmp-XXXXXX) with mode 0700 into out */
+int pl_harden_secure_tmp(const char *base, char *out, size_t outlen);
+
+/* ---- locating the parts that ship beside the binary ---- */
+/* libprotectlambda_monitor.so: monitor.lib, else next to /proc/self/exe (., ../lib,
+ * ../lib/protectlambda, ../monitor, ../src/monitor) */
+int pl_harden_find_monitor_lib(const struct pl_config *cfg, char *out, size_t outlen);
+/* directory holding the Python adapter's sitecustomize.py */
+int pl_harden_find_python_adapter(char *out, size_t outlen);
+
+/* ---- the wrapper's whole job ---- */
+struct pl_harden_env {
+    /* the environment the runtime will get */
+    const char *(*get)(void *ctx, const char *name);
+    int (*set)(void *ctx, const char *name, const char *value);
+    void *ctx;
+    int port; /* the guard's proxy port (default socket name) */
+};
+/* Edit env (LD_PRELOAD, the monitor's variables, TMPDIR, PYTHONPATH, NODE_OPTIONS) and apply
+ * rlimits and the basic seccomp filter to this process. Every step is tried; -1 (first
+ * error) when one failed. seccomp being unavailable is logged once, not an error. */
+int pl_harden_wrap(const struct pl_config *cfg, const struct pl_harden_env *env);
+
+/* ---- deaths ---- */
+/* A runtime that died: fill ev (RESOURCE_LIMIT_EXCEEDED for SIGXCPU/SIGXFSZ/SIGKILL after a
+ * CPU limit, RUNTIME_EXCEPTION for other signals). false when status is a normal exit. */
+bool pl_harden_event_from_status(int status, int pid, struct pl_event *ev);
+
+#endif

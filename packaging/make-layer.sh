@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Build the protectlambda Lambda layer: BUILD/protectlambda-layer.zip (make layer).
+#
+#   extensions/protectlambda        the guard as an external extension (shell stub)
+#   protectlambda/wrapper           AWS_LAMBDA_EXEC_WRAPPER=/opt/protectlambda/wrapper
+#   protectlambda/bin/protectlambda protectlambda-lambda: Vectorscan runtime only, static
+#                                   pcre2/yaml/sqlite/seccomp/crypto, glibc <= 2.34
+#   protectlambda/lib/              the monitor (LD_PRELOAD) and any non-glibc shared library
+#                                   the binary needs (rpath $ORIGIN/../lib)
+#   protectlambda/adapters/         the monitor's language adapters
+#   protectlambda/rules/            the default rule packs
+#   protectlambda/rules.db          those packs precompiled (protectlambda compile)
+#
+# usage: packaging/make-layer.sh [BUILD_DIR] [OUT_ZIP]
+set -euo pipefail
+SRC="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD="$(cd "${1:-$SRC/build}" && pwd)"
+OUT="${2:-$BUILD/protectlambda-layer.zip}"
+STAGE="$BUILD/layer"
+
+cmake --build "$BUILD" --target protectlambda protectlambda-lambda -j "$(nproc)" >/dev/null
+if cmake --build "$BUILD" --target help | grep -q pl_monitor_so; then
+  cmake --build "$BUILD" --target pl_monitor_so >/dev/null
+fi
+
+rm -rf "$STAGE"
+mkdir -p "$STAGE/extensions" "$STAGE/protectlambda/bin" "$STAGE/protectlambda/lib" \
+         "$STAGE/protectlambda/rules"
+install -m 0755 "$SRC/packaging/extension" "$STAGE/extensions/protectlambda"
+install -m 0755 "$SRC/packaging/wrapper" "$STAGE/protectlambda/wrapper"
+BIN="$STAGE/protectlambda/bin/protectlambda"
+install -m 0755 "$BUILD/src/cli/protectlambda-lambda" "$BIN"
+strip --strip-debug "$BIN"
+
+# the monitor library and its adapters (harden/monitor part), when built
+MON="$(find "$BUILD/src/monitor" -maxdepth 1 -name 'libprotectlambda_monitor.so' 2>/dev/null | head -1)"
+if [ -n "$MON" ]; then
+  install -m 0755 "$MON" "$STAGE/protectlambda/lib/"
+fi
+if [ -d "$SRC/src/monitor/adapters" ]; then
+  cp -r "$SRC/src/monitor/adapters" "$STAGE/protectlambda/adapters"
+fi
+
+# non-glibc shared libraries the binary needs go to lib/
+GLIBC_RE='^(linux-vdso|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|ld-linux|libresolv\.so)'
+ldd "$BIN" | awk '/=>/ {print $1, $3}' | while read -r name path; do
+  if ! [[ "$name" =~ $GLIBC_RE ]] && [ -f "$path" ]; then
+    cp -L "$path" "$STAGE/protectlambda/lib/$name"
+  fi
+done
+
+# default rules and their precompiled database (compiled with the developer CLI, for a
+# baseline CPU; the layer binary loads it with the Vectorscan runtime)
+cp "$SRC"/rules/*.yaml "$STAGE/protectlambda/rules/" 2>/dev/null || true
+for f in "$SRC"/rules/*_protect.txt; do [ -f "$f" ] && cp "$f" "$STAGE/protectlambda/rules/"; done
+PROTECTLAMBDA_RULES_DIR="$STAGE/protectlambda/rules" PROTECTLAMBDA_RULES= \
+  "$BUILD/src/cli/protectlambda" compile -q -o "$STAGE/protectlambda/rules.db"
+
+rm -f "$OUT"
+(cd "$STAGE" && zip -q -r -X -y "$OUT" extensions protectlambda)
+echo "layer: $OUT ($(du -h "$OUT" | cut -f1))"

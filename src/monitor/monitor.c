@@ -1,0 +1,1534 @@
+/* libprotectlambda_monitor.so: the LD_PRELOAD library the wrapper adds to the runtime.
+ *
+ * It interposes the libc entry points that start programs, open files, connect sockets and
+ * load libraries, applies the policy the wrapper exported in PROTECTLAMBDA_* variables
+ * (allow | log | deny per class), and sends one datagram per decision to the guard.
+ *
+ * Rules this file keeps (docs/monitor.md):
+ *  - export only the hooked libc symbols (-fvisibility=hidden, PL_MON_EXPORT on hooks);
+ *  - originals through dlsym(RTLD_NEXT), resolved in the constructor (never after fork);
+ *  - no malloc, no locks, no stdio in hooks: everything on the stack or in static memory set
+ *    up by the constructor, so the exec hooks are safe between fork/vfork and exec;
+ *  - errno preserved; a denied call fails with EPERM/EACCES, nothing ever aborts;
+ *  - never block: a non-blocking datagram socket, drops counted; the socket is re-created
+ *    when the host closed or dup2-ed over its descriptor (fstat inode compare). */
+/* glibc marks some arguments nonnull; hosts pass NULL anyway, and we must not crash on it */
+#pragma GCC diagnostic ignored "-Wnonnull-compare"
+#pragma GCC diagnostic ignored "-Wnonnull"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "mon_util.h"
+#include "protectlambda/monitor.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+extern char **environ;
+
+enum { POL_ALLOW, POL_LOG, POL_DENY };
+
+/* policy classes ("cls" of the wire format) */
+#define PL_MON_CLS_PROCESS "process"
+#define PL_MON_CLS_FILES "files"
+#define PL_MON_CLS_TRAVERSAL "traversal"
+#define PL_MON_CLS_WRITES "writes"
+#define PL_MON_CLS_SOURCE "source_read"
+#define PL_MON_CLS_NETWORK "network"
+#define PL_MON_CLS_LIBRARY "library"
+enum { SECCOMP_OFF, SECCOMP_BASIC, SECCOMP_STRICT };
+
+/* ------------------------------------------------------------------ originals */
+typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
+typedef int (*fexecve_fn)(int, char *const[], char *const[]);
+typedef int (*execveat_fn)(int, const char *, char *const[], char *const[], int);
+typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+                        const posix_spawnattr_t *, char *const[], char *const[]);
+typedef int (*system_fn)(const char *);
+typedef FILE *(*popen_fn)(const char *, const char *);
+typedef int (*open_fn)(const char *, int, ...);
+typedef int (*openat_fn)(int, const char *, int, ...);
+typedef int (*open2_fn)(const char *, int);
+typedef int (*openat2_fn)(int, const char *, int);
+typedef int (*creat_fn)(const char *, mode_t);
+typedef FILE *(*fopen_fn)(const char *, const char *);
+typedef FILE *(*freopen_fn)(const char *, const char *, FILE *);
+typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
+typedef void *(*dlopen_fn)(const char *, int);
+
+static struct {
+    execve_fn execve, execv_;
+    execvpe_fn execvpe;
+    fexecve_fn fexecve;
+    execveat_fn execveat;
+    spawn_fn posix_spawn, posix_spawnp;
+    system_fn system;
+    popen_fn popen;
+    open_fn open, open64;
+    openat_fn openat, openat64;
+    open2_fn open_2, open64_2;
+    openat2_fn openat_2, openat64_2;
+    creat_fn creat, creat64;
+    fopen_fn fopen, fopen64;
+    freopen_fn freopen, freopen64;
+    connect_fn connect;
+    dlopen_fn dlopen;
+} R;
+
+/* ------------------------------------------------------------------ configuration */
+#define S_MAX_LIST 64
+#define S_POOL 32768
+
+struct s_restricted {
+    const char *pat;
+    bool write_only;
+};
+
+static struct {
+    bool active;
+    int pol_process, pol_files, pol_traversal, pol_writes, pol_source, pol_network, pol_library;
+    int seccomp;
+    const char *proc_allow[S_MAX_LIST];
+    size_t n_proc_allow;
+    struct s_restricted restricted[S_MAX_LIST];
+    size_t n_restricted;
+    const char *write_allow[S_MAX_LIST];
+    size_t n_write_allow;
+    const char *lib_unsafe[S_MAX_LIST];
+    size_t n_lib_unsafe;
+    struct pl_mon_net net_allow[S_MAX_LIST];
+    size_t n_net_allow;
+    struct pl_mon_net net_susp[S_MAX_LIST];
+    size_t n_net_susp;
+    struct pl_mon_net proxy;
+    bool has_proxy;
+    const char *task_root;
+    /* devices the restricted paths live on: a file opened elsewhere cannot be one of them */
+    dev_t restricted_dev[16];
+    size_t n_restricted_dev;
+    /* event socket */
+    struct sockaddr_un addr;
+    socklen_t addrlen;
+    bool has_socket;
+    char exe[PATH_MAX];
+    const char *self_lib; /* path of this .so */
+    /* environment re-injected into every exec */
+    const char *keep_env[S_MAX_LIST];
+    size_t n_keep_env;
+    const char *ld_preload; /* value at start (may be NULL) */
+    pid_t root_pid; /* the process the wrapper exec'd (the runtime's pid) */
+    int chain;      /* execs of the root process so far (the runtime's bootstrap chain) */
+    char pool[S_POOL];
+    size_t pool_used;
+} C;
+
+static atomic_int s_state;           /* 0 not yet, 1 initialising, 2 ready */
+static atomic_int s_fd = -1;          /* event socket */
+static atomic_ulong s_ino;
+static atomic_ulong s_dev;
+static atomic_int s_self_pid;         /* this process (updated in fork children) */
+static atomic_ulong s_drops;
+static atomic_int s_runtime_started;  /* first connect to the Runtime API proxy seen */
+static atomic_int s_strict_on;        /* strict seccomp filter installed in this process */
+static __thread int s_depth __attribute__((tls_model("initial-exec")));
+
+/* dedup of logged (not denied) file events: hashes of class+path */
+#define S_DEDUP 256
+static atomic_ulong s_dedup[S_DEDUP];
+
+static const char *s_pool_dup(const char *s, size_t n)
+{
+    if (C.pool_used + n + 1 > sizeof(C.pool))
+        return NULL;
+    char *d = C.pool + C.pool_used;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    C.pool_used += n + 1;
+    return d;
+}
+
+/* the settings table gives the defaults, so the .so and the config library agree */
+static const char *s_default(const char *key)
+{
+#define PL_SETTING(id, k, type, def, min, max, choices, help)                                 \
+    if (!strcmp(key, k))                                                                      \
+        return def;
+#include "protectlambda/settings.def"
+#undef PL_SETTING
+    return "";
+}
+
+/* value of a setting: its PROTECTLAMBDA_* variable, else the table default */
+static const char *s_setting(const char *key)
+{
+    char env[96] = "PROTECTLAMBDA_";
+    size_t n = strlen(env);
+    for (const char *k = key; *k && n + 1 < sizeof(env); k++) {
+        char c = *k;
+        env[n++] = (c == '.' || c == '-') ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
+    }
+    env[n] = '\0';
+    const char *v = getenv(env);
+    return v ? v : s_default(key);
+}
+
+static int s_pol(const char *key)
+{
+    const char *v = s_setting(key);
+    if (!strcmp(v, "allow"))
+        return POL_ALLOW;
+    if (!strcmp(v, "deny"))
+        return POL_DENY;
+    return POL_LOG; /* log, and anything unparseable (fail towards reporting) */
+}
+
+/* split a comma-separated list into pool strings; calls fn for each trimmed item */
+static void s_list(const char *key, void (*fn)(const char *item, size_t n))
+{
+    const char *v = s_setting(key);
+    while (v && *v) {
+        const char *e = strchr(v, ',');
+        size_t n = e ? (size_t)(e - v) : strlen(v);
+        const char *s = v;
+        while (n && (*s == ' ' || *s == '\t')) {
+            s++;
+            n--;
+        }
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+            n--;
+        if (n)
+            fn(s, n);
+        v = e ? e + 1 : NULL;
+    }
+}
+
+static void s_add_proc_allow(const char *s, size_t n)
+{
+    if (C.n_proc_allow < S_MAX_LIST && (C.proc_allow[C.n_proc_allow] = s_pool_dup(s, n)))
+        C.n_proc_allow++;
+}
+static void s_add_restricted(const char *s, size_t n)
+{
+    bool w = n > 2 && s[0] == 'w' && s[1] == ':';
+    if (w) {
+        s += 2;
+        n -= 2;
+    }
+    if (C.n_restricted < S_MAX_LIST && (C.restricted[C.n_restricted].pat = s_pool_dup(s, n)))
+        C.restricted[C.n_restricted++].write_only = w;
+}
+static void s_add_write_allow(const char *s, size_t n)
+{
+    if (C.n_write_allow < S_MAX_LIST && (C.write_allow[C.n_write_allow] = s_pool_dup(s, n)))
+        C.n_write_allow++;
+}
+static void s_add_lib_unsafe(const char *s, size_t n)
+{
+    if (C.n_lib_unsafe < S_MAX_LIST && (C.lib_unsafe[C.n_lib_unsafe] = s_pool_dup(s, n)))
+        C.n_lib_unsafe++;
+}
+static void s_add_net(struct pl_mon_net *arr, size_t *cnt, const char *s, size_t n)
+{
+    char tmp[128];
+    if (n >= sizeof(tmp) || *cnt >= S_MAX_LIST)
+        return;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    if (pl_mon_net_parse(tmp, &arr[*cnt]) == 0)
+        (*cnt)++;
+}
+static void s_add_net_allow(const char *s, size_t n)
+{
+    s_add_net(C.net_allow, &C.n_net_allow, s, n);
+}
+static void s_add_net_susp(const char *s, size_t n)
+{
+    s_add_net(C.net_susp, &C.n_net_susp, s, n);
+}
+
+static bool s_keep_name(const char *kv)
+{
+    if (!strncmp(kv, PL_MON_ENV_CHAIN "=", sizeof(PL_MON_ENV_CHAIN)))
+        return false;
+    static const char *const keep[] = {"PROTECTLAMBDA_MON_", "PROTECTLAMBDA_MONITOR",
+                                       "PROTECTLAMBDA_SECCOMP=", "PROTECTLAMBDA_UPSTREAM="};
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+        if (!strncmp(kv, keep[i], strlen(keep[i])))
+            return true;
+    return false;
+}
+
+static void s_signal_init(void);
+
+/* a fork() child owns its copy of the state: publish descriptors it creates */
+static void s_atfork_child(void)
+{
+    atomic_store(&s_self_pid, getpid());
+}
+
+static void s_init(void)
+{
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&s_state, &expect, 1))
+        return;
+#define S_RESOLVE(field, name) R.field = (__typeof__(R.field))dlsym(RTLD_NEXT, name)
+    S_RESOLVE(execve, "execve", true);
+    S_RESOLVE(execv_, "execv");
+    S_RESOLVE(execvpe, "execvpe");
+    S_RESOLVE(fexecve, "fexecve", true);
+    S_RESOLVE(execveat, "execveat", true);
+    S_RESOLVE(posix_spawn, "posix_spawn");
+    S_RESOLVE(posix_spawnp, "posix_spawnp");
+    S_RESOLVE(system, "system", false);
+    S_RESOLVE(popen, "popen", false);
+    S_RESOLVE(open, "open");
+    S_RESOLVE(open64, "open64");
+    S_RESOLVE(openat, "openat");
+    S_RESOLVE(openat64, "openat64");
+    S_RESOLVE(open_2, "__open_2");
+    S_RESOLVE(open64_2, "__open64_2");
+    S_RESOLVE(openat_2, "__openat_2");
+    S_RESOLVE(openat64_2, "__openat64_2");
+    S_RESOLVE(creat, "creat");
+    S_RESOLVE(creat64, "creat64");
+    S_RESOLVE(fopen, "fopen");
+    S_RESOLVE(fopen64, "fopen64");
+    S_RESOLVE(freopen, "freopen");
+    S_RESOLVE(freopen64, "freopen64");
+    S_RESOLVE(connect, "connect");
+    S_RESOLVE(dlopen, "dlopen");
+#undef S_RESOLVE
+
+    const char *on = s_setting("monitor");
+    C.active = !(!strcmp(on, "false") || !strcmp(on, "0") || !strcmp(on, "no"));
+    C.pol_process = s_pol("monitor.process");
+    C.pol_files = s_pol("monitor.files");
+    C.pol_traversal = s_pol("monitor.traversal");
+    C.pol_writes = s_pol("monitor.writes");
+    C.pol_source = s_pol("monitor.source_read");
+    C.pol_network = s_pol("monitor.network");
+    C.pol_library = s_pol("monitor.library");
+    const char *sc = s_setting("seccomp");
+    C.seccomp = !strcmp(sc, "strict") ? SECCOMP_STRICT : !strcmp(sc, "off") ? SECCOMP_OFF
+                                                                             : SECCOMP_BASIC;
+    s_list("monitor.process_allow", s_add_proc_allow);
+    s_list("monitor.restricted_paths", s_add_restricted);
+    s_list("monitor.write_allow", s_add_write_allow);
+    s_list("monitor.library_unsafe", s_add_lib_unsafe);
+    s_list("monitor.network_allow", s_add_net_allow);
+    s_list("monitor.network_suspicious", s_add_net_susp);
+    for (size_t i = 0; i < C.n_restricted; i++) {
+        /* the directory part before the first wildcard */
+        char dir[PATH_MAX];
+        pl_mon_strlcpy(dir, C.restricted[i].pat, sizeof(dir));
+        char *star = strchr(dir, '*');
+        if (star)
+            *star = '\0';
+        struct stat st;
+        while (dir[0] && stat(dir, &st) != 0) {
+            char *sl = strrchr(dir, '/');
+            if (!sl)
+                break;
+            *sl = '\0';
+        }
+        if (!dir[0] && stat("/", &st) != 0)
+            continue;
+        bool seen = false;
+        for (size_t k = 0; k < C.n_restricted_dev; k++)
+            seen |= C.restricted_dev[k] == st.st_dev;
+        if (!seen && C.n_restricted_dev < 16)
+            C.restricted_dev[C.n_restricted_dev++] = st.st_dev;
+    }
+    const char *up = getenv(PL_MON_ENV_UPSTREAM);
+    if (up && *up)
+        s_add_net_susp(up, strlen(up));
+    const char *px = getenv(PL_MON_ENV_PROXY);
+    if (px && *px && pl_mon_net_parse(px, &C.proxy) == 0 && C.proxy.family)
+        C.has_proxy = true;
+    const char *tr = getenv("LAMBDA_TASK_ROOT");
+    if (tr && tr[0] == '/' && strcmp(tr, "/"))
+        C.task_root = s_pool_dup(tr, strlen(tr));
+
+    const char *sock = getenv(PL_MON_ENV_SOCKET);
+    if (sock && *sock && strlen(sock) < sizeof(C.addr.sun_path)) {
+        C.addr.sun_family = AF_UNIX;
+        size_t n = strlen(sock);
+        if (sock[0] == '@') {
+            C.addr.sun_path[0] = '\0';
+            memcpy(C.addr.sun_path + 1, sock + 1, n - 1);
+            C.addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+        } else {
+            memcpy(C.addr.sun_path, sock, n + 1);
+            C.addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+        }
+        C.has_socket = true;
+    }
+
+    ssize_t n = readlink("/proc/self/exe", C.exe, sizeof(C.exe) - 1);
+    C.exe[n > 0 ? n : 0] = '\0';
+    Dl_info info;
+    if (dladdr((void *)s_init, &info) && info.dli_fname && info.dli_fname[0] == '/')
+        C.self_lib = s_pool_dup(info.dli_fname, strlen(info.dli_fname));
+    else if (getenv(PL_MON_ENV_LIB))
+        C.self_lib = s_pool_dup(getenv(PL_MON_ENV_LIB), strlen(getenv(PL_MON_ENV_LIB)));
+    for (char **e = environ; e && *e; e++)
+        if (s_keep_name(*e) && C.n_keep_env < S_MAX_LIST &&
+            (C.keep_env[C.n_keep_env] = s_pool_dup(*e, strlen(*e))))
+            C.n_keep_env++;
+    const char *rp = getenv(PL_MON_ENV_ROOT_PID);
+    C.root_pid = rp ? (pid_t)atoi(rp) : 0;
+    const char *ch = getenv(PL_MON_ENV_CHAIN);
+    C.chain = ch ? atoi(ch) : 0;
+    const char *ld = getenv("LD_PRELOAD");
+    if (ld)
+        C.ld_preload = s_pool_dup(ld, strlen(ld));
+    atomic_store(&s_self_pid, getpid());
+    pthread_atfork(NULL, NULL, s_atfork_child);
+    if (C.active)
+        s_signal_init();
+    atomic_store(&s_state, 2);
+}
+
+__attribute__((constructor)) static void s_ctor(void)
+{
+    s_init();
+}
+
+static bool s_ready(void)
+{
+    int st = atomic_load_explicit(&s_state, memory_order_acquire);
+    if (st == 0) {
+        s_init();
+        st = atomic_load(&s_state);
+    }
+    return st == 2 && C.active;
+}
+
+/* ------------------------------------------------------------------ events */
+
+/* the socket, re-created when the descriptor is no longer ours; *temp set when the caller
+ * must close it (a child process: never publish a descriptor from a (v)fork child) */
+static int s_sock(bool *temp)
+{
+    *temp = false;
+    int fd = atomic_load(&s_fd);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+        st.st_ino == atomic_load(&s_ino) && st.st_dev == atomic_load(&s_dev))
+        return fd;
+    int nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (nfd < 0)
+        return -1;
+    if (getpid() != atomic_load(&s_self_pid)) { /* vfork child or clone: memory is shared */
+        *temp = true;
+        return nfd;
+    }
+    /* keep it out of the way of hosts that reuse low descriptors */
+    int hi = fcntl(nfd, F_DUPFD_CLOEXEC, 700);
+    if (hi >= 0) {
+        close(nfd);
+        nfd = hi;
+    }
+    if (fstat(nfd, &st) != 0) {
+        close(nfd);
+        return -1;
+    }
+    int expect = fd;
+    if (!atomic_compare_exchange_strong(&s_fd, &expect, nfd)) {
+        *temp = true; /* another thread won; use ours once */
+        return nfd;
+    }
+    atomic_store(&s_ino, st.st_ino);
+    atomic_store(&s_dev, st.st_dev);
+    return nfd;
+}
+
+static void s_send(const char *buf, size_t len)
+{
+    if (!C.has_socket) {
+        atomic_fetch_add(&s_drops, 1);
+        return;
+    }
+    bool temp;
+    int fd = s_sock(&temp);
+    if (fd < 0) {
+        atomic_fetch_add(&s_drops, 1);
+        return;
+    }
+    if (sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&C.addr,
+               C.addrlen) < 0)
+        atomic_fetch_add(&s_drops, 1);
+    if (temp)
+        close(fd);
+}
+
+static void s_emit(const char *type, const char *sev, const char *act, const char *cls,
+                   const char *what, char *const *argv, const char *why)
+{
+    int saved = errno;
+    char buf[PL_MON_DGRAM_MAX];
+    struct pl_mon_json j;
+    pl_mon_json_init(&j, buf, sizeof(buf));
+    pl_mon_json_raw(&j, "{\"v\":1,\"src\":\"monitor\",\"type\":");
+    pl_mon_json_str(&j, type, 64);
+    pl_mon_json_raw(&j, ",\"sev\":");
+    pl_mon_json_str(&j, sev, 16);
+    pl_mon_json_raw(&j, ",\"act\":");
+    pl_mon_json_str(&j, act, 16);
+    pl_mon_json_raw(&j, ",\"cls\":");
+    pl_mon_json_str(&j, cls, 32);
+    pl_mon_json_raw(&j, ",\"pid\":");
+    pl_mon_json_int(&j, (long long)getpid());
+    pl_mon_json_raw(&j, ",\"drops\":");
+    pl_mon_json_int(&j, (long long)atomic_load(&s_drops));
+    pl_mon_json_raw(&j, ",\"exe\":");
+    pl_mon_json_str(&j, C.exe, 256);
+    pl_mon_json_raw(&j, ",\"what\":");
+    pl_mon_json_str(&j, what ? what : "", PL_MON_MAX_FIELD);
+    if (why) {
+        pl_mon_json_raw(&j, ",\"why\":");
+        pl_mon_json_str(&j, why, 160);
+    }
+    if (argv) {
+        pl_mon_json_raw(&j, ",\"argv\":[");
+        for (int i = 0; argv[i]; i++) {
+            if (i >= PL_MON_MAX_ARGV || j.cap - j.len < 200) {
+                if (i)
+                    pl_mon_json_raw(&j, ",");
+                pl_mon_json_raw(&j, "\"...\"");
+                break;
+            }
+            if (i)
+                pl_mon_json_raw(&j, ",");
+            pl_mon_json_str(&j, argv[i], PL_MON_MAX_ARG);
+        }
+        pl_mon_json_raw(&j, "]");
+    }
+    pl_mon_json_raw(&j, "}");
+    s_send(buf, pl_mon_json_len(&j));
+    errno = saved;
+}
+
+/* first time this class+path is seen in this process (for logged, not denied, events) */
+static bool s_first_time(const char *cls, const char *path)
+{
+    unsigned long h = 1469598103934665603UL;
+    for (const char *p = cls; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211UL;
+    for (const char *p = path; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211UL;
+    if (!h)
+        h = 1;
+    for (unsigned i = 0; i < 16; i++) {
+        atomic_ulong *slot = &s_dedup[(h + i) % S_DEDUP];
+        unsigned long cur = atomic_load(slot);
+        if (cur == h)
+            return false;
+        if (cur == 0) {
+            unsigned long expect = 0;
+            if (atomic_compare_exchange_strong(slot, &expect, h))
+                return true;
+            if (expect == h)
+                return false;
+        }
+    }
+    return true; /* table crowded: report */
+}
+
+static const char *s_act(int pol)
+{
+    return pol == POL_DENY ? "deny" : pol == POL_LOG ? "log" : "allow";
+}
+
+/* ------------------------------------------------------------------ re-entrancy */
+
+static bool s_enter(void)
+{
+    if (s_depth)
+        return false;
+    s_depth = 1;
+    return true;
+}
+static void s_leave(void)
+{
+    s_depth = 0;
+}
+
+/* ------------------------------------------------------------------ paths */
+
+/* absolute, lexically normalised path of (dirfd, path) into out; *dotdot set when the
+ * given path had a ".." segment */
+static int s_abs_path(int dirfd, const char *path, char *out, size_t outlen, bool *dotdot)
+{
+    char tmp[PATH_MAX * 2];
+    *dotdot = false;
+    if (!path || !*path)
+        return -1;
+    if (path[0] == '/')
+        return pl_mon_path_normalize(path, out, outlen, dotdot);
+    size_t n;
+    if (dirfd == AT_FDCWD) {
+        if (!getcwd(tmp, PATH_MAX))
+            return -1;
+        n = strlen(tmp);
+    } else {
+        char link[64] = "/proc/self/fd/";
+        char num[16];
+        int i = 15, fd = dirfd;
+        num[i] = '\0';
+        do {
+            num[--i] = (char)('0' + fd % 10);
+            fd /= 10;
+        } while (fd && i > 0);
+        pl_mon_strlcpy(link + 14, num + i, sizeof(link) - 14);
+        ssize_t r = readlink(link, tmp, PATH_MAX - 1);
+        if (r <= 0)
+            return -1;
+        n = (size_t)r;
+        tmp[n] = '\0';
+    }
+    size_t pl = strlen(path);
+    if (n + 1 + pl + 1 > sizeof(tmp))
+        return -1;
+    tmp[n] = '/';
+    memcpy(tmp + n + 1, path, pl + 1);
+    *dotdot = pl_mon_path_has_dotdot(path);
+    bool dummy;
+    return pl_mon_path_normalize(tmp, out, outlen, &dummy);
+}
+
+static bool s_under_any(const char *const *list, size_t n, const char *path)
+{
+    for (size_t i = 0; i < n; i++)
+        if (pl_mon_path_under(list[i], path))
+            return true;
+    return false;
+}
+
+static bool s_is_code_file(const char *p)
+{
+    static const char *const ext[] = {".py", ".pyc", ".js", ".mjs", ".cjs", ".ts", ".rb",
+                                      ".php", ".pl", ".sh", ".java", ".class", ".jar", ".go",
+                                      ".cs", ".dll", ".zip", ".env"};
+    const char *b = pl_mon_basename(p);
+    const char *dot = strrchr(b, '.');
+    if (!dot)
+        return false;
+    for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
+        if (!strcmp(dot, ext[i]))
+            return true;
+    return false;
+}
+
+/* places where a path component may be a link an attacker controls: checked again on the
+ * resolved path after a successful open */
+static bool s_needs_resolve(const char *norm)
+{
+    return pl_mon_path_under("/proc", norm) || pl_mon_path_under("/dev/fd", norm) ||
+           s_under_any(C.lib_unsafe, C.n_lib_unsafe, norm) || pl_mon_path_under("/tmp", norm);
+}
+
+static bool s_restricted_match(const char *norm, bool write, bool *write_only)
+{
+    for (size_t i = 0; i < C.n_restricted; i++) {
+        if (C.restricted[i].write_only && !write)
+            continue;
+        if (pl_mon_path_match(C.restricted[i].pat, norm)) {
+            *write_only = C.restricted[i].write_only;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* policy for one open. Returns 0 to go on, -1 to deny (errno EACCES set). *recheck tells the
+ * caller to check the resolved path after the open succeeded. */
+static int s_file_check(int dirfd, const char *path, int flags, bool *recheck)
+{
+    *recheck = false;
+    if (C.pol_files == POL_ALLOW && C.pol_traversal == POL_ALLOW && C.pol_writes == POL_ALLOW &&
+        C.pol_source == POL_ALLOW)
+        return 0;
+    char norm[PATH_MAX];
+    bool dotdot;
+    if (s_abs_path(dirfd, path, norm, sizeof(norm), &dotdot) < 0)
+        return 0;
+    bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_APPEND));
+    bool deny = false;
+    bool wonly = false;
+    if (C.pol_files != POL_ALLOW && s_restricted_match(norm, write, &wonly)) {
+        if (C.pol_files == POL_DENY || s_first_time(PL_MON_CLS_FILES, norm))
+            s_emit(wonly ? "RUNTIME_MODIFICATION" : "RESTRICTED_PATH_ACCESS",
+                   wonly ? "HIGH" : "CRITICAL", s_act(C.pol_files), PL_MON_CLS_FILES, norm, NULL,
+                   write ? "restricted path (write)" : "restricted path");
+        deny |= C.pol_files == POL_DENY;
+    }
+    if (C.pol_traversal != POL_ALLOW && dotdot) {
+        if (C.pol_traversal == POL_DENY || s_first_time(PL_MON_CLS_TRAVERSAL, path))
+            s_emit("PATH_TRAVERSAL_ATTEMPT", "MEDIUM", s_act(C.pol_traversal),
+                   PL_MON_CLS_TRAVERSAL, path, NULL, "'..' segment in path");
+        deny |= C.pol_traversal == POL_DENY;
+    }
+    if (C.pol_writes != POL_ALLOW && write && !wonly &&
+        !s_under_any(C.write_allow, C.n_write_allow, norm)) {
+        if (C.pol_writes == POL_DENY || s_first_time(PL_MON_CLS_WRITES, norm))
+            s_emit("RUNTIME_MODIFICATION", "LOW", s_act(C.pol_writes), PL_MON_CLS_WRITES, norm,
+                   NULL, "write outside monitor.write_allow");
+        deny |= C.pol_writes == POL_DENY;
+    }
+    if (C.pol_source != POL_ALLOW && !write && C.task_root &&
+        atomic_load(&s_runtime_started) && pl_mon_path_under(C.task_root, norm) &&
+        s_is_code_file(norm)) {
+        if (C.pol_source == POL_DENY || s_first_time(PL_MON_CLS_SOURCE, norm))
+            s_emit("RESTRICTED_PATH_ACCESS", "MEDIUM", s_act(C.pol_source), PL_MON_CLS_SOURCE,
+                   norm, NULL, "function code read after init");
+        deny |= C.pol_source == POL_DENY;
+    }
+    if (deny) {
+        errno = EACCES;
+        return -1;
+    }
+    *recheck = C.pol_files != POL_ALLOW && s_needs_resolve(norm);
+    return 0;
+}
+
+/* after a successful open of a path that may go through links: check what it really is */
+static int s_file_recheck(int fd, int flags)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0) {
+        bool maybe = false;
+        for (size_t k = 0; k < C.n_restricted_dev; k++)
+            maybe |= C.restricted_dev[k] == st.st_dev;
+        if (!maybe)
+            return 0; /* not on a filesystem that holds a restricted path */
+    }
+    char link[64] = "/proc/self/fd/", num[16], real[PATH_MAX];
+    int i = 15, v = fd;
+    num[i] = '\0';
+    do {
+        num[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && i > 0);
+    pl_mon_strlcpy(link + 14, num + i, sizeof(link) - 14);
+    ssize_t r = readlink(link, real, sizeof(real) - 1);
+    if (r <= 0 || real[0] != '/')
+        return 0;
+    real[r] = '\0';
+    bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_APPEND));
+    bool wonly;
+    if (!s_restricted_match(real, write, &wonly))
+        return 0;
+    if (C.pol_files == POL_DENY || s_first_time(PL_MON_CLS_FILES, real))
+        s_emit(wonly ? "RUNTIME_MODIFICATION" : "RESTRICTED_PATH_ACCESS", wonly ? "HIGH" : "CRITICAL",
+               s_act(C.pol_files), PL_MON_CLS_FILES, real, NULL, "restricted path (through a link)");
+    return C.pol_files == POL_DENY ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ processes */
+
+static bool s_is_shell(const char *path)
+{
+    static const char *const sh[] = {"sh", "bash", "dash", "zsh", "ksh", "ash", "busybox",
+                                     "fish", "csh", "tcsh", "mksh"};
+    const char *b = pl_mon_basename(path);
+    for (size_t i = 0; i < sizeof(sh) / sizeof(sh[0]); i++)
+        if (!strcmp(b, sh[i]))
+            return true;
+    return false;
+}
+
+static bool s_proc_allowed(const char *path)
+{
+    for (size_t i = 0; i < C.n_proc_allow; i++) {
+        const char *a = C.proc_allow[i];
+        if (a[0] == '/') {
+            if (pl_mon_path_match(a, path))
+                return true;
+        } else if (!strcmp(a, pl_mon_basename(path)) &&
+                   !s_under_any(C.lib_unsafe, C.n_lib_unsafe, path) &&
+                   !pl_mon_path_under("/tmp", path)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* resolve `file` through PATH (as execvp does) into out; falls back to file itself */
+static void s_which(const char *file, char *out, size_t outlen)
+{
+    bool dd;
+    if (strchr(file, '/')) {
+        if (s_abs_path(AT_FDCWD, file, out, outlen, &dd) < 0)
+            pl_mon_strlcpy(out, file, outlen);
+        return;
+    }
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = "/bin:/usr/bin";
+    size_t fl = strlen(file);
+    while (*path) {
+        const char *e = strchr(path, ':');
+        size_t n = e ? (size_t)(e - path) : strlen(path);
+        char cand[PATH_MAX];
+        if (n + 1 + fl + 1 <= sizeof(cand)) {
+            if (n == 0) {
+                cand[0] = '.';
+                n = 1;
+            } else {
+                memcpy(cand, path, n);
+            }
+            cand[n] = '/';
+            memcpy(cand + n + 1, file, fl + 1);
+            if (access(cand, X_OK) == 0) {
+                if (s_abs_path(AT_FDCWD, cand, out, outlen, &dd) < 0)
+                    pl_mon_strlcpy(out, cand, outlen);
+                return;
+            }
+        }
+        if (!e)
+            break;
+        path = e + 1;
+    }
+    pl_mon_strlcpy(out, file, outlen);
+}
+
+#define S_MAX_CHAIN 8
+/* policy for starting `path` with argv. 0 = go on, 1 = go on (the runtime's own bootstrap
+ * chain), -1 = denied (errno EACCES). */
+static int s_exec_check(const char *path, char *const *argv, const char *how, bool replaces)
+{
+    /* callers (Python's subprocess, libuv) try each PATH entry with execve: a program that
+     * does not exist cannot run, the real call fails with ENOENT, nothing to report */
+    if (access(path, F_OK) != 0)
+        return 0;
+    if (atomic_load(&s_strict_on)) {
+        s_emit("PROCESS_EXECUTION", "HIGH", "deny", PL_MON_CLS_PROCESS, path, argv,
+               "seccomp strict: no new programs once the runtime has started");
+        errno = EACCES;
+        return -1;
+    }
+    /* the runtime starting: the process the wrapper exec'd replacing itself (a bootstrap
+     * script exec-ing the interpreter) before it ever talked to the Runtime API; bounded */
+    if (replaces && C.root_pid && getpid() == C.root_pid && !atomic_load(&s_runtime_started) &&
+        C.chain < S_MAX_CHAIN)
+        return 1;
+    if (C.pol_process == POL_ALLOW || s_proc_allowed(path))
+        return 0;
+    char why[96] = "not on monitor.process_allow (";
+    size_t n = strlen(why);
+    n += pl_mon_strlcpy(why + n, how, sizeof(why) - n - 2);
+    why[n++] = ')';
+    why[n] = '\0';
+    s_emit("PROCESS_EXECUTION", s_is_shell(path) ? "HIGH" : "MEDIUM", s_act(C.pol_process),
+           PL_MON_CLS_PROCESS, path, argv, why);
+    if (C.pol_process == POL_DENY) {
+        errno = EACCES; /* Node's child_process emits 'error' for EACCES (throws for EPERM) */
+        return -1;
+    }
+    return 0;
+}
+
+#define S_ENV_CAP 1024
+/* The environment a new program gets: the monitor's own variables (as they were at start)
+ * replace whatever the caller passed, and LD_PRELOAD keeps this library, so a child
+ * started with a scrubbed or edited environment is still monitored with the same policy. */
+static char *const *s_env_fix(char *const *envp, char **out, char *ld, size_t ldlen,
+                              bool chain, char *chainbuf, size_t chainlen)
+{
+    static char *const empty[] = {NULL};
+    if (!envp)
+        envp = empty;
+    if (!C.self_lib)
+        return envp;
+    size_t n = 0;
+    const char *their_ld = NULL;
+    for (size_t i = 0; envp[i]; i++) {
+        if (s_keep_name(envp[i]))
+            continue;
+        if (!strncmp(envp[i], "LD_PRELOAD=", 11)) {
+            their_ld = envp[i];
+            continue;
+        }
+        if (n + C.n_keep_env + 3 >= S_ENV_CAP)
+            return envp; /* too large to rebuild on the stack: leave it as it is */
+        out[n++] = envp[i];
+    }
+    for (size_t k = 0; k < C.n_keep_env; k++)
+        out[n++] = (char *)C.keep_env[k];
+    if (C.root_pid) {
+        /* how far the bootstrap chain went: the next program continues (or ends) it */
+        int next = chain ? C.chain + 1 : S_MAX_CHAIN;
+        size_t o = pl_mon_strlcpy(chainbuf, PL_MON_ENV_CHAIN "=", chainlen);
+        if (o + 3 < chainlen) {
+            if (next >= 10)
+                chainbuf[o++] = (char)('0' + next / 10 % 10);
+            chainbuf[o++] = (char)('0' + next % 10);
+            chainbuf[o] = '\0';
+        }
+        out[n++] = chainbuf;
+    }
+    if (their_ld && strstr(their_ld, C.self_lib)) {
+        out[n++] = (char *)their_ld;
+    } else {
+        size_t o = pl_mon_strlcpy(ld, "LD_PRELOAD=", ldlen);
+        o += pl_mon_strlcpy(ld + o, C.self_lib, ldlen - o);
+        const char *rest = their_ld ? their_ld + 11 : NULL;
+        if (rest && *rest && o + 2 < ldlen) {
+            ld[o++] = ' ';
+            pl_mon_strlcpy(ld + o, rest, ldlen - o);
+        }
+        out[n++] = ld;
+    }
+    out[n] = NULL;
+    return out;
+}
+
+static int s_execve_impl(const char *path, char *const argv[], char *const envp[])
+{
+    if (!R.execve)
+        R.execve = (execve_fn)dlsym(RTLD_NEXT, "execve", true);
+    if (!s_ready() || !s_enter())
+        return R.execve(path, argv, envp);
+    int saved = errno;
+    char abs[PATH_MAX];
+    s_which(path ? path : "", abs, sizeof(abs));
+    int chk = s_exec_check(abs, argv, "execve", true);
+    if (chk < 0) {
+        s_leave();
+        return -1;
+    }
+    char *env[S_ENV_CAP], ld[PATH_MAX * 2], chainbuf[48];
+    char *const *e = s_env_fix(envp, env, ld, sizeof(ld), chk == 1, chainbuf, sizeof(chainbuf));
+    s_leave();
+    errno = saved;
+    return R.execve(path, argv, e);
+}
+
+static int s_execvpe_impl(const char *file, char *const argv[], char *const envp[])
+{
+    if (!R.execvpe)
+        R.execvpe = (execvpe_fn)dlsym(RTLD_NEXT, "execvpe");
+    if (!s_ready() || !s_enter())
+        return R.execvpe(file, argv, envp);
+    int saved = errno;
+    char abs[PATH_MAX];
+    s_which(file ? file : "", abs, sizeof(abs));
+    int chk = s_exec_check(abs, argv, "execvp", true);
+    if (chk < 0) {
+        s_leave();
+        return -1;
+    }
+    char *env[S_ENV_CAP], ld[PATH_MAX * 2], chainbuf[48];
+    char *const *e = s_env_fix(envp, env, ld, sizeof(ld), chk == 1, chainbuf, sizeof(chainbuf));
+    s_leave();
+    errno = saved;
+    return R.execvpe(file, argv, e);
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    return s_execve_impl(path, argv, envp);
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+    return s_execve_impl(path, argv, environ);
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+    return s_execvpe_impl(file, argv, environ);
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    return s_execvpe_impl(file, argv, envp);
+}
+
+#define S_MAX_LARGS 4096
+/* collect the variadic arguments of execl* on the stack */
+#define S_COLLECT_ARGS(first, last_arg, args, want_env, envp_out)                             \
+    do {                                                                                      \
+        va_list ap;                                                                           \
+        size_t n_ = 0;                                                                        \
+        args[n_++] = (char *)(first);                                                         \
+        va_start(ap, last_arg);                                                               \
+        if (first) {                                                                          \
+            char *a_;                                                                         \
+            while ((a_ = va_arg(ap, char *)) != NULL) {                                       \
+                if (n_ + 1 >= S_MAX_LARGS) {                                                  \
+                    va_end(ap);                                                               \
+                    errno = E2BIG;                                                            \
+                    return -1;                                                                \
+                }                                                                             \
+                args[n_++] = a_;                                                              \
+            }                                                                                 \
+        }                                                                                     \
+        args[n_] = NULL;                                                                      \
+        if (want_env)                                                                         \
+            envp_out = va_arg(ap, char **);                                                   \
+        va_end(ap);                                                                           \
+    } while (0)
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+    char *args[S_MAX_LARGS];
+    char **unused = NULL;
+    S_COLLECT_ARGS(arg, arg, args, false, unused);
+    (void)unused;
+    return s_execve_impl(path, args, environ);
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    char *args[S_MAX_LARGS];
+    char **unused = NULL;
+    S_COLLECT_ARGS(arg, arg, args, false, unused);
+    (void)unused;
+    return s_execvpe_impl(file, args, environ);
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+    char *args[S_MAX_LARGS];
+    char **envp = NULL;
+    S_COLLECT_ARGS(arg, arg, args, true, envp);
+    return s_execve_impl(path, args, envp);
+}
+
+static void s_fd_path(int fd, char *out, size_t outlen)
+{
+    char link[64] = "/proc/self/fd/", num[16];
+    int i = 15, v = fd < 0 ? 0 : fd;
+    num[i] = '\0';
+    do {
+        num[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && i > 0);
+    pl_mon_strlcpy(link + 14, num + i, sizeof(link) - 14);
+    ssize_t r = readlink(link, out, outlen - 1);
+    out[r > 0 ? r : 0] = '\0';
+    if (r <= 0)
+        pl_mon_strlcpy(out, link, outlen);
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    if (!R.fexecve)
+        R.fexecve = (fexecve_fn)dlsym(RTLD_NEXT, "fexecve", true);
+    if (!s_ready() || !s_enter())
+        return R.fexecve(fd, argv, envp);
+    int saved = errno;
+    char path[PATH_MAX];
+    s_fd_path(fd, path, sizeof(path));
+    int chk = s_exec_check(path, argv, "fexecve", true);
+    if (chk < 0) {
+        s_leave();
+        return -1;
+    }
+    char *env[S_ENV_CAP], ld[PATH_MAX * 2], chainbuf[48];
+    char *const *e = s_env_fix(envp, env, ld, sizeof(ld), chk == 1, chainbuf, sizeof(chainbuf));
+    s_leave();
+    errno = saved;
+    return R.fexecve(fd, argv, e);
+}
+
+EXPORT int execveat(int dirfd, const char *pathname, char *const argv[], char *const envp[],
+                    int flags)
+{
+    if (!s_ready() || !s_enter()) {
+        if (R.execveat)
+            return R.execveat(dirfd, pathname, argv, envp, flags);
+        return (int)syscall(SYS_execveat, dirfd, pathname, argv, envp, flags);
+    }
+    int saved = errno;
+    char path[PATH_MAX];
+    bool dd;
+    if ((flags & AT_EMPTY_PATH) && pathname && !*pathname)
+        s_fd_path(dirfd, path, sizeof(path));
+    else if (s_abs_path(dirfd, pathname, path, sizeof(path), &dd) < 0)
+        pl_mon_strlcpy(path, pathname ? pathname : "", sizeof(path));
+    int chk = s_exec_check(path, argv, "execveat", true);
+    if (chk < 0) {
+        s_leave();
+        return -1;
+    }
+    char *env[S_ENV_CAP], ld[PATH_MAX * 2], chainbuf[48];
+    char *const *e = s_env_fix(envp, env, ld, sizeof(ld), chk == 1, chainbuf, sizeof(chainbuf));
+    s_leave();
+    errno = saved;
+    if (R.execveat)
+        return R.execveat(dirfd, pathname, argv, e, flags);
+    return (int)syscall(SYS_execveat, dirfd, pathname, argv, e, flags);
+}
+
+static int s_spawn(bool use_path, pid_t *pid, const char *file,
+                   const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+                   char *const argv[], char *const envp[])
+{
+    spawn_fn real = use_path ? R.posix_spawnp : R.posix_spawn;
+    if (!real)
+        real = (spawn_fn)dlsym(RTLD_NEXT, use_path ? "posix_spawnp" : "posix_spawn", false);
+    if (!s_ready() || !s_enter())
+        return real(pid, file, fa, attr, argv, envp);
+    int saved = errno;
+    char abs[PATH_MAX];
+    if (use_path)
+        s_which(file ? file : "", abs, sizeof(abs));
+    else {
+        bool dd;
+        if (s_abs_path(AT_FDCWD, file, abs, sizeof(abs), &dd) < 0)
+            pl_mon_strlcpy(abs, file ? file : "", sizeof(abs));
+    }
+    int chk = s_exec_check(abs, argv, use_path ? "posix_spawnp" : "posix_spawn", false);
+    if (chk < 0) {
+        s_leave();
+        errno = saved;
+        return EACCES;
+    }
+    char *env[S_ENV_CAP], ld[PATH_MAX * 2], chainbuf[48];
+    char *const *e = s_env_fix(envp, env, ld, sizeof(ld), chk == 1, chainbuf, sizeof(chainbuf));
+    s_leave();
+    errno = saved;
+    return real(pid, file, fa, attr, argv, e);
+}
+
+EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                       const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    return s_spawn(false, pid, path, fa, attr, argv, envp);
+}
+
+EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+                        const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    return s_spawn(true, pid, file, fa, attr, argv, envp);
+}
+
+EXPORT int system(const char *command)
+{
+    if (!R.system)
+        R.system = (system_fn)dlsym(RTLD_NEXT, "system", false);
+    if (!command || !s_ready() || !s_enter())
+        return R.system(command);
+    int saved = errno;
+    char *argv[] = {"sh", "-c", (char *)command, NULL};
+    int chk = s_exec_check("/bin/sh", argv, "system", false);
+    if (chk < 0) {
+        s_leave();
+        return -1;
+    }
+    s_leave();
+    errno = saved;
+    return R.system(command);
+}
+
+EXPORT FILE *popen(const char *command, const char *type)
+{
+    if (!R.popen)
+        R.popen = (popen_fn)dlsym(RTLD_NEXT, "popen", false);
+    if (!command || !s_ready() || !s_enter())
+        return R.popen(command, type);
+    int saved = errno;
+    char *argv[] = {"sh", "-c", (char *)command, NULL};
+    int chk = s_exec_check("/bin/sh", argv, "popen", false);
+    if (chk < 0) {
+        s_leave();
+        return NULL;
+    }
+    s_leave();
+    errno = saved;
+    return R.popen(command, type);
+}
+
+/* ------------------------------------------------------------------ files */
+
+static bool s_has_mode(int flags)
+{
+    return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+/* common body of the open family: check, call, re-check the resolved path */
+#define S_OPEN_BODY(dirfd, path, flags, call)                                                 \
+    do {                                                                                      \
+        if (!s_ready() || !s_enter())                                                         \
+            return call;                                                                      \
+        int saved_ = errno;                                                                   \
+        bool recheck_;                                                                        \
+        if (s_file_check(dirfd, path, flags, &recheck_) < 0) {                                \
+            s_leave();                                                                        \
+            return -1;                                                                        \
+        }                                                                                     \
+        s_leave();                                                                            \
+        errno = saved_;                                                                       \
+        int fd_ = call;                                                                       \
+        if (fd_ >= 0 && recheck_ && s_enter()) {                                              \
+            int e_ = errno;                                                                   \
+            int r_ = s_file_recheck(fd_, flags);                                              \
+            s_leave();                                                                        \
+            if (r_ < 0) {                                                                     \
+                close(fd_);                                                                   \
+                errno = EACCES;                                                               \
+                return -1;                                                                    \
+            }                                                                                 \
+            errno = e_;                                                                       \
+        }                                                                                     \
+        return fd_;                                                                           \
+    } while (0)
+
+static void *s_real(void **slot, const char *name)
+{
+    void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (!f) {
+        f = dlsym(RTLD_NEXT, name);
+        __atomic_store_n(slot, f, __ATOMIC_RELAXED);
+    }
+    return f;
+}
+#define S_REAL(field, name) ((__typeof__(R.field))s_real((void **)&R.field, name))
+
+EXPORT int open(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (s_has_mode(flags)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    S_OPEN_BODY(AT_FDCWD, path, flags, S_REAL(open, "open")(path, flags, mode));
+}
+
+EXPORT int open64(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (s_has_mode(flags)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    S_OPEN_BODY(AT_FDCWD, path, flags, S_REAL(open64, "open64")(path, flags, mode));
+}
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (s_has_mode(flags)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    S_OPEN_BODY(dirfd, path, flags, S_REAL(openat, "openat")(dirfd, path, flags, mode));
+}
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (s_has_mode(flags)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    S_OPEN_BODY(dirfd, path, flags, S_REAL(openat64, "openat64")(dirfd, path, flags, mode));
+}
+
+EXPORT int __open_2(const char *path, int flags)
+{
+    S_OPEN_BODY(AT_FDCWD, path, flags, S_REAL(open_2, "__open_2")(path, flags));
+}
+
+EXPORT int __open64_2(const char *path, int flags)
+{
+    S_OPEN_BODY(AT_FDCWD, path, flags, S_REAL(open64_2, "__open64_2")(path, flags));
+}
+
+EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+    S_OPEN_BODY(dirfd, path, flags, S_REAL(openat_2, "__openat_2")(dirfd, path, flags));
+}
+
+EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+    S_OPEN_BODY(dirfd, path, flags, S_REAL(openat64_2, "__openat64_2")(dirfd, path, flags));
+}
+
+EXPORT int creat(const char *path, mode_t mode)
+{
+    S_OPEN_BODY(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, S_REAL(creat, "creat")(path, mode));
+}
+
+EXPORT int creat64(const char *path, mode_t mode)
+{
+    S_OPEN_BODY(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC,
+                S_REAL(creat64, "creat64")(path, mode));
+}
+
+static int s_fopen_flags(const char *mode)
+{
+    if (!mode)
+        return O_RDONLY;
+    bool plus = strchr(mode, '+') != NULL;
+    switch (mode[0]) {
+    case 'w':
+        return (plus ? O_RDWR : O_WRONLY) | O_CREAT | O_TRUNC;
+    case 'a':
+        return (plus ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND;
+    default:
+        return plus ? O_RDWR : O_RDONLY;
+    }
+}
+
+#define S_FOPEN_BODY(path, mode, call)                                                        \
+    do {                                                                                      \
+        if (!s_ready() || !s_enter())                                                         \
+            return call;                                                                      \
+        int saved_ = errno;                                                                   \
+        int flags_ = s_fopen_flags(mode);                                                     \
+        bool recheck_;                                                                        \
+        if (s_file_check(AT_FDCWD, path, flags_, &recheck_) < 0) {                            \
+            s_leave();                                                                        \
+            return NULL;                                                                      \
+        }                                                                                     \
+        s_leave();                                                                            \
+        errno = saved_;                                                                       \
+        FILE *f_ = call;                                                                      \
+        if (f_ && recheck_ && s_enter()) {                                                    \
+            int e_ = errno;                                                                   \
+            int r_ = s_file_recheck(fileno(f_), flags_);                                      \
+            s_leave();                                                                        \
+            if (r_ < 0) {                                                                     \
+                fclose(f_);                                                                   \
+                errno = EACCES;                                                               \
+                return NULL;                                                                  \
+            }                                                                                 \
+            errno = e_;                                                                       \
+        }                                                                                     \
+        return f_;                                                                            \
+    } while (0)
+
+EXPORT FILE *fopen(const char *path, const char *mode)
+{
+    S_FOPEN_BODY(path, mode, S_REAL(fopen, "fopen")(path, mode));
+}
+
+EXPORT FILE *fopen64(const char *path, const char *mode)
+{
+    S_FOPEN_BODY(path, mode, S_REAL(fopen64, "fopen64")(path, mode));
+}
+
+EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
+{
+    if (!path)
+        return S_REAL(freopen, "freopen")(path, mode, stream);
+    S_FOPEN_BODY(path, mode, S_REAL(freopen, "freopen")(path, mode, stream));
+}
+
+EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
+{
+    if (!path)
+        return S_REAL(freopen64, "freopen64")(path, mode, stream);
+    S_FOPEN_BODY(path, mode, S_REAL(freopen64, "freopen64")(path, mode, stream));
+}
+
+/* ------------------------------------------------------------------ seccomp strict */
+
+#if defined(__x86_64__)
+#define S_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define S_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* execve/execveat -> EPERM for this process and every thread (TSYNC), kernel-enforced from
+ * now on (also for static binaries it would start and for direct syscalls). Raw BPF: the
+ * library links nothing but libc. */
+static int s_strict_install(void)
+{
+#ifdef S_AUDIT_ARCH
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, S_AUDIT_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM), /* foreign ABI (i386, ...) */
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#if defined(__x86_64__)
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 2, 0), /* x32 */
+#else
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xFFFFFFFF, 2, 0),
+#endif
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_execve, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_execveat, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = (unsigned short)(sizeof(f) / sizeof(f[0])), .filter = f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) == 0)
+        return 0;
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* the runtime connected to the Runtime API proxy: init is over */
+static void s_runtime_start(void)
+{
+    if (atomic_exchange(&s_runtime_started, 1))
+        return;
+    if (C.seccomp != SECCOMP_STRICT)
+        return;
+    if (s_strict_install() == 0) {
+        atomic_store(&s_strict_on, 1);
+        s_emit("RUNTIME_MODIFICATION", "INFO", "allow", "seccomp", "seccomp strict", NULL,
+               "execve/execveat now fail with EPERM in this runtime");
+    } else {
+        s_emit("GUARD_FAILURE", "MEDIUM", "log", "seccomp", "seccomp strict", NULL,
+               "seccomp unavailable: strict mode not enforced, the monitor goes on");
+    }
+}
+
+/* ------------------------------------------------------------------ network */
+
+static bool s_net_any(const struct pl_mon_net *arr, size_t n, int fam, const uint8_t *a,
+                      int port)
+{
+    for (size_t i = 0; i < n; i++)
+        if (pl_mon_net_match(&arr[i], fam, a, port))
+            return true;
+    return false;
+}
+
+EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    connect_fn real = S_REAL(connect, "connect");
+    if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || !s_ready() ||
+        !s_enter())
+        return real(fd, sa, len);
+    int saved = errno;
+    uint8_t addr[16];
+    int port, fam = sa->sa_family;
+    if (fam == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        memcpy(addr, &in->sin_addr, 4);
+        port = ntohs(in->sin_port);
+    } else if (fam == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        memcpy(addr, &in6->sin6_addr, 16);
+        port = ntohs(in6->sin6_port);
+    } else {
+        s_leave();
+        return real(fd, sa, len);
+    }
+    if (C.has_proxy && pl_mon_net_match(&C.proxy, fam, addr, port)) {
+        s_runtime_start(); /* the runtime's own connection: always allowed */
+        s_leave();
+        errno = saved;
+        return real(fd, sa, len);
+    }
+    int deny = 0;
+    if (C.pol_network != POL_ALLOW) {
+        bool susp = s_net_any(C.net_susp, C.n_net_susp, fam, addr, port);
+        bool allowed = s_net_any(C.net_allow, C.n_net_allow, fam, addr, port);
+        if (susp || !allowed) {
+            char what[80];
+            pl_mon_net_format(fam, addr, port, what, sizeof(what));
+            s_emit("SUSPICIOUS_NETWORK", susp ? "HIGH" : "MEDIUM", s_act(C.pol_network),
+                   PL_MON_CLS_NETWORK, what, NULL,
+                   susp ? "suspicious destination (metadata service or the real Runtime API)"
+                        : "not on monitor.network_allow");
+            deny = C.pol_network == POL_DENY;
+        }
+    }
+    s_leave();
+    if (deny) {
+        errno = EPERM;
+        return -1;
+    }
+    errno = saved;
+    return real(fd, sa, len);
+}
+
+/* ------------------------------------------------------------------ libraries */
+
+static const char s_denied_lib[] = "/protectlambda: loading a library from a writable place is "
+                                   "denied by monitor.library";
+
+EXPORT void *dlopen(const char *file, int mode)
+{
+    dlopen_fn real = S_REAL(dlopen, "dlopen");
+    if (file && strchr(file, '/') && C.pol_library != POL_ALLOW && s_ready() && s_enter()) {
+        int saved = errno;
+        char norm[PATH_MAX];
+        bool dd;
+        bool deny = false;
+        if (s_abs_path(AT_FDCWD, file, norm, sizeof(norm), &dd) == 0 &&
+            s_under_any(C.lib_unsafe, C.n_lib_unsafe, norm)) {
+            s_emit("UNSAFE_LIBRARY_LOAD", "HIGH", s_act(C.pol_library), PL_MON_CLS_LIBRARY, norm,
+                   NULL, "library from a writable place");
+            deny = C.pol_library == POL_DENY;
+        }
+        s_leave();
+        errno = saved;
+        if (deny)
+            file = s_denied_lib; /* fails with a dlerror() message naming the reason */
+    }
+    /* a tail call: the real dlopen sees the caller's return address (for $ORIGIN/RUNPATH) */
+    return real(file, mode);
+}
+
+/* ------------------------------------------------------------------ signals */
+
+static void s_on_limit(int sig)
+{
+    s_emit("RESOURCE_LIMIT_EXCEEDED", "HIGH", "log", "rlimit",
+           sig == SIGXCPU ? "SIGXCPU" : "SIGXFSZ", NULL,
+           sig == SIGXCPU ? "CPU time limit (rlimit.cpu) reached" :
+                            "file size limit (rlimit.fsize) reached");
+    /* then what would have happened without us: the default action */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* only where the runtime has not chosen a disposition itself (it may replace ours later) */
+static void s_signal_init(void)
+{
+    int sigs[] = {SIGXCPU, SIGXFSZ};
+    for (size_t i = 0; i < 2; i++) {
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler != SIG_DFL ||
+            (old.sa_flags & SA_SIGINFO))
+            continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = s_on_limit;
+        sa.sa_flags = SA_RESETHAND | SA_NODEFER | SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}

@@ -1,0 +1,34 @@
+/* JSON parser: SAX and DOM on arbitrary bytes must return 0 or -1, never crash, never leak,
+ * and the DOM must serialize to JSON that parses again. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "protectlambda/json.h"
+
+static int s_any(void *ctx) { return 0; }
+static int s_str(void *ctx, const char *s, size_t n, const char *r, size_t rn) { return 0; }
+static int s_num(void *ctx, const char *s, size_t n) { return 0; }
+static int s_bool(void *ctx, bool v) { return 0; }
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct pl_json_limits lim = {.max_depth = 64, .max_values = 100000};
+    struct pl_json_sax cb = {s_str, s_str, s_num, s_bool, s_any, s_any, s_any, s_any, s_any};
+    size_t off = 0;
+    pl_json_sax_parse((const char *)data, size, &lim, &cb, NULL, &off);
+    if (off > size)
+        abort();
+    struct pl_json *root = NULL;
+    if (pl_json_parse((const char *)data, size, &lim, &root) == 0) {
+        struct pl_buf b = PL_BUF_INIT;
+        if (pl_json_write(&b, root) == 0) {
+            struct pl_json *again = NULL;
+            if (pl_json_parse(b.data, b.len, &lim, &again) != 0)
+                abort(); /* what we write must parse */
+            pl_json_destroy(again);
+        }
+        pl_buf_clean_up(&b);
+        pl_json_destroy(root);
+    }
+    return 0;
+}

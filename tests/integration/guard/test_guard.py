@@ -1,0 +1,522 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the guard: a strict Lambda simulator (lambdasim.py) starts the real
+`protectlambda extension` and a real runtime through `protectlambda wrap --`, then checks what
+the Lambda service receives and what the guard logs.
+
+usage: test_guard.py [TEST...]      (no argument: every test)
+env:   PL_BIN, PL_SOURCE_DIR (set by CTest)
+"""
+import base64
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import lambdasim  # noqa: E402
+
+SRC = os.environ.get("PL_SOURCE_DIR") or os.path.abspath(os.path.join(HERE, "../../.."))
+PL_BIN = os.environ.get("PL_BIN") or os.path.join(SRC, "build/src/cli/protectlambda")
+PY_RUNTIME = ["python3", os.path.join(SRC, "examples/runtimes/python/bootstrap.py")]
+SHELL_RUNTIME = [os.path.join(SRC, "examples/runtimes/shell/bootstrap")]
+FUNCS = os.path.join(SRC, "examples/functions")
+RULES = os.path.join(SRC, "rules")
+NODE_MODULES = os.path.join(SRC, "tests/node_modules")
+RIC = os.path.join(NODE_MODULES, "aws-lambda-ric/bin/index.mjs")
+
+# fake credentials (shape of real ones), split for the streaming test
+SECRET = "kQ2v8Zr+Xw4yTb6NmP1sLd9Hf3Gj7Uc5Ve0Ra2Yo"
+AKID = "AKIAQ3EGRZLKD7YT4W5N"
+CMDI_EVENT = {"name": "x; cat /etc/passwd"}
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+class Env:
+    """one simulated sandbox: the guard + a runtime"""
+
+    def __init__(self, name, task_root, runtime=PY_RUNTIME, handler="app.handler", env=None,
+                 guard=True, extra_next_headers=None, ext_argv=None, wrap_argv=None):
+        self.tmp = tempfile.mkdtemp(prefix="pl-guard-%s-" % name)
+        self.log_path = os.path.join(self.tmp, "log")
+        self.sim = lambdasim.Sim(extra_next_headers=extra_next_headers)
+        e = {"_HANDLER": handler, "PROTECTLAMBDA_RULES_DIR": RULES,
+             "PROTECTLAMBDA_RULES_DB": os.path.join(self.tmp, "none.db")}
+        e.update(env or {})
+        self.sim.start(PL_BIN, runtime, env=e, task_root=task_root, guard=guard,
+                       log_path=self.log_path, ext_argv=ext_argv, wrap_argv=wrap_argv)
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def log_lines(self, needle):
+        out = []
+        for line in self.log().splitlines():
+            if needle in line:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+    def close(self):
+        rc = self.sim.shutdown()
+        self.sim.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return rc
+
+
+def function_dir(tmp, files):
+    d = tempfile.mkdtemp(prefix="pl-fn-", dir=tmp)
+    for name, text in files.items():
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
+    return d
+
+
+# ------------------------------------------------------------------ scenarios
+
+
+def test_code_rule():
+    """scenario 1: code_protect.txt + check_output → every invocation denied, handler never runs"""
+    tmp = tempfile.mkdtemp(prefix="pl-code-")
+    marker = os.path.join(tmp, "handler-ran")
+    src = open(os.path.join(FUNCS, "code-violation/app.py")).read()
+    src = src.replace("def handler(event, context):\n",
+                      "def handler(event, context):\n    open(%r, 'w').write('ran')\n" % marker)
+    fn = function_dir(tmp, {"app.py": src, "code_protect.txt":
+                            open(os.path.join(FUNCS, "code-violation/code_protect.txt")).read()})
+    env = Env("code", fn)
+    try:
+        rids = []
+        for _ in range(3):
+            rid = env.sim.submit({"path": "/etc/hostname"})
+            a = env.sim.wait(rid)
+            check(a.kind == "response" and a.json() == "Security Violation...",
+                  "expected the deny answer, got %r" % a)
+            rids.append(rid)
+        check(not os.path.exists(marker), "the handler ran")
+        pattern = r".*(call|check_output|system|popen|run|local|spawn).*\(.*"
+        lines = env.log_lines("Code Rule violation for")
+        for rid in rids:
+            hit = [l for l in lines if l.get("request_id") == rid and l.get("rule") == pattern]
+            check(hit, "no Code Rule violation line for %s" % rid)
+            check(hit[0]["msg"] == "Code Rule violation for " + pattern,
+                  "wording: %r" % hit[0]["msg"])
+            want_line = src.splitlines().index(
+                [x for x in src.splitlines() if "check_output" in x][0]) + 1
+            check(hit[0]["file"].endswith("app.py") and hit[0]["line"] == want_line,
+                  "file:line %r" % hit[0])
+    finally:
+        env.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_in_rule():
+    """scenario 2: a clean function, a command-injection event → in rule, rule id, JSON path"""
+    env = Env("in", os.path.join(FUNCS, "clean"))
+    try:
+        a = env.sim.invoke(CMDI_EVENT)
+        check(a.kind == "response" and a.json() == "Security Violation...", "got %r" % a)
+        rid = [r for r in env.sim.answers][0]
+        lines = [l for l in env.log_lines("In Rule violation for") if l.get("request_id") == rid]
+        check(lines, "no In Rule violation line")
+        l = lines[0]
+        check(l["rule"].startswith("PL-IN-CMDI-") and l["path"] == "$.name", "line %r" % l)
+        check(l["msg"] == "In Rule violation for " + l["rule"], "msg %r" % l["msg"])
+        check(l["category"] == "command-injection" and l["action"] == "deny", "line %r" % l)
+        check("/etc/passwd" not in json.dumps(l) or len(l.get("excerpt", "")) <= 120,
+              "excerpt bound")
+        # an HTTP-trigger event (API Gateway HTTP API) gets a 403 proxy response
+        ev = {"version": "2.0", "routeKey": "GET /files", "rawPath": "/files",
+              "rawQueryString": "name=x%3B%20cat%20%2Fetc%2Fpasswd",
+              "headers": {"host": "example.com"},
+              "queryStringParameters": {"name": "x; cat /etc/passwd"},
+              "requestContext": {"http": {"method": "GET", "path": "/files",
+                                          "sourceIp": "1.2.3.4"}, "requestId": "abc",
+                                 "stage": "$default"},
+              "isBase64Encoded": False}
+        a = env.sim.invoke(ev)
+        r = a.json()
+        check(r["statusCode"] == 403 and r["headers"]["Content-Type"] == "application/json",
+              "http deny %r" % r)
+        check(json.loads(r["body"]) == {"message": "Security Violation..."}, "body %r" % r)
+        # the runtime was never given either event: the next clean one is answered by it
+        a = env.sim.invoke({"name": "Ada"})
+        check(a.json()["greeting"] == "hello Ada", "clean after deny %r" % a)
+    finally:
+        env.close()
+
+
+def test_out_rule():
+    """scenario 3: a function leaking an AWS secret key → denied by an out rule, no secret in logs"""
+    env = Env("out", os.path.join(FUNCS, "leaky"))
+    try:
+        a = env.sim.invoke({"name": "Ada"})
+        check(a.kind == "response" and a.json() == "Security Violation...", "got %r" % a)
+        lines = env.log_lines("Out Rule violation for")
+        check(lines, "no Out Rule violation line")
+        check(all(l.get("request_id") for l in lines), "request id missing")
+        check(SECRET not in env.log() and AKID not in env.log(), "a secret reached the log")
+    finally:
+        env.close()
+
+
+def test_clean_passes():
+    """scenario 4: a clean invocation passes through unchanged, every header included"""
+    env = Env("clean", os.path.join(FUNCS, "clean"),
+              extra_next_headers={"Lambda-Runtime-Zz-Unusual": "keep me, 42"})
+    try:
+        rid = env.sim.submit({"name": "Ada"})
+        a = env.sim.wait(rid)
+        want = json.dumps({"greeting": "hello Ada", "request_id": rid}).encode()
+        check(a.kind == "response" and a.body == want, "body %r" % a.body)
+        check(not env.log_lines("violation"), "noise in the log: %s" % env.log())
+        check(not [l for l in env.log().splitlines() if '"level":"warn"' in l and '"guard"' in l],
+              "warnings on normal operation")
+    finally:
+        env.close()
+
+
+def test_monitor_mode():
+    """monitor: same log line, the invocation passes"""
+    env = Env("monitor", os.path.join(FUNCS, "clean"), env={"PROTECTLAMBDA_MODE": "monitor"})
+    try:
+        a = env.sim.invoke(CMDI_EVENT)
+        check(a.kind == "response" and a.json()["greeting"] == "hello x; cat /etc/passwd",
+              "monitor mode must pass: %r" % a)
+        lines = env.log_lines("In Rule violation for")
+        check(lines and lines[0]["action"] == "log" and lines[0]["mode"] == "monitor",
+              "line %r" % lines)
+    finally:
+        env.close()
+
+
+def test_fail_closed():
+    """a broken rules file: the guard still serves and denies every invocation"""
+    tmp = tempfile.mkdtemp(prefix="pl-broken-")
+    bad = os.path.join(tmp, "in_protect.txt")
+    with open(bad, "w") as f:
+        f.write("(unclosed\n")
+    env = Env("failclosed", os.path.join(FUNCS, "clean"), env={"PROTECTLAMBDA_RULES": bad})
+    try:
+        for ev in ({"name": "Ada"}, {"name": "Bob"}):
+            a = env.sim.invoke(ev)
+            check(a.json() == "Security Violation...", "not denied: %r" % a)
+        check(env.log_lines("rules failed to load"), "no clear log line")
+        check(len(env.log_lines("Invocation denied")) == 2, "one line per denied invocation")
+    finally:
+        env.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_big_payloads():
+    """a 6 MB event and a 6 MB response pass whole"""
+    tmp = tempfile.mkdtemp(prefix="pl-big-")
+    fn = function_dir(tmp, {"app.py": "def handler(event, context):\n"
+                                      "    return {'n': len(event['blob']), 'blob': event['blob']}\n"})
+    env = Env("big", fn)
+    try:
+        blob = ("abcdefghij" * 629000)[:6 * 1024 * 1024 - 100]
+        ev = {"blob": blob}
+        check(len(json.dumps(ev)) <= 6 * 1024 * 1024, "event size")
+        a = env.sim.invoke(ev, timeout=60)
+        r = a.json()
+        check(r["n"] == len(blob) and r["blob"] == blob, "big payload changed")
+    finally:
+        env.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_many_invocations():
+    """1,000 invocations in a row: every request id answered exactly once"""
+    env = Env("many", os.path.join(FUNCS, "clean"))
+    try:
+        denied = 0
+        for i in range(1000):
+            attack = i % 50 == 7
+            rid = env.sim.submit(CMDI_EVENT if attack else {"name": "n%d" % i})
+            a = env.sim.wait(rid)
+            if attack:
+                check(a.json() == "Security Violation...", "attack %d passed" % i)
+                denied += 1
+            else:
+                check(a.json()["request_id"] == rid, "wrong answer for %d" % i)
+        time.sleep(0.2)
+        with env.sim.lock:
+            counts = [len(v) for v in env.sim.answers.values()]
+        check(len(counts) == 1000 and all(c == 1 for c in counts),
+              "answers per id: %r" % sorted(set(counts)))
+        check(denied == 20, "denied %d" % denied)
+    finally:
+        env.close()
+
+
+def _raw_runtime(env, fn):
+    """act as a custom runtime speaking raw HTTP/1.1 to the proxy"""
+    c = http.client.HTTPConnection("127.0.0.1", env.sim.proxy_port, timeout=30)
+    try:
+        return fn(c)
+    finally:
+        c.close()
+
+
+def test_headers_pass():
+    """every Lambda-Runtime-* header passes unchanged, both ways"""
+    env = Env("headers", os.path.join(FUNCS, "clean"), runtime=["sleep", "60"],
+              extra_next_headers={"Lambda-Runtime-Zz-Unusual": "keep me, 42",
+                                  "Lambda-Runtime-Client-Context": '{"custom":{"a":"b"}}',
+                                  "Lambda-Runtime-Cognito-Identity": '{"cognitoIdentityId":"x"}'})
+    try:
+        rid = env.sim.submit({"name": "Ada"})
+
+        def run(c):
+            c.request("GET", "/2018-06-01/runtime/invocation/next")
+            r = c.getresponse()
+            body = r.read()
+            h = {k.lower(): v for k, v in r.getheaders()}
+            check(h.get("lambda-runtime-aws-request-id") == rid, "request id header %r" % h)
+            check(h.get("lambda-runtime-zz-unusual") == "keep me, 42", "unusual header lost %r" % h)
+            check(h.get("lambda-runtime-client-context") == '{"custom":{"a":"b"}}', "cc %r" % h)
+            for k in ("lambda-runtime-deadline-ms", "lambda-runtime-invoked-function-arn",
+                      "lambda-runtime-trace-id", "lambda-runtime-cognito-identity"):
+                check(k in h, "%s lost" % k)
+            check(json.loads(body) == {"name": "Ada"}, "event changed")
+            c.request("POST", "/2018-06-01/runtime/invocation/%s/response" % rid, body=b'"ok"',
+                      headers={"Lambda-Runtime-Yy-Unusual": "from the runtime",
+                               "Content-Type": "application/json"})
+            r = c.getresponse()
+            r.read()
+            check(r.status == 202, "status %d" % r.status)
+            # unknown paths pass through (the simulator answers 404 with its own body)
+            c.request("GET", "/2018-06-01/runtime/something/else")
+            r = c.getresponse()
+            check(r.status == 404 and b"not found" in r.read(), "unknown path not proxied")
+        _raw_runtime(env, run)
+        a = env.sim.wait(rid)
+        check(a.body == b'"ok"' and a.headers.get("lambda-runtime-yy-unusual") == "from the runtime",
+              "runtime header lost %r" % a.headers)
+    finally:
+        env.close()
+
+
+def _post_stream(c, rid, chunks, delay=0.05):
+    c.putrequest("POST", "/2018-06-01/runtime/invocation/%s/response" % rid)
+    c.putheader("Lambda-Runtime-Function-Response-Mode", "streaming")
+    c.putheader("Transfer-Encoding", "chunked")
+    c.putheader("Content-Type", "application/octet-stream")
+    c.putheader("Trailer", "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body")
+    c.endheaders()
+    for ch in chunks:
+        c.send(b"%x\r\n%s\r\n" % (len(ch), ch))
+        time.sleep(delay)
+    c.send(b"0\r\n\r\n")
+    r = c.getresponse()
+    r.read()
+    return r.status
+
+
+def test_stream_split_secret():
+    """a streamed response with a secret split across two chunks is caught, and no part leaves"""
+    env = Env("stream", os.path.join(FUNCS, "clean"), runtime=["sleep", "60"])
+    try:
+        def run(c):
+            out = []
+            for chunks in ([b"part one, ", b"part two"],
+                           [b"x" * 1000 + b'{"aws_secret_access_key":"' + SECRET[:20].encode(),
+                            SECRET[20:].encode() + b'"} and more text after it']):
+                rid = env.sim.submit({"name": "s"})
+                c.request("GET", "/2018-06-01/runtime/invocation/next")
+                r = c.getresponse()
+                r.read()
+                check(r.getheader("Lambda-Runtime-Aws-Request-Id") == rid, "next")
+                check(_post_stream(c, rid, chunks) == 202, "stream post")
+                out.append(env.sim.wait(rid))
+            return out
+        clean, leak = _raw_runtime(env, run)
+        check(clean.kind == "response" and clean.body == b"part one, part two", "clean %r" % clean)
+        check(leak.kind == "error", "the leaking stream must end in error: %r" % leak)
+        check(leak.trailers.get("lambda-runtime-function-error-type") == "SecurityViolation",
+              "trailers %r" % leak.trailers)
+        check(SECRET[:8].encode() not in leak.body and SECRET[-8:].encode() not in leak.body,
+              "a part of the secret left: %r" % leak.body[-80:])
+        check(env.log_lines("Out Rule violation for"), "no log line")
+    finally:
+        env.close()
+
+
+def test_shell_runtime():
+    """the shell custom runtime (curl loop) through the guard"""
+    env = Env("shell", os.path.join(FUNCS, "shell-echo"), runtime=SHELL_RUNTIME,
+              handler="function.handler")
+    try:
+        a = env.sim.invoke({"name": "Ada"})
+        check(a.json() == {"echo": {"name": "Ada"}}, "shell echo %r" % a)
+        a = env.sim.invoke(CMDI_EVENT)
+        check(a.json() == "Security Violation...", "shell attack %r" % a)
+        a = env.sim.invoke({"name": "Bob"})
+        check(a.json() == {"echo": {"name": "Bob"}}, "shell after deny %r" % a)
+    finally:
+        env.close()
+
+
+NODE_FN = r"""
+exports.handler = async (event, context) => {
+  if (event.leak) return { key: "%(akid)s", secret: "%(secret)s" };
+  return { greeting: "hello " + event.name, id: context.awsRequestId };
+};
+exports.stream = awslambda.streamifyResponse(async (event, responseStream, context) => {
+  responseStream.setContentType("text/plain");
+  responseStream.write(event.first);
+  await new Promise((r) => setTimeout(r, 100));
+  responseStream.write(event.second);
+  responseStream.end();
+});
+""" % {"akid": AKID, "secret": SECRET}
+
+
+def test_ric():
+    """AWS's Node.js runtime interface client (aws-lambda-ric), a strict judge"""
+    if not os.path.exists(RIC):
+        raise Fail("aws-lambda-ric is not installed in tests/node_modules (run scripts/setup.sh)")
+    tmp = tempfile.mkdtemp(prefix="pl-ric-")
+    fn = function_dir(tmp, {"index.js": NODE_FN})
+    try:
+        for handler in ("index.handler", "index.stream"):
+            env = Env("ric", fn, runtime=["node", RIC, handler], handler=handler)
+            try:
+                if handler == "index.handler":
+                    rid = env.sim.submit({"name": "Ada"})
+                    a = env.sim.wait(rid)
+                    check(a.json() == {"greeting": "hello Ada", "id": rid}, "ric clean %r" % a)
+                    a = env.sim.invoke(CMDI_EVENT)
+                    check(a.json() == "Security Violation...", "ric attack %r" % a)
+                    a = env.sim.invoke({"leak": True})
+                    check(a.json() == "Security Violation...", "ric leak %r" % a)
+                    a = env.sim.invoke({"name": "Bob"})
+                    check(a.json()["greeting"] == "hello Bob", "ric after denies %r" % a)
+                else:
+                    a = env.sim.invoke({"first": "hello ", "second": "stream"})
+                    check(a.kind == "response" and a.body == b"hello stream", "ric stream %r" % a)
+                    a = env.sim.invoke({"first": "key=" + SECRET[:20], "second": SECRET[20:]})
+                    check(a.kind == "error" and SECRET[:8].encode() not in a.body,
+                          "ric split secret %r" % a)
+            finally:
+                env.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_shutdown():
+    """SHUTDOWN: the guard flushes, logs a final line and exits 0 quickly"""
+    env = Env("shutdown", os.path.join(FUNCS, "clean"))
+    a = env.sim.invoke({"name": "Ada"})
+    check(a.json()["greeting"] == "hello Ada", "invoke")
+    t0 = time.monotonic()
+    rc = env.sim.shutdown()
+    took = time.monotonic() - t0
+    log = env.log()
+    env.sim.stop()
+    shutil.rmtree(env.tmp, ignore_errors=True)
+    check(rc == 0, "exit code %r" % rc)
+    check(took < 2.0, "shutdown took %.2fs" % took)
+    check("shutting down" in log, "no final line")
+
+
+def test_layer():
+    """make layer: glibc <= 2.34, nothing outside glibc + lib/, and a protected function runs
+    through the unpacked layer (extension stub, wrapper script, rules.db)"""
+    import subprocess
+    import zipfile
+    build = os.environ.get("PL_BUILD_DIR") or os.path.dirname(os.path.dirname(os.path.dirname(PL_BIN)))
+    tmp = tempfile.mkdtemp(prefix="pl-layer-")
+    try:
+        z = os.path.join(tmp, "layer.zip")
+        r = subprocess.run(["bash", os.path.join(SRC, "packaging/make-layer.sh"), build, z],
+                           capture_output=True, text=True)
+        check(r.returncode == 0, "make-layer.sh failed: %s%s" % (r.stdout, r.stderr))
+        opt = os.path.join(tmp, "opt")
+        with zipfile.ZipFile(z) as zf:
+            names = zf.namelist()
+            for want in ("extensions/protectlambda", "protectlambda/wrapper",
+                         "protectlambda/bin/protectlambda", "protectlambda/rules.db"):
+                check(want in names, "%s missing from the layer" % want)
+            check(any(n.startswith("protectlambda/rules/") and n.endswith(".yaml") for n in names),
+                  "no default rule packs")
+        # unzip with the command line tool: it keeps the executable bits
+        subprocess.run(["unzip", "-q", z, "-d", opt], check=True)
+        binp = os.path.join(opt, "protectlambda/bin/protectlambda")
+        libdir = os.path.join(opt, "protectlambda/lib")
+        files = [binp] + [os.path.join(libdir, f) for f in os.listdir(libdir)
+                          if ".so" in f]
+        for f in files:
+            out = subprocess.run(["objdump", "-T", f], capture_output=True, text=True).stdout
+            vers = set(re.findall(r"GLIBC_(\d+)\.(\d+)", out))
+            bad = [v for v in vers if (int(v[0]), int(v[1])) > (2, 34)]
+            check(not bad, "%s needs GLIBC_%s" % (os.path.basename(f),
+                                                  ".".join(max(bad, key=lambda v: (int(v[0]), int(v[1]))))))
+        ldd = subprocess.run(["ldd", binp], capture_output=True, text=True).stdout
+        for line in ldd.splitlines():
+            line = line.strip()
+            name = line.split()[0]
+            ok = re.match(r"(linux-vdso|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|"
+                          r"ld-linux|/lib64/ld-linux|libresolv\.so)", name) or libdir in line
+            check(ok, "the layer binary needs %s outside glibc and lib/" % line)
+        # run a function through the layer exactly as Lambda would
+        env = Env("layer", os.path.join(FUNCS, "clean"),
+                  env={"PROTECTLAMBDA_RULES_DIR": os.path.join(opt, "protectlambda/rules"),
+                       "PROTECTLAMBDA_RULES_DB": os.path.join(opt, "protectlambda/rules.db")},
+                  ext_argv=[os.path.join(opt, "extensions/protectlambda")],
+                  wrap_argv=[os.path.join(opt, "protectlambda/wrapper")])
+        try:
+            a = env.sim.invoke({"name": "Ada"})
+            check(a.json()["greeting"] == "hello Ada", "layer clean %r" % a)
+            a = env.sim.invoke(CMDI_EVENT)
+            check(a.json() == "Security Violation...", "layer attack %r" % a)
+            check(env.sim.ext_registered[0] == "protectlambda", "extension name")
+            check("rules database not used" not in env.log(), "rules.db not loaded: %s" % env.log())
+        finally:
+            env.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+TESTS = {name[5:]: fn for name, fn in sorted(globals().items()) if name.startswith("test_")}
+
+
+def main(argv):
+    names = argv or list(TESTS)
+    passed = failed = 0
+    for n in names:
+        t0 = time.monotonic()
+        try:
+            TESTS[n]()
+            passed += 1
+            print("PASS %s (%.1fs)" % (n, time.monotonic() - t0), flush=True)
+        except Exception as e:
+            failed += 1
+            print("FAIL %s: %s" % (n, e), flush=True)
+            if not isinstance(e, Fail):
+                traceback.print_exc()
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,170 @@
+/* Process view and tamper watch with real processes: a "runtime" child that loads a shared
+ * object dropped in a watched writable place and starts a child with NODE_OPTIONS. */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "protectlambda/integrity.h"
+
+PL_TEST(proc_maps_of_self_lists_libc_not_from_a_writable_place)
+{
+    struct pl_proc_maps m;
+    pl_proc_maps_init(&m);
+    PL_CHECK_OK(pl_proc_maps_read(0, &m));
+    bool libc = false;
+    for (size_t i = 0; i < m.n; i++)
+        if (strstr(m.objs[i].path, "libc.so")) {
+            libc = true;
+            PL_CHECK(m.objs[i].exec);
+            PL_CHECK(!m.objs[i].writable_place);
+        }
+    PL_CHECK(libc);
+    pl_proc_maps_clean_up(&m);
+    PL_CHECK(pl_path_is_writable_place("/tmp/x.so"));
+    PL_CHECK(pl_path_is_writable_place("/dev/shm/x"));
+    PL_CHECK(pl_path_is_writable_place("/memfd:payload (deleted)"));
+    PL_CHECK(pl_path_is_writable_place("/var/task/lib.so (deleted)"));
+    PL_CHECK(!pl_path_is_writable_place("/usr/lib/x86_64-linux-gnu/libc.so.6"));
+    PL_CHECK(pl_is_code_loading_var("LD_PRELOAD", 10));
+    PL_CHECK(pl_is_code_loading_var("NODE_OPTIONS", 12));
+    PL_CHECK(!pl_is_code_loading_var("LD_PRELOADX", 11));
+    char interp[256];
+    PL_CHECK_OK(pl_elf_interp("/bin/sh", interp, sizeof(interp)));
+    PL_CHECK(strstr(interp, "ld-linux") != NULL);
+}
+
+static pthread_mutex_t s_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pl_event s_events[64];
+static size_t s_n_events;
+
+static void s_on_event(void *ud, const struct pl_event *ev)
+{
+    (void)ud;
+    pthread_mutex_lock(&s_mu);
+    if (s_n_events < PL_ARRAY_LEN(s_events))
+        s_events[s_n_events++] = *ev;
+    pthread_mutex_unlock(&s_mu);
+}
+
+static bool s_have(const char *rule, const char *needle)
+{
+    bool found = false;
+    pthread_mutex_lock(&s_mu);
+    for (size_t i = 0; i < s_n_events; i++)
+        if (!strcmp(s_events[i].rule, rule) &&
+            (strstr(s_events[i].path, needle) || strstr(s_events[i].detail, needle)))
+            found = true;
+    pthread_mutex_unlock(&s_mu);
+    return found;
+}
+
+static int s_copy(const char *from, const char *to, mode_t mode)
+{
+    char *data = NULL;
+    size_t len = 0;
+    if (pl_read_file(from, &data, &len, 64 << 20))
+        return -1;
+    int rc = pl_write_file_atomic(to, data, len, mode);
+    pl_free(data);
+    chmod(to, mode);
+    return rc;
+}
+
+PL_TEST(tamper_watch_reports_dropped_code_loaded_library_and_child_env)
+{
+    char dir[64] = "/tmp/pl-tw-XXXXXX";
+    PL_CHECK(mkdtemp(dir) != NULL);
+    char old[128], dropped[128], script[128], data[128], lib[128], sub[128], subexe[160];
+    snprintf(old, sizeof(old), "%s/old.sh", dir);
+    snprintf(dropped, sizeof(dropped), "%s/dropped", dir);
+    snprintf(script, sizeof(script), "%s/x.sh", dir);
+    snprintf(data, sizeof(data), "%s/data.txt", dir);
+    snprintf(lib, sizeof(lib), "%s/libevil.so", dir);
+    snprintf(sub, sizeof(sub), "%s/later", dir);
+    snprintf(subexe, sizeof(subexe), "%s/later/payload", dir);
+    PL_CHECK_OK(pl_write_file_atomic(old, "#!/bin/sh\n", 10, 0755));
+    chmod(old, 0755);
+
+    int p[2];
+    PL_CHECK(pipe(p) == 0);
+    pid_t child = fork();
+    PL_CHECK(child >= 0);
+    if (child == 0) {
+        /* the "runtime": wait for the go, load the dropped library, start a child with
+         * NODE_OPTIONS, then idle */
+        setpgid(0, 0);
+        char go;
+        close(p[1]);
+        if (read(p[0], &go, 1) != 1)
+            _exit(1);
+        if (!dlopen(lib, RTLD_NOW))
+            _exit(3);
+        pid_t g = fork();
+        if (g == 0) {
+            char *argv[] = {"sleep", "10", NULL};
+            char *envp[] = {"NODE_OPTIONS=--require /tmp/evil.js", "PATH=/usr/bin:/bin", NULL};
+            execve("/bin/sleep", argv, envp);
+            _exit(4);
+        }
+        sleep(10);
+        _exit(0);
+    }
+    close(p[0]);
+    s_n_events = 0;
+    const char *dirs[] = {dir};
+    struct pl_tamper_opts o = {.dirs = dirs, .n_dirs = 1, .pid = child, .interval_ms = 100,
+                               .on_event = s_on_event};
+    struct pl_tamper_watch *w = NULL;
+    PL_CHECK_OK(pl_tamper_watch_new(&o, &w));
+
+    PL_CHECK_OK(s_copy("/bin/true", dropped, 0644));        /* ELF, not executable */
+    PL_CHECK_OK(pl_write_file_atomic(script, "#!/bin/sh\nid\n", 13, 0644));
+    chmod(script, 0755);                                    /* made executable later */
+    PL_CHECK_OK(pl_write_file_atomic(data, "hello\n", 6, 0644));
+    PL_CHECK_OK(s_copy("/lib/x86_64-linux-gnu/libutil.so.1", lib, 0644));
+    mkdir(sub, 0755);                                       /* a new directory is watched too */
+    usleep(200 * 1000);
+    PL_CHECK_OK(s_copy("/bin/true", subexe, 0755));
+    PL_CHECK(write(p[1], "g", 1) == 1);
+    close(p[1]);
+
+    bool ok = false;
+    for (int i = 0; i < 60 && !ok; i++) {
+        usleep(100 * 1000);
+        ok = s_have("PL-TAMPER-TMP-EXEC", "dropped") && s_have("PL-TAMPER-TMP-EXEC", "x.sh") &&
+             s_have("PL-TAMPER-TMP-EXEC", "libevil.so") &&
+             s_have("PL-TAMPER-TMP-EXEC", "later/payload") &&
+             s_have("PL-TAMPER-WRITABLE-LIB", "libevil.so") &&
+             s_have("PL-TAMPER-ENV", "NODE_OPTIONS");
+    }
+    kill(-child, SIGKILL);
+    waitpid(child, NULL, 0);
+    pl_tamper_watch_destroy(w);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup failed\n");
+    for (size_t i = 0; i < s_n_events; i++) {
+        fprintf(stderr, "  event %s %s: %s\n", s_events[i].rule, s_events[i].path,
+                s_events[i].detail);
+        PL_CHECK(s_events[i].type == PL_EV_RUNTIME_MODIFICATION);
+        PL_CHECK(s_events[i].severity == PL_SEV_HIGH);
+    }
+    PL_CHECK_MSG(ok, "not every tampering was reported (%zu events)", s_n_events);
+    PL_CHECK(!s_have("PL-TAMPER-TMP-EXEC", "old.sh"));   /* in the baseline */
+    PL_CHECK(!s_have("PL-TAMPER-TMP-EXEC", "data.txt")); /* not code */
+    /* one event per file, not one per inotify event */
+    size_t n_dropped = 0;
+    for (size_t i = 0; i < s_n_events; i++)
+        n_dropped += !strcmp(s_events[i].rule, "PL-TAMPER-TMP-EXEC") &&
+                     strstr(s_events[i].path, "/dropped");
+    PL_CHECK_INT(n_dropped, 1);
+}
