@@ -45,8 +45,9 @@ static void s_write_pack(const char *path, int n)
     for (int i = 0; i < n; i++) {
         char pat[256];
         snprintf(pat, sizeof(pat), shapes[i % 8], i);
-        fprintf(f, "  - id: bench-%d\n    target: %s\n    pattern: '%s'\n    severity: HIGH\n"
-                   "    category: bench\n%s",
+        fprintf(f,
+                "  - id: bench-%d\n    target: %s\n    pattern: '%s'\n    severity: HIGH\n"
+                "    category: bench\n%s",
                 i, targets[i % 3], pat, i % 5 == 0 ? "    flags: [caseless]\n" : "");
     }
     fclose(f);
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
     int runs = argc > 2 ? atoi(argv[2]) : 5;
     if (n < 1 || runs < 1)
         return 2;
+    pl_engine_set_cache_dir(""); /* measure the compiler, not the compile cache */
     char dir[] = "/tmp/pl_engine_bench.XXXXXX";
     if (!mkdtemp(dir))
         return 2;

@@ -67,5 +67,10 @@ endforeach()
 target_link_libraries(protectlambda-lambda PRIVATE
   -Wl,--start-group ${_pl_lambda_archives} -Wl,--end-group
   ${_pl_lambda_external} Threads::Threads m dl)
+# DT_RPATH (not RUNPATH): it also applies to the dependencies of the shipped libraries
+# (libcurl's own libraries live in lib/ too)
 set_target_properties(protectlambda-lambda PROPERTIES
   BUILD_WITH_INSTALL_RPATH ON INSTALL_RPATH "\$ORIGIN/../lib" LINKER_LANGUAGE C)
+target_link_options(protectlambda-lambda PRIVATE -Wl,--disable-new-dtags -no-pie)
+# non-PIE: no start-up relocation of ~55,000 pointers (wrap runs on every cold start)
+set_target_properties(protectlambda-lambda PROPERTIES POSITION_INDEPENDENT_CODE OFF)

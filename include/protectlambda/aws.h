@@ -27,15 +27,15 @@ const char *pl_aws_endpoint(const char *configured, const char *service, const c
                             char *out, size_t outlen);
 
 struct pl_aws_request {
-    const char *method;        /* "GET", "POST", "PUT" */
-    const char *url;           /* endpoint + path (+ query) */
-    const char *service;       /* "dynamodb", "sns", "sqs", "lambda" */
+    const char *method;  /* "GET", "POST", "PUT" */
+    const char *url;     /* endpoint + path (+ query) */
+    const char *service; /* "dynamodb", "sns", "sqs", "lambda" */
     const char *region;
-    const char *content_type;  /* NULL: none (GET) */
-    const char *target;        /* X-Amz-Target, or NULL */
+    const char *content_type; /* NULL: none (GET) */
+    const char *target;       /* X-Amz-Target, or NULL */
     const char *body;
     size_t body_len;
-    long timeout_ms;           /* 0: 2000 */
+    long timeout_ms; /* 0: 2000 */
 };
 
 /* Send one signed request. Returns 0 when an HTTP answer arrived (any status: *status holds it,
@@ -44,8 +44,8 @@ int pl_aws_call(const struct pl_aws_request *rq, const struct pl_aws_credentials
                 long *status, struct pl_buf *resp);
 
 /* POST a JSON body to a URL (webhooks). Same return convention as pl_aws_call. */
-int pl_http_post_json(const char *url, const char *body, size_t len, long timeout_ms,
-                      long *status, struct pl_buf *resp);
+int pl_http_post_json(const char *url, const char *body, size_t len, long timeout_ms, long *status,
+                      struct pl_buf *resp);
 
 /* append s percent-encoded as an application/x-www-form-urlencoded value (RFC 3986 unreserved
  * characters kept) */

@@ -38,6 +38,7 @@ enum pl_error {
     PL_ERR_ENGINE_DB_STALE,
     PL_ERR_ENGINE_DB_CORRUPT,
     PL_ERR_ENGINE_DB_INCOMPATIBLE,
+    PL_ERR_ENGINE_MATCH_LIMIT, /* a PCRE2 rule hit its match limit: undecided, fail closed */
     /* inspect 300.. */
     PL_ERR_INSPECT = 300,
     /* proxy / http 400.. */

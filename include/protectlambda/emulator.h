@@ -101,6 +101,10 @@ struct pl_emulator_stats {
     uint64_t extension_invoke_events;
     uint64_t extension_shutdown_events;
     uint64_t http_errors;        /* malformed requests on the APIs */
+    /* cold start of the first init: extensions spawned -> every one registered and in
+     * event/next; runtime spawned -> its first invocation/next (0 until known) */
+    uint64_t extensions_init_us;
+    uint64_t runtime_init_us;
 };
 
 /* Listen on 127.0.0.1 (no child started yet). Options are copied. */

@@ -17,7 +17,6 @@
  * rule could not be decided. Callers fail closed: treat it like a match of that rule (the
  * message names the rule). Every other rule was still scanned and reported before the call
  * returned -1. */
-#define PL_ERR_ENGINE_MATCH_LIMIT (PL_ERR_ENGINE_DB_INCOMPATIBLE + 1)
 
 /* PCRE2 limits of fallback rules (per match attempt) */
 #define PL_ENGINE_PCRE2_MATCH_LIMIT 1000000u
@@ -25,14 +24,14 @@
 #define PL_ENGINE_PCRE2_HEAP_LIMIT_KIB 16384u
 /* A stream buffers its bytes for the PCRE2 rules (scanned at close) up to this size; past it
  * the close reports PL_ERR_ENGINE_MATCH_LIMIT (those rules saw only the first bytes). */
-#define PL_ENGINE_STREAM_BUFFER_MAX (16u * 1024u * 1024u)
+#define PL_ENGINE_STREAM_BUFFER_MAX ((size_t)16 * 1024 * 1024)
 
 /* `from` when the start of a match is not known (Vectorscan rules) */
 #define PL_ENGINE_NO_OFFSET (~0ULL)
 
-struct pl_engine;          /* compiled rules of one target; immutable, shared across threads */
-struct pl_engine_scratch;  /* per-thread scratch */
-struct pl_engine_stream;   /* streaming scan state (responses scanned chunk by chunk) */
+struct pl_engine;         /* compiled rules of one target; immutable, shared across threads */
+struct pl_engine_scratch; /* per-thread scratch */
+struct pl_engine_stream;  /* streaming scan state (responses scanned chunk by chunk) */
 
 /* Called for each match: index of the rule in the ruleset, and the end offset of the match
  * (start offset when known, else PL_ENGINE_NO_OFFSET). Return non-zero to stop scanning.
@@ -44,8 +43,9 @@ typedef int (*pl_engine_match_fn)(void *ctx, uint32_t rule_index, unsigned long 
 
 /* compile options (pl_engine_compile_ex) */
 #define PL_ENGINE_SINGLEMATCH 0x01u /* report each rule at most once per scan (or stream) */
-#define PL_ENGINE_HOST_TUNED  0x02u /* tune for this machine's CPU (AVX2/AVX-512 when present);
-                                       such engines cannot be saved (pl_engine_db_save refuses) */
+/* tune for this machine's CPU (AVX2/AVX-512 when present); such engines cannot be saved
+ * (pl_engine_db_save refuses them) */
+#define PL_ENGINE_HOST_TUNED 0x02u
 
 /* Compile the rules of `target`. `report` (optional) receives one line per rule that fell
  * back to PCRE2, with the reason ("rules/x.yaml:3: rule 'id' runs on PCRE2: <why>").
@@ -53,11 +53,20 @@ typedef int (*pl_engine_match_fn)(void *ctx, uint32_t rule_index, unsigned long 
  * engine that matches nothing. Databases are compiled for a baseline x86-64 platform
  * (generic tuning, no AVX2/AVX-512) so that they can be saved and loaded on any CPU, unless
  * PL_ENGINE_HOST_TUNED. */
-int pl_engine_compile(const struct pl_ruleset *set, enum pl_target target,
-                      struct pl_engine **out, struct pl_buf *report);
+int pl_engine_compile(const struct pl_ruleset *set, enum pl_target target, struct pl_engine **out,
+                      struct pl_buf *report);
 int pl_engine_compile_ex(const struct pl_ruleset *set, enum pl_target target, unsigned options,
                          struct pl_engine **out, struct pl_buf *report);
 void pl_engine_destroy(struct pl_engine *e);
+/* Compile cache (full build): pl_engine_compile first looks for the target's databases in a
+ * cache directory keyed by a hash of the target's rules, and stores them there after a
+ * compile. The directory comes from the setting engine_cache (environment
+ * PROTECTLAMBDA_ENGINE_CACHE; "auto" = $XDG_CACHE_HOME/protectlambda or
+ * ~/.cache/protectlambda; "" = off) unless set here (NULL or "" = off). Files are trusted only
+ * in a directory of this user that others cannot write. */
+void pl_engine_set_cache_dir(const char *dir);
+/* whether the engine's databases came from the cache */
+bool pl_engine_from_cache(const struct pl_engine *e);
 size_t pl_engine_rule_count(const struct pl_engine *e);
 /* how many rules run on PCRE2 */
 size_t pl_engine_fallback_count(const struct pl_engine *e);
@@ -95,12 +104,11 @@ int pl_engine_stream_close(struct pl_engine_stream *st, struct pl_engine_scratch
  * report columns and excerpts, and to check allow-lists. Returns 1 found, 0 not, -1 error
  * (PL_ERR_ENGINE_MATCH_LIMIT: undecided, fail closed). Thread-safe (compiles the rule's
  * PCRE2 form on first use). */
-int pl_engine_locate(const struct pl_engine *e, uint32_t rule_index, const char *data,
-                     size_t len, size_t *from, size_t *to);
+int pl_engine_locate(const struct pl_engine *e, uint32_t rule_index, const char *data, size_t len,
+                     size_t *from, size_t *to);
 /* 1 when `text` matches one of the rule's allow-list patterns (unanchored search: write
  * ^...$ for an exact match), 0 not, -1 error (treat as not allowed). Thread-safe. */
-int pl_engine_allowed(const struct pl_engine *e, uint32_t rule_index, const char *text,
-                      size_t len);
+int pl_engine_allowed(const struct pl_engine *e, uint32_t rule_index, const char *text, size_t len);
 
 /* ---- rules database file: the engines of every target plus a hash of the ruleset ---- */
 /* write all targets' databases (engines[t] may be NULL for an empty target) */

@@ -52,9 +52,9 @@ unsigned pl_playbook_actions(const struct pl_playbook *pb, enum pl_event_type t,
 #define PL_CORRELATION_MAX 16
 struct pl_correlation_rule {
     char name[48];
-    uint64_t types;        /* bit 1<<type; 0 = every security event */
-    unsigned count;        /* this many events ... */
-    int64_t window_ms;     /* ... within this window ... */
+    uint64_t types;         /* bit 1<<type; 0 = every security event */
+    unsigned count;         /* this many events ... */
+    int64_t window_ms;      /* ... within this window ... */
     enum pl_severity level; /* ... escalate to this threat level */
 };
 struct pl_correlation {
@@ -71,21 +71,21 @@ int pl_correlation_load(struct pl_correlation *c, const struct pl_config *cfg);
 typedef int64_t (*pl_incidents_clock_fn)(void *ctx); /* wall clock, ms since epoch */
 
 struct pl_incidents_options {
-    const struct pl_config *cfg;  /* required; kept by reference */
-    const char *function;         /* NULL: function_name setting, AWS_LAMBDA_FUNCTION_NAME, "local" */
-    const char *version;          /* NULL: AWS_LAMBDA_FUNCTION_VERSION, "$LATEST" */
-    pl_incidents_clock_fn clock;  /* NULL: pl_wall_ms */
+    const struct pl_config *cfg; /* required; kept by reference */
+    const char *function; /* NULL: function_name setting, AWS_LAMBDA_FUNCTION_NAME, "local" */
+    const char *version;  /* NULL: AWS_LAMBDA_FUNCTION_VERSION, "$LATEST" */
+    pl_incidents_clock_fn clock; /* NULL: pl_wall_ms */
     void *clock_ctx;
-    bool dry_run;                 /* monitor mode: actions are decided and logged, not enforced */
-    int emf_fd;                   /* 0: stderr */
+    bool dry_run; /* monitor mode: actions are decided and logged, not enforced */
+    int emf_fd;   /* 0: stderr */
 };
 
 struct pl_incident_result {
     char id[PL_INCIDENT_ID_MAX];
-    enum pl_severity level;       /* threat level after correlation */
-    unsigned actions;             /* PL_PB_* */
-    char correlation[64];         /* rule that escalated, or "" */
-    bool deny;                    /* block, quarantine or terminate (not in dry run) */
+    enum pl_severity level; /* threat level after correlation */
+    unsigned actions;       /* PL_PB_* */
+    char correlation[64];   /* rule that escalated, or "" */
+    bool deny;              /* block, quarantine or terminate (not in dry run) */
     bool terminate;
 };
 
@@ -127,7 +127,7 @@ const char *pl_incidents_function_name(const struct pl_config *cfg);
 
 /* ---- Lambda API (blocking; worker threads and the CLI only) ---- */
 struct pl_lambda_api {
-    char endpoint[512];   /* no trailing slash */
+    char endpoint[512]; /* no trailing slash */
     char region[64];
     long timeout_ms;
 };
@@ -143,11 +143,12 @@ int pl_lambda_put_concurrency(const struct pl_lambda_api *api, const char *funct
 /* ---- reports ---- */
 enum pl_report_format { PL_REPORT_TEXT, PL_REPORT_JSON, PL_REPORT_HTML };
 struct pl_report_options {
-    const char *function;   /* NULL/"": every function (sqlite) */
+    const char *function; /* NULL/"": every function (sqlite) */
     int64_t since_ms;
     int64_t now_ms;
     enum pl_report_format format;
-    const struct pl_correlation *correlation; /* for the correlated-incidents section; NULL: defaults */
+    const struct pl_correlation
+        *correlation; /* for the correlated-incidents section; NULL: defaults */
 };
 int pl_report_build(struct pl_store *st, const struct pl_report_options *o, struct pl_buf *out);
 /* "24h", "90m", "7d", "30s" -> ms; or an ISO date/time "2026-11-22" / "2026-11-22T08:00:00Z" ->

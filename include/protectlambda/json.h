@@ -32,6 +32,11 @@ struct pl_json_sax {
  * receives the byte offset where parsing stopped. */
 int pl_json_sax_parse(const char *data, size_t len, const struct pl_json_limits *limits,
                       const struct pl_json_sax *cb, void *ctx, size_t *err_offset);
+/* the same with a caller-owned scratch buffer for unescaped strings (reused across parses so
+ * a warm parser allocates nothing; its contents are overwritten) */
+int pl_json_sax_parse_ex(const char *data, size_t len, const struct pl_json_limits *limits,
+                         const struct pl_json_sax *cb, void *ctx, size_t *err_offset,
+                         struct pl_buf *scratch);
 
 /* ---- DOM ---- */
 enum pl_json_type { PL_JSON_NULL, PL_JSON_FALSE, PL_JSON_TRUE, PL_JSON_NUMBER, PL_JSON_STRING,

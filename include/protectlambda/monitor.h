@@ -62,6 +62,10 @@ typedef void (*pl_monitor_event_fn)(void *ctx, const struct pl_event *ev);
  * thread that parses each datagram and calls fn(ctx, &ev). fn runs on the listener thread. */
 int pl_monitor_listener_new(const char *name, pl_monitor_event_fn fn, void *ctx,
                             struct pl_monitor_listener **out);
+/* Deliver, on the calling thread, every datagram already queued. The guard calls it before it
+ * forwards a response: what the runtime reported before answering (causal order) is then
+ * handled while that invocation is still in flight (its request id, its deny). */
+void pl_monitor_listener_drain(struct pl_monitor_listener *l);
 /* stop the thread, close the socket (and unlink a path socket) */
 void pl_monitor_listener_destroy(struct pl_monitor_listener *l);
 /* datagrams received / rejected (not a monitor event) */

@@ -14,10 +14,10 @@ enum pl_target { PL_TARGET_CODE, PL_TARGET_IN, PL_TARGET_OUT, PL_TARGET_COUNT };
 enum pl_action { PL_ACTION_DENY, PL_ACTION_ALERT, PL_ACTION_REDACT };
 
 /* pattern flags (map onto Vectorscan/PCRE2 flags) */
-#define PL_RULE_CASELESS   0x01u
-#define PL_RULE_DOTALL     0x02u
-#define PL_RULE_MULTILINE  0x04u
-#define PL_RULE_UTF8       0x08u
+#define PL_RULE_CASELESS 0x01u
+#define PL_RULE_DOTALL 0x02u
+#define PL_RULE_MULTILINE 0x04u
+#define PL_RULE_UTF8 0x08u
 
 struct pl_rule {
     char *id;
@@ -25,15 +25,15 @@ struct pl_rule {
     char *pattern;
     unsigned flags;
     enum pl_severity severity;
-    char *category;           /* e.g. "command-injection" */
+    char *category; /* e.g. "command-injection" */
     enum pl_action action;
-    char *message;            /* may be NULL */
-    char **languages;         /* code rules: "python", "node", ... (NULL-terminated; NULL = any) */
-    char **paths;             /* code rules: path globs (NULL-terminated; NULL = any) */
-    char **allow;             /* allow-list regexes: a match whose text matches one is ignored */
-    char *source;             /* file the rule came from */
-    unsigned line;            /* line in that file */
-    bool classic;             /* from a *_protect.txt file */
+    char *message;    /* may be NULL */
+    char **languages; /* code rules: "python", "node", ... (NULL-terminated; NULL = any) */
+    char **paths;     /* code rules: path globs (NULL-terminated; NULL = any) */
+    char **allow;     /* allow-list regexes: a match whose text matches one is ignored */
+    char *source;     /* file the rule came from */
+    unsigned line;    /* line in that file */
+    bool classic;     /* from a *_protect.txt file */
 };
 
 struct pl_ruleset {
@@ -42,7 +42,7 @@ struct pl_ruleset {
     size_t cap;
 };
 
-const char *pl_target_name(enum pl_target t);          /* "code", "in", "out" */
+const char *pl_target_name(enum pl_target t); /* "code", "in", "out" */
 int pl_target_parse(const char *s, enum pl_target *out);
 const char *pl_action_name(enum pl_action a);
 int pl_action_parse(const char *s, enum pl_action *out);
@@ -60,8 +60,7 @@ int pl_rules_load_yaml(struct pl_ruleset *set, const char *path);
  * (*.yaml / *.yml: a pack; else classic, target from the name or target_hint >= 0) */
 int pl_rules_load_text(struct pl_ruleset *set, const char *name, const char *text, size_t len,
                        int target_hint);
-int pl_rules_load_yaml_text(struct pl_ruleset *set, const char *name, const char *text,
-                            size_t len);
+int pl_rules_load_yaml_text(struct pl_ruleset *set, const char *name, const char *text, size_t len);
 /* duplicate ids across the set are an error naming both places */
 int pl_ruleset_validate(const struct pl_ruleset *set);
 /* stable 64-bit hash of everything the engine compiles from (ids, patterns, flags, targets) */

@@ -18,12 +18,12 @@
 
 struct pl_sinks_options {
     bool emf;
-    int emf_fd;                 /* where EMF lines go; default (0 given) 2 = stderr */
-    const char *webhook_url;    /* NULL/"": none */
+    int emf_fd;              /* where EMF lines go; default (0 given) 2 = stderr */
+    const char *webhook_url; /* NULL/"": none */
     const char *sns_topic_arn;
-    const char *sns_endpoint;   /* NULL: https://sns.<region>.amazonaws.com */
+    const char *sns_endpoint; /* NULL: https://sns.<region>.amazonaws.com */
     const char *sqs_queue_url;
-    const char *sqs_endpoint;   /* NULL: https://sqs.<region>.amazonaws.com */
+    const char *sqs_endpoint; /* NULL: https://sqs.<region>.amazonaws.com */
     const char *region;
     enum pl_severity aws_level; /* least level sent to SNS/SQS */
     size_t queue_size;          /* 0: 1024 */
@@ -32,23 +32,35 @@ struct pl_sinks_options {
 
 void pl_sinks_options_from_config(struct pl_sinks_options *o, const struct pl_config *cfg);
 
-enum pl_sink_kind { PL_SINK_LOG, PL_SINK_EMF, PL_SINK_WEBHOOK, PL_SINK_SNS, PL_SINK_SQS,
-                    PL_SINK_COUNT };
+enum pl_sink_kind {
+    PL_SINK_LOG,
+    PL_SINK_EMF,
+    PL_SINK_WEBHOOK,
+    PL_SINK_SNS,
+    PL_SINK_SQS,
+    PL_SINK_COUNT
+};
 
 struct pl_sinks_stats {
-    uint64_t submitted;               /* accepted into the queue */
-    uint64_t dropped;                 /* refused: queue full (or after shutdown) */
-    uint64_t sent[PL_SINK_COUNT];     /* delivered (2xx for HTTP sinks) */
-    uint64_t failed[PL_SINK_COUNT];   /* gave up after the retry */
-    uint64_t pending;                 /* in the queue or being delivered */
+    uint64_t submitted;             /* accepted into the queue */
+    uint64_t dropped;               /* refused: queue full (or after shutdown) */
+    uint64_t sent[PL_SINK_COUNT];   /* delivered (2xx for HTTP sinks) */
+    uint64_t failed[PL_SINK_COUNT]; /* gave up after the retry */
+    uint64_t pending;               /* in the queue or being delivered */
 };
 
 struct pl_sinks;
 int pl_sinks_new(const struct pl_sinks_options *o, struct pl_sinks **out);
-/* copy inc into the queue; `alert` asks for webhook/SNS/SQS. Never blocks: returns 0 when
- * queued, -1 (PL_ERR_LIMIT) when dropped. `note` is an optional short message prefix for the
- * log line ("escalated", "quarantined invocation"); may be NULL. */
-int pl_sinks_submit(struct pl_sinks *s, const struct pl_incident *inc, bool alert, const char *note);
+enum pl_sinks_flags {
+    PL_SINKS_ALERT = 1,  /* also webhook, SNS, SQS */
+    PL_SINKS_DETAIL = 2, /* the log line carries every field (playbook action monitor);
+                          * otherwise id, type, level, request id, rule, actions, correlation */
+};
+/* copy inc into the queue. Never blocks: returns 0 when queued, -1 (PL_ERR_LIMIT) when
+ * dropped. `note` is an optional short message prefix for the log line ("escalated",
+ * "quarantined invocation"); may be NULL. */
+int pl_sinks_submit(struct pl_sinks *s, const struct pl_incident *inc, unsigned flags,
+                    const char *note);
 /* wait until everything queued before the call is delivered or given up, at most deadline_ms;
  * 0 when drained, -1 (PL_ERR_LIMIT) when messages were left */
 int pl_sinks_flush(struct pl_sinks *s, long deadline_ms);

@@ -18,20 +18,20 @@
  * playbook chose. Text fields come from struct pl_event (already free of secret values). */
 struct pl_incident {
     char id[PL_INCIDENT_ID_MAX];
-    int64_t time_ms;            /* wall clock, ms since epoch */
+    int64_t time_ms; /* wall clock, ms since epoch */
     char function[128];
     char version[32];
     enum pl_event_type type;
-    enum pl_severity severity;  /* severity of the event as reported */
-    enum pl_severity level;     /* threat level after correlation */
+    enum pl_severity severity; /* severity of the event as reported */
+    enum pl_severity level;    /* threat level after correlation */
     char source[16];
     char request_id[64];
     char rule[256];
     char path[256];
     char detail[1024];
-    char actions[64];           /* "quarantine,alert" */
-    char correlation[64];       /* name of the correlation rule that escalated, or "" */
-    int64_t expires_s;          /* epoch seconds after which the incident may be deleted */
+    char actions[64];     /* "quarantine,alert" */
+    char correlation[64]; /* name of the correlation rule that escalated, or "" */
+    int64_t expires_s;    /* epoch seconds after which the incident may be deleted */
 };
 
 /* {"id":...,"time":"ISO","function":...,"type":...,"severity":...,"level":...,...} */
@@ -48,12 +48,12 @@ enum pl_store_kind { PL_STORE_SQLITE, PL_STORE_DYNAMODB, PL_STORE_NONE };
 
 struct pl_store_options {
     enum pl_store_kind kind;
-    const char *path;          /* sqlite file; NULL: pl_store_default_path() */
-    const char *table;         /* dynamodb */
-    const char *endpoint;      /* dynamodb URL; NULL: https://dynamodb.<region>.amazonaws.com */
-    const char *region;        /* NULL: pl_aws_region(NULL) */
-    long timeout_ms;           /* dynamodb request timeout; 0: 2000 */
-    bool create;               /* sqlite: create the directory and schema if missing */
+    const char *path;     /* sqlite file; NULL: pl_store_default_path() */
+    const char *table;    /* dynamodb */
+    const char *endpoint; /* dynamodb URL; NULL: https://dynamodb.<region>.amazonaws.com */
+    const char *region;   /* NULL: pl_aws_region(NULL) */
+    long timeout_ms;      /* dynamodb request timeout; 0: 2000 */
+    bool create;          /* sqlite: create the directory and schema if missing */
 };
 
 /* options from the settings (store, store.path, dynamodb.*, region); strings point into cfg */
@@ -83,7 +83,8 @@ typedef int (*pl_store_each_fn)(void *ctx, const struct pl_incident *inc);
 int pl_store_each(struct pl_store *s, const char *function, int64_t since_ms, pl_store_each_fn fn,
                   void *ctx);
 int pl_store_get_quarantine(struct pl_store *s, const char *function, struct pl_quarantine *q);
-int pl_store_set_quarantine(struct pl_store *s, const char *function, const struct pl_quarantine *q);
+int pl_store_set_quarantine(struct pl_store *s, const char *function,
+                            const struct pl_quarantine *q);
 int pl_store_clear_quarantine(struct pl_store *s, const char *function);
 /* delete incidents whose expiry is before now_s (sqlite; dynamodb expires through TTL) */
 int pl_store_purge(struct pl_store *s, int64_t now_s, size_t *deleted);

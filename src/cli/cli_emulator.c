@@ -339,6 +339,17 @@ int pl_cli_emu_prepare(struct pl_cli_emu *c)
     }
     if (c->runtime) {
         c->runtime_argv = s_split(c->runtime);
+        /* the runtime starts in the function directory: a relative command path given here
+         * means this directory (arguments are passed as they are) */
+        char *cmd0 = c->runtime_argv ? c->runtime_argv[0] : NULL;
+        char abs[PATH_MAX];
+        if (cmd0 && cmd0[0] != '/' && strchr(cmd0, '/') && realpath(cmd0, abs)) {
+            char *dup = pl_strdup(abs);
+            if (dup) {
+                pl_free(cmd0);
+                c->runtime_argv[0] = dup;
+            }
+        }
     } else {
         c->runtime_argv = s_detect_runtime(c);
     }

@@ -13,10 +13,10 @@ struct pl_cli_store_args {
     const char *function;   /* --function NAME */
 };
 
-#define PL_CLI_STORE_OPTIONS_HELP                                                              \
-    "  --config FILE        settings file (default: $PROTECTLAMBDA_CONFIG)\n"                 \
-    "  --store KIND         sqlite or dynamodb (setting: store)\n"                             \
-    "  --store-path FILE    SQLite file (setting: store.path)\n"                               \
+#define PL_CLI_STORE_OPTIONS_HELP                                                                  \
+    "  --config FILE        settings file (default: $PROTECTLAMBDA_CONFIG)\n"                      \
+    "  --store KIND         sqlite or dynamodb (setting: store)\n"                                 \
+    "  --store-path FILE    SQLite file (setting: store.path)\n"                                   \
     "  --function NAME      function (default: function_name, $AWS_LAMBDA_FUNCTION_NAME, local)\n"
 
 /* consume one of the options above at argv[*i] (advancing *i past its value); returns 1 when

@@ -14,11 +14,11 @@ int pl_cli_rules_load(struct pl_cli_rules *r, char *const *rules, size_t n_rules
     if (pl_ruleset_init(&r->set))
         return -1;
     r->set_ok = true;
-    if (!no_defaults && pl_rules_load_defaults(&r->set, &r->cfg))
+    /* the one shared order (defaults, setting `rules`, --rules): a database compiled by
+     * `protectlambda compile` with the same options matches */
+    if (pl_rules_load_standard(&r->set, &r->cfg, (const char *const *)rules, n_rules,
+                               no_defaults))
         return -1;
-    for (size_t i = 0; i < n_rules; i++)
-        if (pl_rules_load(&r->set, rules[i], -1))
-            return -1;
     if (pl_ruleset_validate(&r->set))
         return -1;
     if (db_path && *db_path)

@@ -1,6 +1,7 @@
-/* CLI: load rules the way every rules-using command does (default packs unless disabled,
- * then each --rules PATH, validated), then the engines (from --rules-db when given and
- * usable, else compiled). Used by check and scan. */
+/* CLI: load rules the way every rules-using command does (pl_rules_load_standard: default
+ * packs unless disabled, the setting `rules`, then each --rules PATH; validated), then the
+ * engines (from --rules-db when given and usable, else compiled). Used by check, scan and
+ * rules test. */
 #ifndef PL_CLI_LOAD_RULES_H
 #define PL_CLI_LOAD_RULES_H
 

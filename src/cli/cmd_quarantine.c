@@ -8,18 +8,19 @@
 
 static void s_help(void)
 {
-    printf("usage: protectlambda quarantine [--status | --clear | --set REASON] [--json]\n"
-           "                                [store options]\n\n"
-           "A quarantined function's invocations are answered by the guard with status 503 and\n"
-           "{\"error\":\"Function quarantined due to security incident\",...} without reaching the\n"
-           "handler. Playbooks set the quarantine; this command shows or clears it. Running\n"
-           "sandboxes pick a change up within quarantine.poll_ms.\n\n"
-           "options:\n"
-           "  --status             show the state (default)\n"
-           "  --clear              lift the quarantine\n"
-           "  --set REASON         quarantine by hand\n"
-           "  --json               machine-readable state\n" PL_CLI_STORE_OPTIONS_HELP
-           "\nexit status: --status: 0 not quarantined, 1 quarantined; otherwise 0 done; 2 error\n");
+    printf(
+        "usage: protectlambda quarantine [--status | --clear | --set REASON] [--json]\n"
+        "                                [store options]\n\n"
+        "A quarantined function's invocations are answered by the guard with status 503 and\n"
+        "{\"error\":\"Function quarantined due to security incident\",...} without reaching the\n"
+        "handler. Playbooks set the quarantine; this command shows or clears it. Running\n"
+        "sandboxes pick a change up within quarantine.poll_ms.\n\n"
+        "options:\n"
+        "  --status             show the state (default)\n"
+        "  --clear              lift the quarantine\n"
+        "  --set REASON         quarantine by hand\n"
+        "  --json               machine-readable state\n" PL_CLI_STORE_OPTIONS_HELP
+        "\nexit status: --status: 0 not quarantined, 1 quarantined; otherwise 0 done; 2 error\n");
 }
 
 static int s_quarantine_main(int argc, char **argv)

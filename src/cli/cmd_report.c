@@ -1,5 +1,6 @@
 /* protectlambda report: a security report from the incident store. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli_incidents.h"
@@ -17,7 +18,9 @@ static void s_help(void)
            "  --since S            30m, 24h (default), 7d, or a UTC time 2026-11-22[T08:00:00Z]\n"
            "  --format F           text (default), json or html\n"
            "  -o, --output FILE    write to FILE instead of standard output\n"
-           "  --all                every function in the store (sqlite only)\n" PL_CLI_STORE_OPTIONS_HELP
+           "  --all                every function in the store (sqlite only; the default when no\n"
+           "                       function is named by --function, function_name or\n"
+           "                       AWS_LAMBDA_FUNCTION_NAME)\n" PL_CLI_STORE_OPTIONS_HELP
            "\nexit status: 0 report written, 2 error\n");
 }
 
@@ -41,10 +44,10 @@ static int s_report_main(int argc, char **argv)
             all = true;
             continue;
         }
-        const char **slot = !strcmp(a, "--since")                       ? &since
-                            : !strcmp(a, "--format")                    ? &format
+        const char **slot = !strcmp(a, "--since")                          ? &since
+                            : !strcmp(a, "--format")                       ? &format
                             : (!strcmp(a, "-o") || !strcmp(a, "--output")) ? &output
-                                                                        : NULL;
+                                                                           : NULL;
         if (!slot)
             return pl_cli_usage_error("report", "unknown option '%s'", a);
         if (i + 1 >= argc)
@@ -59,7 +62,8 @@ static int s_report_main(int argc, char **argv)
     else if (!strcmp(format, "html"))
         ro.format = PL_REPORT_HTML;
     else
-        return pl_cli_usage_error("report", "--format must be text, json or html, not '%s'", format);
+        return pl_cli_usage_error("report", "--format must be text, json or html, not '%s'",
+                                  format);
     ro.now_ms = pl_wall_ms();
     if (pl_report_parse_since(since, ro.now_ms, &ro.since_ms))
         return pl_cli_usage_error("report", "--since: %s", pl_last_error_msg());
@@ -70,6 +74,12 @@ static int s_report_main(int argc, char **argv)
     int ret = 2;
     struct pl_store *st = NULL;
     struct pl_buf out = PL_BUF_INIT;
+    /* one function when named (--function, function_name, AWS_LAMBDA_FUNCTION_NAME); else every
+     * function in a SQLite store (DynamoDB is keyed by function: it needs a name) */
+    const char *named = pl_config_str(&cfg, PL_CFG_FUNCTION_NAME);
+    const char *env_fn = getenv("AWS_LAMBDA_FUNCTION_NAME");
+    if (!all && !*named && !(env_fn && *env_fn))
+        all = pl_config_int(&cfg, PL_CFG_STORE) != PL_STORE_DYNAMODB;
     ro.function = all ? NULL : pl_incidents_function_name(&cfg);
     if (pl_cli_store_open(&cfg, false, &st) || pl_report_build(st, &ro, &out)) {
         ret = pl_cli_error("report");

@@ -89,6 +89,6 @@ static int s_store_main(int argc, char **argv)
 }
 
 PL_CLI_COMMAND(store, "store", "incident store: init (create file or table), purge", s_store_main)
-PL_CLI_COMMAND(store_init, "store init", "create the incident store (SQLite file or DynamoDB table)",
-               s_init_main)
+PL_CLI_COMMAND(store_init, "store init",
+               "create the incident store (SQLite file or DynamoDB table)", s_init_main)
 PL_CLI_COMMAND(store_purge, "store purge", "delete incidents past retention (SQLite)", s_purge_main)

@@ -54,6 +54,7 @@ const char *pl_error_name(int code)
     case PL_ERR_ENGINE_DB_STALE: return "rules database is stale";
     case PL_ERR_ENGINE_DB_CORRUPT: return "rules database is corrupt";
     case PL_ERR_ENGINE_DB_INCOMPATIBLE: return "rules database is incompatible";
+    case PL_ERR_ENGINE_MATCH_LIMIT: return "rule match limit reached";
     case PL_ERR_INSPECT: return "inspection failed";
     case PL_ERR_HTTP: return "http error";
     case PL_ERR_HTTP_UPSTREAM: return "upstream error";

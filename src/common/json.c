@@ -22,7 +22,7 @@ struct s_parser {
     uint32_t depth;
     uint8_t *stack;      /* bit per level: 1 object, 0 array */
     uint8_t local_stack[512];
-    struct pl_buf scratch;
+    struct pl_buf *scratch;
 };
 
 static inline void s_skip_ws(struct s_parser *ps)
@@ -80,40 +80,73 @@ static int s_read_u4(const unsigned char *p, const unsigned char *end, unsigned 
     return 0;
 }
 
-static int s_put_utf8(struct pl_buf *b, unsigned cp)
+static size_t s_utf8(unsigned cp, unsigned char *u)
 {
-    char u[4];
-    size_t n;
     if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
+        u[0] = (unsigned char)cp;
+        return 1;
     }
-    return pl_buf_append(b, u, n);
+    if (cp < 0x800) {
+        u[0] = (unsigned char)(0xC0 | (cp >> 6));
+        u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        u[0] = (unsigned char)(0xE0 | (cp >> 12));
+        u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    u[0] = (unsigned char)(0xF0 | (cp >> 18));
+    u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    u[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
 }
 
-/* ps->p at the opening quote. On success (*s, *len) is the unescaped text (into the input when
- * there was no escape, else into ps->scratch), ps->p is past the closing quote. */
+/* bytes that end a plain run inside a string: '"', '\\' and control characters */
+static const uint8_t s_special[256] = {
+    [0 ... 0x1F] = 1, ['"'] = 1, ['\\'] = 1,
+};
+
+#define S_ONES 0x0101010101010101ull
+#define S_HIGHS 0x8080808080808080ull
+
+/* SWAR over 8 bytes: a mask with the high bit set in each byte that is '"', '\\' or < 0x20.
+ * The lowest set bit is exact (borrows only propagate upwards), so on little-endian machines
+ * ctz(mask) / 8 is the index of the first such byte. */
+static inline uint64_t s_special8(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    uint64_t q = w ^ (S_ONES * '"'), b = w ^ (S_ONES * '\\');
+    return (((q - S_ONES) & ~q) | ((b - S_ONES) & ~b) | ((w - S_ONES * 0x20) & ~w)) & S_HIGHS;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define S_FIRST_SPECIAL(m) ((size_t)__builtin_ctzll(m) >> 3)
+#else
+#define S_FIRST_SPECIAL(m) ((size_t)0) /* fall back to the byte loop */
+#endif
+
+/* ps->p at the opening quote. On success (*s, *len) is the unescaped text (into the input
+ * when there was no escape, else into ps->scratch), ps->p is past the closing quote. */
 static int s_string(struct s_parser *ps, const char **s, size_t *len)
 {
     const unsigned char *p = ps->p + 1, *end = ps->end;
     const unsigned char *begin = p;
     /* fast path: no escapes */
-    while (p < end) {
+    for (;;) {
+        while (end - p >= 8) {
+            uint64_t m = s_special8(p);
+            if (m) {
+                p += S_FIRST_SPECIAL(m);
+                break;
+            }
+            p += 8;
+        }
+        if (p >= end)
+            break;
         unsigned c = *p;
         if (c == '"') {
             *s = (const char *)begin;
@@ -133,44 +166,63 @@ static int s_string(struct s_parser *ps, const char **s, size_t *len)
         ps->p = end;
         return s_error(ps, "unterminated string");
     }
-    struct pl_buf *b = &ps->scratch;
+    /* escapes never make the text longer: reserve what is left of the input once, then
+     * write directly */
+    struct pl_buf *b = ps->scratch;
     pl_buf_reset(b);
-    if (pl_buf_append(b, begin, (size_t)(p - begin)))
+    if (pl_buf_reserve(b, (size_t)(end - begin)))
         return -1;
+    unsigned char *o = (unsigned char *)b->data;
+    memcpy(o, begin, (size_t)(p - begin));
+    o += p - begin;
     while (p < end) {
-        const unsigned char *run = p;
-        while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
-            p++;
-        if (p > run && pl_buf_append(b, run, (size_t)(p - run)))
-            return -1;
+        while (end - p >= 8) {
+            uint64_t m = s_special8(p);
+            memcpy(o, p, 8); /* the output has room: it never outgrows the input */
+            if (m) {
+                size_t k = S_FIRST_SPECIAL(m);
+                o += k;
+                p += k;
+                break;
+            }
+            o += 8;
+            p += 8;
+        }
+        while (p < end && !s_special[*p])
+            *o++ = *p++;
         if (p >= end)
             break;
         unsigned c = *p;
         if (c == '"') {
+            b->len = (size_t)(o - (unsigned char *)b->data);
+            b->data[b->len] = '\0';
             *s = b->data;
             *len = b->len;
             ps->p = p + 1;
             return 0;
         }
-        if (c < 0x20) {
-            ps->p = p;
-            return s_error(ps, "control character in string");
+        if (c != '\\') {
+            if (c < 0x20) {
+                ps->p = p;
+                return s_error(ps, "control character in string");
+            }
+            *o++ = (unsigned char)c;
+            p++;
+            continue;
         }
-        /* backslash */
         if (p + 1 >= end) {
             ps->p = p;
             return s_error(ps, "unterminated escape");
         }
-        char e = (char)p[1], outc;
-        switch (e) {
-        case '"': outc = '"'; break;
-        case '\\': outc = '\\'; break;
-        case '/': outc = '/'; break;
-        case 'b': outc = '\b'; break;
-        case 'f': outc = '\f'; break;
-        case 'n': outc = '\n'; break;
-        case 'r': outc = '\r'; break;
-        case 't': outc = '\t'; break;
+        switch (p[1]) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
         case 'u': {
             unsigned cp;
             if (s_read_u4(p + 2, end, &cp)) {
@@ -190,16 +242,14 @@ static int s_string(struct s_parser *ps, const char **s, size_t *len)
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
                 cp = 0xFFFD; /* lone low surrogate */
             }
-            if (s_put_utf8(b, cp))
-                return -1;
+            /* 6 input bytes give at most 3 output bytes, 12 give 4 */
+            o += s_utf8(cp, o);
             continue;
         }
         default:
             ps->p = p;
             return s_error(ps, "invalid escape");
         }
-        if (pl_buf_append_char(b, outc))
-            return -1;
         p += 2;
     }
     ps->p = end;
@@ -409,10 +459,21 @@ after_value:
 int pl_json_sax_parse(const char *data, size_t len, const struct pl_json_limits *limits,
                       const struct pl_json_sax *cb, void *ctx, size_t *err_offset)
 {
+    struct pl_buf scratch = PL_BUF_INIT;
+    int rc = pl_json_sax_parse_ex(data, len, limits, cb, ctx, err_offset, &scratch);
+    pl_buf_clean_up(&scratch);
+    return rc;
+}
+
+int pl_json_sax_parse_ex(const char *data, size_t len, const struct pl_json_limits *limits,
+                         const struct pl_json_sax *cb, void *ctx, size_t *err_offset,
+                         struct pl_buf *scratch)
+{
     static const struct pl_json_sax s_none = {0};
     struct s_parser ps;
     int rc = -1;
-    memset(&ps, 0, sizeof(ps));
+    memset(&ps, 0, offsetof(struct s_parser, local_stack));
+    ps.scratch = scratch;
     ps.start = ps.p = (const unsigned char *)(data ? data : "");
     ps.end = ps.p + (data ? len : 0);
     ps.cb = cb ? cb : &s_none;
@@ -421,7 +482,6 @@ int pl_json_sax_parse(const char *data, size_t len, const struct pl_json_limits 
     ps.n_values = 0;
     ps.max_depth = limits && limits->max_depth ? limits->max_depth : S_DEFAULT_DEPTH;
     ps.max_values = limits && limits->max_values ? limits->max_values : S_DEFAULT_VALUES;
-    pl_buf_init(&ps.scratch);
     size_t stack_bytes = ((size_t)ps.max_depth + 7) / 8;
     if (stack_bytes <= sizeof(ps.local_stack)) {
         ps.stack = ps.local_stack;
@@ -437,7 +497,6 @@ out:
         *err_offset = (size_t)(ps.p - ps.start);
     if (ps.stack && ps.stack != ps.local_stack)
         pl_free(ps.stack);
-    pl_buf_clean_up(&ps.scratch);
     return rc;
 }
 

@@ -286,6 +286,8 @@ static int s_start_runtime(struct pl_emulator *emu)
     if (c) {
         emu->runtime = c;
         emu->runtime_called_next = false;
+        if (!emu->stats.runtime_starts)
+            emu->runtime_spawn_ns = pl_now_ns();
         emu->stats.runtime_starts++;
     }
     pthread_mutex_unlock(&emu->mu);
@@ -533,6 +535,7 @@ static void *s_supervisor_main(void *arg)
     pthread_mutex_lock(&emu->mu);
     emu->phase = PL_EMU_PHASE_INIT_EXTENSIONS;
     emu->init_deadline_ns = pl_now_ns() + (uint64_t)emu->init_timeout_s * 1000 * S_MS;
+    uint64_t ext_start = pl_now_ns();
     pthread_mutex_unlock(&emu->mu);
     if (s_start_extensions(emu)) {
         pthread_mutex_lock(&emu->mu);
@@ -547,6 +550,7 @@ static void *s_supervisor_main(void *arg)
     bool start_runtime = false;
     if (!emu->shutdown_requested && emu->phase == PL_EMU_PHASE_INIT_EXTENSIONS) {
         if (s_extensions_initialised_locked(emu)) {
+            emu->stats.extensions_init_us = (pl_now_ns() - ext_start) / 1000;
             emu->phase = PL_EMU_PHASE_INIT_RUNTIME;
             start_runtime = true;
         } else {
@@ -837,7 +841,7 @@ int pl_emulator_stats_json(const struct pl_emulator_stats *s, struct pl_buf *out
         "\"unknown_answers\":%llu,\"late_answers\":%llu,\"unanswered\":%llu,\"too_large\":%llu,"
         "\"runtime_starts\":%llu,\"extensions_registered\":%llu,"
         "\"extension_invoke_events\":%llu,\"extension_shutdown_events\":%llu,"
-        "\"http_errors\":%llu}",
+        "\"http_errors\":%llu,\"extensions_init_us\":%llu,\"runtime_init_us\":%llu}",
         (unsigned long long)s->invocations, (unsigned long long)s->delivered,
         (unsigned long long)s->responses, (unsigned long long)s->function_errors,
         (unsigned long long)s->timeouts, (unsigned long long)s->runtime_exits,
@@ -846,7 +850,8 @@ int pl_emulator_stats_json(const struct pl_emulator_stats *s, struct pl_buf *out
         (unsigned long long)s->unanswered, (unsigned long long)s->too_large,
         (unsigned long long)s->runtime_starts, (unsigned long long)s->extensions_registered,
         (unsigned long long)s->extension_invoke_events,
-        (unsigned long long)s->extension_shutdown_events, (unsigned long long)s->http_errors);
+        (unsigned long long)s->extension_shutdown_events, (unsigned long long)s->http_errors,
+        (unsigned long long)s->extensions_init_us, (unsigned long long)s->runtime_init_us);
 }
 
 void pl_emulator_destroy(struct pl_emulator *emu)

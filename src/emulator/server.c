@@ -114,6 +114,8 @@ static int s_runtime_next(struct pl_emulator *emu, struct pl_http_conn *hc, stru
     pthread_mutex_lock(&emu->mu);
     if (emu->phase == PL_EMU_PHASE_INIT_RUNTIME) {
         emu->phase = PL_EMU_PHASE_READY;
+        if (!emu->runtime_ever_ready && emu->runtime_spawn_ns)
+            emu->stats.runtime_init_us = (pl_now_ns() - emu->runtime_spawn_ns) / 1000;
         emu->runtime_ever_ready = true;
     }
     emu->runtime_called_next = true;

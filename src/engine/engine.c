@@ -25,7 +25,10 @@ static void *s_hs_malloc(size_t n)
         s_hs_alloc_failed = 1;
     return p;
 }
-static void s_hs_free(void *p) { pl_free(p); }
+static void s_hs_free(void *p)
+{
+    pl_free(p);
+}
 
 static void *s_pcre_malloc(size_t n, void *ud)
 {
@@ -55,7 +58,10 @@ static void s_init(void)
     s_boot = false;
 }
 
-void pl_engine_global_init(void) { pthread_once(&s_once, s_init); }
+void pl_engine_global_init(void)
+{
+    pthread_once(&s_once, s_init);
+}
 
 static int s_ready(void)
 {
@@ -84,9 +90,8 @@ static pcre2_code *s_pcre_compile(const char *pattern, unsigned flags, const cha
 {
     int ec = 0;
     PCRE2_SIZE eo = 0;
-    pcre2_code *re =
-        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, s_pcre_opts(flags), &ec, &eo,
-                      s_cctx);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, s_pcre_opts(flags),
+                                   &ec, &eo, s_cctx);
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof(msg));
@@ -183,9 +188,18 @@ void pl_engine_destroy_all(struct pl_engine *engines[PL_TARGET_COUNT])
     }
 }
 
-size_t pl_engine_rule_count(const struct pl_engine *e) { return e ? e->n : 0; }
-size_t pl_engine_fallback_count(const struct pl_engine *e) { return e ? e->n_fb : 0; }
-enum pl_target pl_engine_target(const struct pl_engine *e) { return e->target; }
+size_t pl_engine_rule_count(const struct pl_engine *e)
+{
+    return e ? e->n : 0;
+}
+size_t pl_engine_fallback_count(const struct pl_engine *e)
+{
+    return e ? e->n_fb : 0;
+}
+enum pl_target pl_engine_target(const struct pl_engine *e)
+{
+    return e->target;
+}
 
 static long s_local(const struct pl_engine *e, uint32_t set_index)
 {
@@ -265,8 +279,7 @@ static bool s_strip_safe(const char *p)
         for (const char *c = q + 2; *c && *c != ')' && *c != ':'; c++) {
             if (*c == 'x')
                 return false;
-            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '-' ||
-                  *c == '^'))
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '-' || *c == '^'))
                 break;
         }
     }
@@ -281,8 +294,7 @@ static char *s_core(const char *p)
     size_t start = 0, end = strlen(p);
     if (s_strip_safe(p)) {
         for (;;) {
-            if (end - start >= 3 && p[start] == '.' && p[start + 1] == '*' &&
-                p[start + 2] == '?') {
+            if (end - start >= 3 && p[start] == '.' && p[start + 1] == '*' && p[start + 2] == '?') {
                 start += 3;
             } else if (end - start >= 2 && p[start] == '.' && p[start + 1] == '*' &&
                        !(end - start > 2 && (p[start + 2] == '+' || p[start + 2] == '{'))) {
@@ -370,8 +382,7 @@ static int s_compile_db(struct pl_engine *e, char **cores, unsigned mode, hs_dat
         }
         hs_compile_error_t *err = NULL;
         s_hs_alloc_failed = 0;
-        hs_error_t rc = hs_compile_ext_multi(exprs, flags, ids, NULL, count, mode, platp, db,
-                                             &err);
+        hs_error_t rc = hs_compile_ext_multi(exprs, flags, ids, NULL, count, mode, platp, db, &err);
         if (rc == HS_SUCCESS) {
             ret = 0;
             goto out;
@@ -423,8 +434,9 @@ static int s_compile_vectorscan(struct pl_engine *e)
         const struct pl_rule *r = s_rule(e, i);
         if (r->flags & PL_RULE_UTF8) {
             /* Vectorscan's UTF-8 mode is undefined on invalid UTF-8, which attackers send */
-            if (pl_engine_set_fallback(e, i, "utf8 rules run on PCRE2 (input may be invalid "
-                                             "UTF-8)"))
+            if (pl_engine_set_fallback(e, i,
+                                       "utf8 rules run on PCRE2 (input may be invalid "
+                                       "UTF-8)"))
                 goto out;
             continue;
         }
@@ -455,12 +467,13 @@ static int s_compile_vectorscan(struct pl_engine *e)
     if (e->target == PL_TARGET_OUT && e->block) {
         /* responses are also scanned as streams; a stream database that cannot be built
          * leaves streams buffering (still correct) */
-        if (s_compile_db(e, cores, HS_MODE_STREAM, &e->stream,
-                         false)) {
+        if (s_compile_db(e, cores, HS_MODE_STREAM, &e->stream, false)) {
             if (pl_last_error() == PL_ERR_NOMEM)
                 goto out;
-            pl_log(PL_LOG_WARN, "engine", "no stream database for the out rules (%s): "
-                   "streams are buffered", pl_last_error_msg());
+            pl_log(PL_LOG_WARN, "engine",
+                   "no stream database for the out rules (%s): "
+                   "streams are buffered",
+                   pl_last_error_msg());
             e->stream = NULL;
         }
     }
@@ -479,9 +492,8 @@ int pl_engine_fallback_report(const struct pl_engine *e, struct pl_buf *report)
         const struct s_engine_rule *r = &e->rules[e->fb[k]];
         const struct pl_rule *rule = s_rule(e, e->fb[k]);
         if (pl_buf_appendf(report, "%s:%u: %s rule '%s' runs on PCRE2: %s\n",
-                           rule->source ? rule->source : "?", rule->line,
-                           pl_target_name(e->target), rule->id,
-                           r->reason ? r->reason : "fallback"))
+                           rule->source ? rule->source : "?", rule->line, pl_target_name(e->target),
+                           rule->id, r->reason ? r->reason : "fallback"))
             return -1;
     }
     return 0;
@@ -491,6 +503,19 @@ int pl_engine_compile_ex(const struct pl_ruleset *set, enum pl_target target, un
                          struct pl_engine **out, struct pl_buf *report)
 {
     struct pl_engine *e = NULL;
+#ifndef PL_ENGINE_RUNTIME_ONLY
+    if (pl_ruleset_count(set, target) > 0) {
+        int hit = pl_engine_cache_load(set, target, options, &e);
+        if (hit < 0)
+            return -1;
+        if (hit) {
+            if (report && pl_engine_fallback_report(e, report))
+                goto fail;
+            *out = e;
+            return 0;
+        }
+    }
+#endif
     if (pl_engine_new_empty(set, target, options, &e))
         return -1;
 #ifdef PL_ENGINE_RUNTIME_ONLY
@@ -503,6 +528,10 @@ int pl_engine_compile_ex(const struct pl_ruleset *set, enum pl_target target, un
 #endif
     if (pl_engine_index_fallbacks(e))
         goto fail;
+#ifndef PL_ENGINE_RUNTIME_ONLY
+    if (e->n > 0)
+        pl_engine_cache_store(e);
+#endif
     if (report && pl_engine_fallback_report(e, report))
         goto fail;
     *out = e;
@@ -512,8 +541,8 @@ fail:
     return -1;
 }
 
-int pl_engine_compile(const struct pl_ruleset *set, enum pl_target target,
-                      struct pl_engine **out, struct pl_buf *report)
+int pl_engine_compile(const struct pl_ruleset *set, enum pl_target target, struct pl_engine **out,
+                      struct pl_buf *report)
 {
     return pl_engine_compile_ex(set, target, 0, out, report);
 }
@@ -544,7 +573,7 @@ static int s_scratch_pcre(struct pl_engine_scratch *s)
 {
     s->md = pcre2_match_data_create(1, s_gctx);
     s->mctx = pcre2_match_context_copy(s_mctx);
-    s->jit = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, s_gctx);
+    s->jit = pcre2_jit_stack_create((size_t)32 * 1024, (size_t)1024 * 1024, s_gctx);
     if (!s->md || !s->mctx)
         return pl_raise(PL_ERR_NOMEM, "out of memory allocating scratch");
     if (s->jit)
@@ -612,8 +641,8 @@ struct s_cb {
     void *ctx;
 };
 
-static int s_on_match(unsigned id, unsigned long long from, unsigned long long to,
-                      unsigned flags, void *p)
+static int s_on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
+                      void *p)
 {
     (void)from;
     (void)flags;
@@ -653,12 +682,12 @@ static int s_scan_fallbacks(const struct pl_engine *e, struct pl_engine_scratch 
             PCRE2_UCHAR msg[128];
             pcre2_get_error_message(other_rc, msg, sizeof(msg));
             return pl_raise(PL_ERR_ENGINE_MATCH_LIMIT,
-                            "rule '%s' could not be decided: PCRE2: %s (fail closed)",
-                            rule->id, (const char *)msg);
+                            "rule '%s' could not be decided: PCRE2: %s (fail closed)", rule->id,
+                            (const char *)msg);
         }
         return pl_raise(PL_ERR_ENGINE_MATCH_LIMIT,
-                        "rule '%s' hit the PCRE2 match limit on %zu bytes (fail closed)",
-                        rule->id, len);
+                        "rule '%s' hit the PCRE2 match limit on %zu bytes (fail closed)", rule->id,
+                        len);
     }
     return 0;
 }
@@ -797,7 +826,7 @@ int pl_engine_stream_close(struct pl_engine_stream *st, struct pl_engine_scratch
             ret = -1;
         else if (st->overflow)
             ret = pl_raise(PL_ERR_ENGINE_MATCH_LIMIT,
-                           "stream of %llu bytes: its PCRE2 rules saw only the first %u bytes "
+                           "stream of %llu bytes: its PCRE2 rules saw only the first %zu bytes "
                            "(fail closed)",
                            st->total, PL_ENGINE_STREAM_BUFFER_MAX);
     }
@@ -809,8 +838,7 @@ int pl_engine_stream_close(struct pl_engine_stream *st, struct pl_engine_scratch
 /* ---- locate and allow-lists ---- */
 
 /* the PCRE2 form of a pattern, compiled on first use; thread-safe */
-static pcre2_code *s_lazy(pcre2_code **slot, const char *pattern, unsigned flags,
-                          const char *what)
+static pcre2_code *s_lazy(pcre2_code **slot, const char *pattern, unsigned flags, const char *what)
 {
     pcre2_code *re = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     if (re)
@@ -848,15 +876,15 @@ static int s_match_once(const pcre2_code *re, const char *data, size_t len, size
     } else {
         PCRE2_UCHAR msg[128];
         pcre2_get_error_message(rc, msg, sizeof(msg));
-        ret = pl_raise(PL_ERR_ENGINE_MATCH_LIMIT, "rule '%s' could not be decided: PCRE2: %s",
-                       id, (const char *)msg);
+        ret = pl_raise(PL_ERR_ENGINE_MATCH_LIMIT, "rule '%s' could not be decided: PCRE2: %s", id,
+                       (const char *)msg);
     }
     pcre2_match_data_free(md);
     return ret;
 }
 
-int pl_engine_locate(const struct pl_engine *e, uint32_t rule_index, const char *data,
-                     size_t len, size_t *from, size_t *to)
+int pl_engine_locate(const struct pl_engine *e, uint32_t rule_index, const char *data, size_t len,
+                     size_t *from, size_t *to)
 {
     if (s_ready())
         return -1;
@@ -871,8 +899,7 @@ int pl_engine_locate(const struct pl_engine *e, uint32_t rule_index, const char 
     return s_match_once(re, data, len, from, to, rule->id);
 }
 
-int pl_engine_allowed(const struct pl_engine *e, uint32_t rule_index, const char *text,
-                      size_t len)
+int pl_engine_allowed(const struct pl_engine *e, uint32_t rule_index, const char *text, size_t len)
 {
     if (s_ready())
         return -1;

@@ -95,8 +95,8 @@ int pl_engine_db_save(const char *path, const struct pl_ruleset *set,
         const struct pl_engine *e = engines[t];
         size_t n = pl_ruleset_count(set, (enum pl_target)t);
         if (!e && n) {
-            pl_raise(PL_ERR_INVALID_ARG, "no engine for the %zu %s rules",
-                     n, pl_target_name((enum pl_target)t));
+            pl_raise(PL_ERR_INVALID_ARG, "no engine for the %zu %s rules", n,
+                     pl_target_name((enum pl_target)t));
             goto out;
         }
         if (e && (e->set != set || e->target != (enum pl_target)t || e->n != n)) {
@@ -105,8 +105,10 @@ int pl_engine_db_save(const char *path, const struct pl_ruleset *set,
             goto out;
         }
         if (e && (e->options & PL_ENGINE_HOST_TUNED)) {
-            pl_raise(PL_ERR_INVALID_ARG, "the %s engine is tuned for this CPU: compile without "
-                     "PL_ENGINE_HOST_TUNED to save it", pl_target_name((enum pl_target)t));
+            pl_raise(PL_ERR_INVALID_ARG,
+                     "the %s engine is tuned for this CPU: compile without "
+                     "PL_ENGINE_HOST_TUNED to save it",
+                     pl_target_name((enum pl_target)t));
             goto out;
         }
         if (pl_edb_put_u32(&b, (uint32_t)t) || pl_edb_put_u32(&b, (uint32_t)n) ||
@@ -122,12 +124,6 @@ out:
     pl_buf_clean_up(&b);
     return ret;
 }
-
-struct pl_edb_reader {
-    const unsigned char *p;
-    size_t len, pos;
-    const char *path;
-};
 
 int pl_edb_need(struct pl_edb_reader *r, size_t n)
 {
@@ -146,15 +142,14 @@ int pl_edb_read_db(struct pl_edb_reader *r, hs_database_t **db)
     if (n == 0)
         return 0;
     if (n > S_MAX_DB || pl_edb_need(r, (size_t)n))
-        return pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: bad database length at byte %zu",
-                        r->path, r->pos - 8);
+        return pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: bad database length at byte %zu", r->path,
+                        r->pos - 8);
     hs_error_t rc = hs_deserialize_database((const char *)r->p + r->pos, (size_t)n, db);
     if (rc != HS_SUCCESS) {
         *db = NULL;
         char info[200] = "";
         char *s = NULL;
-        if (hs_serialized_database_info((const char *)r->p + r->pos, (size_t)n, &s) ==
-                HS_SUCCESS &&
+        if (hs_serialized_database_info((const char *)r->p + r->pos, (size_t)n, &s) == HS_SUCCESS &&
             s) {
             snprintf(info, sizeof(info), " (%s)", s);
             pl_free(s);
@@ -162,12 +157,12 @@ int pl_edb_read_db(struct pl_edb_reader *r, hs_database_t **db)
         if (rc == HS_NOMEM)
             return pl_raise(PL_ERR_NOMEM, "out of memory loading %s", r->path);
         if (rc == HS_DB_VERSION_ERROR || rc == HS_DB_PLATFORM_ERROR || rc == HS_ARCH_ERROR)
-            return pl_raise(PL_ERR_ENGINE_DB_INCOMPATIBLE,
-                            "%s: Vectorscan refuses the database: %s%s", r->path,
-                            rc == HS_DB_VERSION_ERROR ? "other Vectorscan version"
-                                                      : "other CPU platform",
-                            info);
-        return pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: Vectorscan cannot load the database "
+            return pl_raise(
+                PL_ERR_ENGINE_DB_INCOMPATIBLE, "%s: Vectorscan refuses the database: %s%s", r->path,
+                rc == HS_DB_VERSION_ERROR ? "other Vectorscan version" : "other CPU platform",
+                info);
+        return pl_raise(PL_ERR_ENGINE_DB_CORRUPT,
+                        "%s: Vectorscan cannot load the database "
                         "(error %d)",
                         r->path, rc);
     }
@@ -175,8 +170,8 @@ int pl_edb_read_db(struct pl_edb_reader *r, hs_database_t **db)
     return 0;
 }
 
-int pl_edb_read_target(struct pl_edb_reader *r, const struct pl_ruleset *set, int t,
-                       uint32_t count, struct pl_engine **out)
+int pl_edb_read_target(struct pl_edb_reader *r, const struct pl_ruleset *set, int t, uint32_t count,
+                       struct pl_engine **out)
 {
     struct pl_engine *e = NULL;
     char why[S_MAX_REASON + 1];
@@ -267,8 +262,8 @@ int pl_engine_db_load(const char *path, const struct pl_ruleset *set,
     char mine[64] = {0};
     snprintf(mine, sizeof(mine), "%s", hs_version());
     if (strcmp(ver, mine)) {
-        pl_raise(PL_ERR_ENGINE_DB_INCOMPATIBLE, "%s: made by Vectorscan %s, this is %s", path,
-                 ver, mine);
+        pl_raise(PL_ERR_ENGINE_DB_INCOMPATIBLE, "%s: made by Vectorscan %s, this is %s", path, ver,
+                 mine);
         goto out;
     }
     if (pl_edb_get_u64(p + len - 8) != pl_hash_fnv1a(p, len - 8, 0)) {
@@ -318,8 +313,7 @@ int pl_engine_load_or_compile(const char *db_path, const struct pl_ruleset *set,
         if (pl_last_error() == PL_ERR_NOMEM)
             return -1;
         struct pl_buf f = PL_BUF_INIT;
-        if (pl_buf_append_str(&f, "\"db\":") == 0 &&
-            pl_buf_append_json_cstr(&f, db_path) == 0 &&
+        if (pl_buf_append_str(&f, "\"db\":") == 0 && pl_buf_append_json_cstr(&f, db_path) == 0 &&
             pl_buf_appendf(&f, ",\"reason\":\"%s\"", pl_error_name(pl_last_error())) == 0)
             pl_log_fields(PL_LOG_WARN, "engine", f.data,
                           "rules database not used (%s): compiling the rules instead",

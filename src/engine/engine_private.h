@@ -8,32 +8,6 @@
 #include <hs/hs_runtime.h>
 #else
 #include <hs/hs.h>
-
-/* ---- file helpers shared by the database file and the cache (engine_db.c) ---- */
-struct pl_edb_reader {
-    const unsigned char *p;
-    size_t len, pos;
-    const char *path;
-};
-int pl_edb_put_u32(struct pl_buf *b, uint32_t v);
-int pl_edb_put_u64(struct pl_buf *b, uint64_t v);
-uint32_t pl_edb_get_u32(const unsigned char *p);
-uint64_t pl_edb_get_u64(const unsigned char *p);
-int pl_edb_need(struct pl_edb_reader *r, size_t n);
-int pl_edb_put_db(struct pl_buf *b, const hs_database_t *db);
-int pl_edb_read_db(struct pl_edb_reader *r, hs_database_t **db);
-/* a target's body: options, PCRE2 rules with reasons, block and stream databases */
-int pl_edb_put_target(struct pl_buf *b, const struct pl_engine *e);
-int pl_edb_read_target(struct pl_edb_reader *r, const struct pl_ruleset *set, int t,
-                       uint32_t count, struct pl_engine **out);
-
-/* ---- compile cache (engine_cache.c; full build only) ---- */
-/* 1 loaded from the cache, 0 miss (or cache off), -1 error (out of memory) */
-int pl_engine_cache_load(const struct pl_ruleset *set, enum pl_target target, unsigned options,
-                         struct pl_engine **out);
-/* best effort: failures are logged at debug level and ignored */
-void pl_engine_cache_store(const struct pl_engine *e);
-
 #endif
 
 #include "protectlambda/engine.h"
@@ -41,10 +15,10 @@ void pl_engine_cache_store(const struct pl_engine *e);
 struct s_engine_rule {
     uint32_t set_index;
     bool fallback;
-    char *reason;        /* why it runs on PCRE2 (NULL when on Vectorscan) */
-    pcre2_code *re;      /* PCRE2 form: compiled at build for fallback rules, lazily otherwise */
+    char *reason;   /* why it runs on PCRE2 (NULL when on Vectorscan) */
+    pcre2_code *re; /* PCRE2 form: compiled at build for fallback rules, lazily otherwise */
     size_t n_allow;
-    pcre2_code **allow;  /* allow-list patterns, compiled lazily */
+    pcre2_code **allow; /* allow-list patterns, compiled lazily */
 };
 
 struct pl_engine {
@@ -54,7 +28,7 @@ struct pl_engine {
     size_t n;
     struct s_engine_rule *rules;
     size_t n_fb;
-    uint32_t *fb;        /* local indexes of PCRE2 rules */
+    uint32_t *fb; /* local indexes of PCRE2 rules */
     hs_database_t *block;
     hs_database_t *stream; /* out target only; NULL: streams buffer and block-scan at close */
     bool from_cache;
@@ -69,7 +43,6 @@ int pl_engine_set_fallback(struct pl_engine *e, size_t local, const char *reason
 /* rebuild e->fb from the rules' fallback marks */
 int pl_engine_index_fallbacks(struct pl_engine *e);
 
-
 /* ---- file helpers shared by the database file and the cache (engine_db.c) ---- */
 struct pl_edb_reader {
     const unsigned char *p;
@@ -85,8 +58,8 @@ int pl_edb_put_db(struct pl_buf *b, const hs_database_t *db);
 int pl_edb_read_db(struct pl_edb_reader *r, hs_database_t **db);
 /* a target's body: options, PCRE2 rules with reasons, block and stream databases */
 int pl_edb_put_target(struct pl_buf *b, const struct pl_engine *e);
-int pl_edb_read_target(struct pl_edb_reader *r, const struct pl_ruleset *set, int t,
-                       uint32_t count, struct pl_engine **out);
+int pl_edb_read_target(struct pl_edb_reader *r, const struct pl_ruleset *set, int t, uint32_t count,
+                       struct pl_engine **out);
 
 /* ---- compile cache (engine_cache.c; full build only) ---- */
 /* 1 loaded from the cache, 0 miss (or cache off), -1 error (out of memory) */

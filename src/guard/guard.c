@@ -562,16 +562,23 @@ static void s_build_answer(struct pl_guard *g, bool http, int status, const char
         pl_buf_append_json_cstr(b, text);
         pl_buf_append_str(b, ",\"errorType\":\"SecurityViolation\"}");
     } else if (http) {
+        /* a hook's JSON body (quarantine) is the HTTP body as is; plain text is wrapped */
         struct pl_buf inner = PL_BUF_INIT;
-        pl_buf_append_str(&inner, "{\"message\":");
-        pl_buf_append_json_cstr(&inner, text);
-        pl_buf_append_char(&inner, '}');
+        if (text[0] == '{') {
+            pl_buf_append_str(&inner, text);
+        } else {
+            pl_buf_append_str(&inner, "{\"message\":");
+            pl_buf_append_json_cstr(&inner, text);
+            pl_buf_append_char(&inner, '}');
+        }
         pl_buf_appendf(b, "{\"statusCode\":%d,\"headers\":{\"Content-Type\":\"application/json\"},"
                           "\"body\":",
                        status ? status : 403);
         pl_buf_append_json_str(b, inner.data ? inner.data : "", inner.len);
         pl_buf_append_char(b, '}');
         pl_buf_clean_up(&inner);
+    } else if (text[0] == '{') {
+        pl_buf_append_str(b, text); /* a hook's JSON answer */
     } else {
         pl_buf_append_json_cstr(b, text);
     }
@@ -694,6 +701,9 @@ enum pl_proxy_verdict pl_guard_check_event(struct pl_guard_session *s, const cha
     }
     if (g->monitor)
         deny = false;
+    if (pl_log_get_level() <= PL_LOG_DEBUG)
+        pl_log(PL_LOG_DEBUG, S_COMPONENT, "event %s: %zu bytes, %s in %llu us", request_id, len,
+               deny ? "denied" : "passed", (unsigned long long)s->v.elapsed_us);
     if (!deny)
         return PL_PROXY_PASS;
     if (!http_known)

@@ -38,6 +38,14 @@ static void s_on_event(void *ctx, const struct pl_event *ev)
     pl_guard_report_event(g, &e, NULL);
 }
 
+/* Deliver the monitor events already sent by the runtime (see pl_monitor_listener_drain).
+ * Declared in hooks.h by the guard; call before a response or error is forwarded. */
+void pl_guard_monitor_drain(void);
+void pl_guard_monitor_drain(void)
+{
+    pl_monitor_listener_drain(__atomic_load_n(&s_listener, __ATOMIC_ACQUIRE));
+}
+
 /* Called by the extension at cold start: start the listener that receives monitor events from
  * the runtime and hands each to pl_guard_report_event(g, &ev, NULL). */
 int pl_guard_hook_monitor_start(struct pl_guard *g)
@@ -55,8 +63,10 @@ int pl_guard_hook_monitor_start(struct pl_guard *g)
         if (pl_monitor_default_socket(port, name, sizeof(name)) < 0)
             return -1;
     }
-    if (pl_monitor_listener_new(name, s_on_event, g, &s_listener) < 0)
+    struct pl_monitor_listener *l = NULL;
+    if (pl_monitor_listener_new(name, s_on_event, g, &l) < 0)
         return -1;
+    __atomic_store_n(&s_listener, l, __ATOMIC_RELEASE);
     pl_log(PL_LOG_DEBUG, "guard", "monitor listener on %s", name);
     return 0;
 }

@@ -37,8 +37,7 @@ int pl_guard_hook_incidents_init(struct pl_guard *g)
 /* Every security event (already logged by the guard). d is pre-filled with the guard's
  * default; the playbook may add block / quarantine / terminate (never remove the guard's own
  * block: a rule that denies keeps denying). */
-int pl_guard_hook_event(struct pl_guard *g, const struct pl_event *ev,
-                        struct pl_guard_decision *d)
+int pl_guard_hook_event(struct pl_guard *g, const struct pl_event *ev, struct pl_guard_decision *d)
 {
     (void)g;
     if (!s_inc)

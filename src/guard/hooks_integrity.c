@@ -135,6 +135,8 @@ static int s_verify_tree(struct pl_guard *g, const char *what, const char *manif
     return 0;
 }
 
+/* one PLAINTEXT_SECRET event for all findings (one per finding would feed the incidents'
+ * "rapid" correlation at every cold start): names, kinds and hash prefixes, never values */
 static int s_audit_env(struct pl_guard *g)
 {
     struct pl_env_audit a;
@@ -143,14 +145,24 @@ static int s_audit_env(struct pl_guard *g)
         pl_env_audit_clean_up(&a);
         return -1;
     }
-    for (size_t i = 0; i < a.n; i++) {
-        const struct pl_env_finding *f = &a.items[i];
-        if (f->expected)
-            continue;
-        s_event(g, PL_EV_PLAINTEXT_SECRET, PL_SEV_MEDIUM, "PL-ENV-SECRET", f->name, false,
-                "environment variable %s holds a plaintext secret (kind %s, sha256 %s): use a "
-                "secrets manager",
-                f->name, f->kind, f->hash8);
+    if (a.n_findings) {
+        struct pl_buf names = PL_BUF_INIT, detail = PL_BUF_INIT;
+        int rc = 0;
+        for (size_t i = 0; i < a.n; i++) {
+            const struct pl_env_finding *f = &a.items[i];
+            if (f->expected)
+                continue;
+            rc |= pl_buf_appendf(&names, "%s%s", names.len ? "," : "", f->name);
+            rc |= pl_buf_appendf(&detail, "%s%s (%s, sha256 %s)", detail.len ? ", " : "",
+                                 f->name, f->kind, f->hash8);
+        }
+        if (rc == 0)
+            s_event(g, PL_EV_PLAINTEXT_SECRET, PL_SEV_MEDIUM, "PL-ENV-SECRET", names.data, false,
+                    "%zu environment variable(s) hold plaintext secrets: %s; use a secrets "
+                    "manager",
+                    a.n_findings, detail.data);
+        pl_buf_clean_up(&names);
+        pl_buf_clean_up(&detail);
     }
     pl_log(PL_LOG_INFO, S_COMPONENT, "environment audit: %zu finding(s) in %zu variables",
            a.n_findings, a.n_vars);
@@ -208,7 +220,8 @@ int pl_guard_hook_cold_start_integrity(struct pl_guard *g)
     if (pubkey && !*pubkey)
         pubkey = NULL;
 
-    /* 1. code and layer against their manifests */
+    /* 1. code and layer against their manifests: verified when present; required when a
+     * key is configured or the path was set explicitly (a deleted manifest is then caught) */
     const char *mf = pl_config_str(cfg, PL_CFG_MANIFEST);
     if (mf && *mf) {
         char path[4096];
@@ -216,12 +229,16 @@ int pl_guard_hook_cold_start_integrity(struct pl_guard *g)
             snprintf(path, sizeof(path), "%s", mf);
         else
             snprintf(path, sizeof(path), "%s/%s", task_root, mf);
-        if (s_verify_tree(g, "function code", path, pubkey, task_root, pubkey != NULL))
+        bool required = pubkey || cfg->v[PL_CFG_MANIFEST].origin != PL_ORIGIN_DEFAULT;
+        if (s_verify_tree(g, "function code", path, pubkey, task_root, required))
             return -1;
     }
     const char *lmf = pl_config_str(cfg, PL_CFG_LAYER_MANIFEST);
+    const char *lkey = pl_config_str(cfg, PL_CFG_LAYER_PUBKEY);
     if (lmf && *lmf &&
-        s_verify_tree(g, "layer", lmf, pubkey, pl_config_str(cfg, PL_CFG_LAYER_DIR), true))
+        s_verify_tree(g, "layer", lmf, lkey && *lkey ? lkey : NULL,
+                      pl_config_str(cfg, PL_CFG_LAYER_DIR),
+                      (lkey && *lkey) || cfg->v[PL_CFG_LAYER_MANIFEST].origin != PL_ORIGIN_DEFAULT))
         return -1;
 
     /* 2. plaintext secrets in the environment */

@@ -84,8 +84,14 @@ const char *pl_incidents_function_name(const struct pl_config *cfg)
     return "local";
 }
 
-const char *pl_incidents_function(const struct pl_incidents *x) { return x->function; }
-struct pl_sinks *pl_incidents_sinks(struct pl_incidents *x) { return x->sinks; }
+const char *pl_incidents_function(const struct pl_incidents *x)
+{
+    return x->function;
+}
+struct pl_sinks *pl_incidents_sinks(struct pl_incidents *x)
+{
+    return x->sinks;
+}
 
 static uint64_t s_mix(uint64_t z)
 {
@@ -214,7 +220,9 @@ int pl_incidents_report(struct pl_incidents *x, const struct pl_event *ev,
     res->level = w.inc.level;
     res->actions = actions;
     snprintf(res->correlation, sizeof(res->correlation), "%s", w.inc.correlation);
-    pl_sinks_submit(x->sinks, &w.inc, (actions & PL_PB_ALERT) != 0,
+    pl_sinks_submit(x->sinks, &w.inc,
+                    ((actions & PL_PB_ALERT) ? PL_SINKS_ALERT : 0u) |
+                        ((actions & PL_PB_MONITOR) ? PL_SINKS_DETAIL : 0u),
                     w.inc.correlation[0] ? "correlated" : (x->dry_run ? "dry run" : NULL));
     pl_error_clear();
     return 0;
@@ -262,7 +270,7 @@ void pl_incidents_note_quarantined_invocation(struct pl_incidents *x, const char
              x->q.incident_id, x->q.reason);
     pthread_mutex_unlock(&x->mu);
     snprintf(inc.actions, sizeof(inc.actions), "block");
-    pl_sinks_submit(x->sinks, &inc, false, "quarantined invocation");
+    pl_sinks_submit(x->sinks, &inc, 0, "quarantined invocation");
 }
 
 bool pl_incidents_terminating(struct pl_incidents *x)
@@ -383,7 +391,10 @@ static void s_shared_correlation(struct pl_incidents *x, struct s_work *w)
         }
     }
     pthread_mutex_unlock(&x->mu);
-    pl_sinks_submit(x->sinks, inc, (added & PL_PB_ALERT) != 0, "escalated across sandboxes");
+    pl_sinks_submit(x->sinks, inc,
+                    ((added & PL_PB_ALERT) ? PL_SINKS_ALERT : 0u) |
+                        ((now_actions & PL_PB_MONITOR) ? PL_SINKS_DETAIL : 0u),
+                    "escalated across sandboxes");
 }
 
 /* store what is pending, in order; stop at the first failure (backoff) */
@@ -449,9 +460,10 @@ static void s_poll_quarantine(struct pl_incidents *x)
     if (x->q_unpersisted == 0 && !x->dry_run) {
         if (q.active && !x->q.active) {
             x->q = q;
-            pl_log(PL_LOG_WARN, "incidents",
-                   "function %s is quarantined (set by another sandbox or the CLI): %s, incident %s",
-                   x->function, q.reason, q.incident_id);
+            pl_log(
+                PL_LOG_WARN, "incidents",
+                "function %s is quarantined (set by another sandbox or the CLI): %s, incident %s",
+                x->function, q.reason, q.incident_id);
         } else if (!q.active && x->q.active) {
             memset(&x->q, 0, sizeof(x->q));
             pl_log(PL_LOG_WARN, "incidents", "quarantine of %s cleared", x->function);

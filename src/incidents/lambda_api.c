@@ -113,8 +113,8 @@ static int s_quarantine_once(const struct pl_lambda_api *api, const char *functi
             first = false;
         }
     }
-    rc |= pl_buf_appendf(&body, "%s\"QUARANTINE_MODE\":\"true\",\"QUARANTINE_REASON\":",
-                         first ? "" : ",");
+    rc |= pl_buf_appendf(&body,
+                         "%s\"QUARANTINE_MODE\":\"true\",\"QUARANTINE_REASON\":", first ? "" : ",");
     rc |= pl_buf_append_json_cstr(&body, reason);
     rc |= pl_buf_append_str(&body, ",\"QUARANTINE_TIMESTAMP\":");
     rc |= pl_buf_append_json_cstr(&body, timestamp);

@@ -13,9 +13,8 @@ static const struct {
     const char *name;
     unsigned bit;
 } s_actions[] = {
-    {"terminate", PL_PB_TERMINATE}, {"quarantine", PL_PB_QUARANTINE},
-    {"block", PL_PB_BLOCK},         {"monitor", PL_PB_MONITOR},
-    {"alert", PL_PB_ALERT},
+    {"terminate", PL_PB_TERMINATE}, {"quarantine", PL_PB_QUARANTINE}, {"block", PL_PB_BLOCK},
+    {"monitor", PL_PB_MONITOR},     {"alert", PL_PB_ALERT},
 };
 
 int pl_actions_parse(const char *text, unsigned *out)
@@ -240,8 +239,10 @@ int pl_correlation_load(struct pl_correlation *c, const struct pl_config *cfg)
         bool created;
         struct pl_correlation_rule *r = s_rule(c, name, (size_t)(dot - name), &created);
         if (!r)
-            return pl_raise(PL_ERR_CONFIG, "%s: %s: too many correlation rules (at most %d) or "
-                            "name too long", where, x->key, PL_CORRELATION_MAX);
+            return pl_raise(PL_ERR_CONFIG,
+                            "%s: %s: too many correlation rules (at most %d) or "
+                            "name too long",
+                            where, x->key, PL_CORRELATION_MAX);
         size_t idx = (size_t)(r - c->rules);
         if (created) {
             is_new[idx] = true;
@@ -273,7 +274,8 @@ int pl_correlation_load(struct pl_correlation *c, const struct pl_config *cfg)
                 char buf[1024];
                 snprintf(buf, sizeof(buf), "%s", v);
                 char *save = NULL;
-                for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+                for (char *tok = strtok_r(buf, ", ", &save); tok;
+                     tok = strtok_r(NULL, ", ", &save)) {
                     enum pl_event_type t;
                     if (pl_event_type_parse(tok, &t))
                         return pl_raise(PL_ERR_CONFIG, "%s: %s: unknown event type '%s'", where,
@@ -281,8 +283,8 @@ int pl_correlation_load(struct pl_correlation *c, const struct pl_config *cfg)
                     mask |= 1ull << t;
                 }
                 if (!mask)
-                    return pl_raise(PL_ERR_CONFIG, "%s: %s: no event type given (or 'any')",
-                                    where, x->key);
+                    return pl_raise(PL_ERR_CONFIG, "%s: %s: no event type given (or 'any')", where,
+                                    x->key);
             }
             r->types = mask;
         } else if (!strcmp(field, "enabled")) {

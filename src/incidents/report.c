@@ -23,7 +23,7 @@ struct s_agg {
     int64_t first_ms, last_ms;
     struct pl_incident *recent; /* ring of S_RECENT_N */
     size_t recent_n, recent_head;
-    struct pl_incident *corr;   /* first S_CORR_N correlated */
+    struct pl_incident *corr; /* first S_CORR_N correlated */
     size_t corr_n;
     uint64_t corr_total;
     struct s_rule_count *rules;
@@ -112,8 +112,9 @@ static void s_recommend(const struct s_agg *a, const struct pl_quarantine *q, st
               ts, q->reason, q->incident_id);
     }
     if (high)
-        s_rec(r, "Review the %llu HIGH/CRITICAL events: check the requests, the function's logs "
-                 "and whether the deny answers were expected.",
+        s_rec(r,
+              "Review the %llu HIGH/CRITICAL events: check the requests, the function's logs "
+              "and whether the deny answers were expected.",
               (unsigned long long)high);
     uint64_t dangerous = a->by_type[PL_EV_DANGEROUS_FUNCTION_CALL] +
                          a->by_type[PL_EV_PROCESS_EXECUTION] + a->by_type[PL_EV_CODE_INJECTION];
@@ -135,8 +136,9 @@ static void s_recommend(const struct s_agg *a, const struct pl_quarantine *q, st
     uint64_t inj = a->by_type[PL_EV_COMMAND_INJECTION] + a->by_type[PL_EV_CODE_INJECTION] +
                    a->by_type[PL_EV_IN_RULE_VIOLATION];
     if (inj)
-        s_rec(r, "%llu injection attempts or input rule violations: validate and type-check "
-                 "inputs at the handler's boundary.",
+        s_rec(r,
+              "%llu injection attempts or input rule violations: validate and type-check "
+              "inputs at the handler's boundary.",
               (unsigned long long)inj);
     if (a->by_type[PL_EV_PATH_TRAVERSAL_ATTEMPT] + a->by_type[PL_EV_RESTRICTED_PATH_ACCESS])
         s_rec(r, "Path traversal / restricted file access seen: never build file paths from "
@@ -148,8 +150,9 @@ static void s_recommend(const struct s_agg *a, const struct pl_quarantine *q, st
         s_rec(r, "The code package or runtime environment was modified: redeploy from a verified "
                  "build and compare with the manifest.");
     if (a->corr_total)
-        s_rec(r, "%llu incidents were escalated by correlation: the events look like a "
-                 "coordinated attack, not noise.",
+        s_rec(r,
+              "%llu incidents were escalated by correlation: the events look like a "
+              "coordinated attack, not noise.",
               (unsigned long long)a->corr_total);
     if (!a->total)
         s_rec(r, "No security events in this period.");
@@ -191,9 +194,9 @@ static int s_text(struct pl_buf *b, const struct pl_report_options *o, const str
     for (size_t i = 0; i < a->corr_n; i++) {
         char ts[40];
         pl_format_time(a->corr[i].time_ms, ts, sizeof(ts));
-        rc |= pl_buf_appendf(b, "  %s  %s -> %s by '%s'  %s\n", ts,
-                             pl_event_type_name(a->corr[i].type), pl_severity_name(a->corr[i].level),
-                             a->corr[i].correlation, a->corr[i].id);
+        rc |= pl_buf_appendf(
+            b, "  %s  %s -> %s by '%s'  %s\n", ts, pl_event_type_name(a->corr[i].type),
+            pl_severity_name(a->corr[i].level), a->corr[i].correlation, a->corr[i].id);
     }
     rc |= pl_buf_append_str(b, "\nrecommendations:\n");
     for (size_t i = 0; i < r->n; i++)
@@ -216,8 +219,9 @@ static int s_json(struct pl_buf *b, const struct pl_report_options *o, const str
                          (unsigned long long)a->total);
     rc |= pl_buf_append_str(b, ",\"by_severity\":{");
     for (int s = 0; s < PL_SEV_COUNT; s++)
-        rc |= pl_buf_appendf(b, "%s\"%s\":%llu", s ? "," : "", pl_severity_name((enum pl_severity)s),
-                             (unsigned long long)a->by_level[s]);
+        rc |=
+            pl_buf_appendf(b, "%s\"%s\":%llu", s ? "," : "", pl_severity_name((enum pl_severity)s),
+                           (unsigned long long)a->by_level[s]);
     rc |= pl_buf_append_str(b, "},\"by_type\":{");
     bool first = true;
     for (int t = 0; t < PL_EV_COUNT; t++) {
@@ -245,8 +249,8 @@ static int s_json(struct pl_buf *b, const struct pl_report_options *o, const str
     for (size_t i = 0; i < nrules && i < 10; i++) {
         rc |= pl_buf_append_str(b, i ? ",{\"rule\":" : "{\"rule\":");
         rc |= pl_buf_append_json_cstr(b, rules[i].rule);
-        rc |= pl_buf_appendf(b, ",\"type\":\"%s\",\"count\":%llu}", pl_event_type_name(rules[i].type),
-                             (unsigned long long)rules[i].n);
+        rc |= pl_buf_appendf(b, ",\"type\":\"%s\",\"count\":%llu}",
+                             pl_event_type_name(rules[i].type), (unsigned long long)rules[i].n);
     }
     rc |= pl_buf_append_str(b, "],\"quarantine\":");
     if (q->active) {
@@ -276,12 +280,23 @@ static int s_html_esc(struct pl_buf *b, const char *s)
     int rc = 0;
     for (; *s && !rc; s++) {
         switch (*s) {
-        case '<': rc = pl_buf_append_str(b, "&lt;"); break;
-        case '>': rc = pl_buf_append_str(b, "&gt;"); break;
-        case '&': rc = pl_buf_append_str(b, "&amp;"); break;
-        case '"': rc = pl_buf_append_str(b, "&quot;"); break;
-        case '\'': rc = pl_buf_append_str(b, "&#39;"); break;
-        default: rc = pl_buf_append_char(b, *s);
+        case '<':
+            rc = pl_buf_append_str(b, "&lt;");
+            break;
+        case '>':
+            rc = pl_buf_append_str(b, "&gt;");
+            break;
+        case '&':
+            rc = pl_buf_append_str(b, "&amp;");
+            break;
+        case '"':
+            rc = pl_buf_append_str(b, "&quot;");
+            break;
+        case '\'':
+            rc = pl_buf_append_str(b, "&#39;");
+            break;
+        default:
+            rc = pl_buf_append_char(b, *s);
         }
     }
     return rc;
@@ -304,9 +319,10 @@ static int s_svg_bars(struct pl_buf *b, const char *title, const char *const *la
                             "role=\"img\" aria-label=\"",
                             h);
     rc |= s_html_esc(b, title);
-    rc |= pl_buf_appendf(b, "\"><rect x=\"0\" y=\"0\" width=\"540\" height=\"%d\" fill=\"#f8fafc\" "
-                            "stroke=\"#cbd5e1\"/><text x=\"12\" y=\"24\" font-size=\"15\" "
-                            "font-weight=\"bold\" fill=\"#0f172a\">",
+    rc |= pl_buf_appendf(b,
+                         "\"><rect x=\"0\" y=\"0\" width=\"540\" height=\"%d\" fill=\"#f8fafc\" "
+                         "stroke=\"#cbd5e1\"/><text x=\"12\" y=\"24\" font-size=\"15\" "
+                         "font-weight=\"bold\" fill=\"#0f172a\">",
                          h);
     rc |= s_html_esc(b, title);
     rc |= pl_buf_append_str(b, "</text>");
@@ -315,15 +331,17 @@ static int s_svg_bars(struct pl_buf *b, const char *title, const char *const *la
         int w = (int)(300.0 * (double)values[i] / (double)max);
         if (values[i] && w < 3)
             w = 3;
-        rc |= pl_buf_appendf(b, "<text x=\"12\" y=\"%d\" font-size=\"12\" fill=\"#334155\">", y + 15);
+        rc |=
+            pl_buf_appendf(b, "<text x=\"12\" y=\"%d\" font-size=\"12\" fill=\"#334155\">", y + 15);
         rc |= s_html_esc(b, labels[i]);
-        rc |= pl_buf_appendf(b,
-                             "</text><rect x=\"200\" y=\"%d\" width=\"300\" height=\"20\" "
-                             "fill=\"#e2e8f0\"/><rect x=\"200\" y=\"%d\" width=\"%d\" height=\"20\" "
-                             "fill=\"%s\"><title>%llu</title></rect><text x=\"%d\" y=\"%d\" "
-                             "font-size=\"12\" fill=\"#0f172a\">%llu</text>",
-                             y, y, w, colors[i], (unsigned long long)values[i], 200 + w + 6 > 505 ? 505 : 200 + w + 6,
-                             y + 15, (unsigned long long)values[i]);
+        rc |= pl_buf_appendf(
+            b,
+            "</text><rect x=\"200\" y=\"%d\" width=\"300\" height=\"20\" "
+            "fill=\"#e2e8f0\"/><rect x=\"200\" y=\"%d\" width=\"%d\" height=\"20\" "
+            "fill=\"%s\"><title>%llu</title></rect><text x=\"%d\" y=\"%d\" "
+            "font-size=\"12\" fill=\"#0f172a\">%llu</text>",
+            y, y, w, colors[i], (unsigned long long)values[i],
+            200 + w + 6 > 505 ? 505 : 200 + w + 6, y + 15, (unsigned long long)values[i]);
     }
     rc |= pl_buf_append_str(b, "</svg>\n");
     return rc;
@@ -338,33 +356,35 @@ static int s_html(struct pl_buf *b, const struct pl_report_options *o, const str
     pl_format_time(o->now_ms, t1, sizeof(t1));
     const char *fn = o->function && *o->function ? o->function : "(all functions)";
     int rc = pl_buf_append_str(
-        b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-           "style-src 'unsafe-inline'; img-src data:\">"
-           "<title>protectlambda security report</title><style>"
-           "body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;"
-           "margin:24px;color:#0f172a;background:#ffffff}"
-           "h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:22px 0 8px;"
-           "border-bottom:2px solid #1e3a8a;padding-bottom:3px}"
-           ".meta{color:#475569;font-size:13px}.cards{display:flex;gap:12px;margin:14px 0}"
-           ".card{background:#1e3a8a;color:#fff;padding:10px 16px;border-radius:6px;min-width:120px}"
-           ".card b{display:block;font-size:24px}.q{background:#dc2626}"
-           ".charts{display:flex;flex-wrap:wrap;gap:16px}"
-           "table{border-collapse:collapse;font-size:12px;width:100%}"
-           "th,td{border:1px solid #cbd5e1;padding:4px 6px;text-align:left;vertical-align:top}"
-           "th{background:#e2e8f0}.sev{color:#fff;padding:1px 6px;border-radius:3px}"
-           "li{margin:4px 0}</style></head><body>\n");
+        b,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        "style-src 'unsafe-inline'; img-src data:\">"
+        "<title>protectlambda security report</title><style>"
+        "body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;"
+        "margin:24px;color:#0f172a;background:#ffffff}"
+        "h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:22px 0 8px;"
+        "border-bottom:2px solid #1e3a8a;padding-bottom:3px}"
+        ".meta{color:#475569;font-size:13px}.cards{display:flex;gap:12px;margin:14px 0}"
+        ".card{background:#1e3a8a;color:#fff;padding:10px 16px;border-radius:6px;min-width:120px}"
+        ".card b{display:block;font-size:24px}.q{background:#dc2626}"
+        ".charts{display:flex;flex-wrap:wrap;gap:16px}"
+        "table{border-collapse:collapse;font-size:12px;width:100%}"
+        "th,td{border:1px solid #cbd5e1;padding:4px 6px;text-align:left;vertical-align:top}"
+        "th{background:#e2e8f0}.sev{color:#fff;padding:1px 6px;border-radius:3px}"
+        "li{margin:4px 0}</style></head><body>\n");
     rc |= pl_buf_append_str(b, "<h1>protectlambda security report</h1><div class=\"meta\">");
     rc |= s_html_esc(b, fn);
     rc |= pl_buf_appendf(b, " &middot; %s &ndash; %s (%.1f h)</div>\n", t0, t1,
                          (double)(o->now_ms - o->since_ms) / 3600000.0);
-    rc |= pl_buf_appendf(b,
-                         "<div class=\"cards\"><div class=\"card\"><b>%llu</b>events</div>"
-                         "<div class=\"card\"><b>%llu</b>HIGH or CRITICAL</div>"
-                         "<div class=\"card\"><b>%llu</b>correlated</div>",
-                         (unsigned long long)a->total,
-                         (unsigned long long)(a->by_level[PL_SEV_HIGH] + a->by_level[PL_SEV_CRITICAL]),
-                         (unsigned long long)a->corr_total);
+    rc |= pl_buf_appendf(
+        b,
+        "<div class=\"cards\"><div class=\"card\"><b>%llu</b>events</div>"
+        "<div class=\"card\"><b>%llu</b>HIGH or CRITICAL</div>"
+        "<div class=\"card\"><b>%llu</b>correlated</div>",
+        (unsigned long long)a->total,
+        (unsigned long long)(a->by_level[PL_SEV_HIGH] + a->by_level[PL_SEV_CRITICAL]),
+        (unsigned long long)a->corr_total);
     if (q->active) {
         rc |= pl_buf_append_str(b, "<div class=\"card q\"><b>QUARANTINED</b>");
         rc |= s_html_esc(b, q->reason);
@@ -406,8 +426,9 @@ static int s_html(struct pl_buf *b, const struct pl_report_options *o, const str
         const struct pl_incident *inc = s_recent_at(a, i);
         char ts[40];
         pl_format_time(inc->time_ms, ts, sizeof(ts));
-        rc |= pl_buf_appendf(b, "<tr><td>%s</td><td><span class=\"sev\" style=\"background:%s\">%s"
-                                "</span></td><td>%s</td><td>",
+        rc |= pl_buf_appendf(b,
+                             "<tr><td>%s</td><td><span class=\"sev\" style=\"background:%s\">%s"
+                             "</span></td><td>%s</td><td>",
                              ts, s_sev_colors[inc->level], pl_severity_name(inc->level),
                              pl_event_type_name(inc->type));
         rc |= s_html_esc(b, inc->rule);
@@ -421,16 +442,17 @@ static int s_html(struct pl_buf *b, const struct pl_report_options *o, const str
     }
     if (!a->recent_n)
         rc |= pl_buf_append_str(b, "<tr><td colspan=\"7\">no events</td></tr>");
-    rc |= pl_buf_appendf(b, "</table>\n<h2>Correlated incidents (%llu)</h2><table><tr><th>time"
-                            "</th><th>type</th><th>escalated to</th><th>rule</th><th>incident"
-                            "</th></tr>",
+    rc |= pl_buf_appendf(b,
+                         "</table>\n<h2>Correlated incidents (%llu)</h2><table><tr><th>time"
+                         "</th><th>type</th><th>escalated to</th><th>rule</th><th>incident"
+                         "</th></tr>",
                          (unsigned long long)a->corr_total);
     for (size_t i = 0; i < a->corr_n; i++) {
         char ts[40];
         pl_format_time(a->corr[i].time_ms, ts, sizeof(ts));
-        rc |= pl_buf_appendf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>", ts,
-                             pl_event_type_name(a->corr[i].type),
-                             pl_severity_name(a->corr[i].level));
+        rc |=
+            pl_buf_appendf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>", ts,
+                           pl_event_type_name(a->corr[i].type), pl_severity_name(a->corr[i].level));
         rc |= s_html_esc(b, a->corr[i].correlation);
         rc |= pl_buf_append_str(b, "</td><td>");
         rc |= s_html_esc(b, a->corr[i].id);
@@ -443,8 +465,8 @@ static int s_html(struct pl_buf *b, const struct pl_report_options *o, const str
     for (size_t i = 0; i < nrules && i < 10; i++) {
         rc |= pl_buf_append_str(b, "<tr><td>");
         rc |= s_html_esc(b, rules[i].rule);
-        rc |= pl_buf_appendf(b, "</td><td>%s</td><td>%llu</td></tr>", pl_event_type_name(rules[i].type),
-                             (unsigned long long)rules[i].n);
+        rc |= pl_buf_appendf(b, "</td><td>%s</td><td>%llu</td></tr>",
+                             pl_event_type_name(rules[i].type), (unsigned long long)rules[i].n);
     }
     rc |= pl_buf_append_str(b, "</table>\n<h2>Recommendations</h2><ul>");
     for (size_t i = 0; i < r->n; i++) {
@@ -505,11 +527,21 @@ int pl_report_parse_since(const char *text, int64_t now_ms, int64_t *since_ms)
     if (end != text && n >= 0 && end[0] && !end[1]) {
         int64_t mult = 0;
         switch (end[0]) {
-        case 's': mult = 1000; break;
-        case 'm': mult = 60000; break;
-        case 'h': mult = 3600000; break;
-        case 'd': mult = 86400000; break;
-        case 'w': mult = 7 * 86400000LL; break;
+        case 's':
+            mult = 1000;
+            break;
+        case 'm':
+            mult = 60000;
+            break;
+        case 'h':
+            mult = 3600000;
+            break;
+        case 'd':
+            mult = 86400000;
+            break;
+        case 'w':
+            mult = 7 * 86400000LL;
+            break;
         }
         if (mult && n <= 3650LL * 86400) {
             *since_ms = now_ms - (int64_t)n * mult;

@@ -47,6 +47,7 @@ struct s_frame {
 struct s_level {
     struct pl_buf a, b;      /* decode chain */
     struct pl_buf b64src, b64out;
+    struct pl_buf json;      /* the SAX parser's scratch for the document at this level */
 };
 
 struct pl_inspect_state {
@@ -118,6 +119,7 @@ void pl_inspect_view_clean_up(struct pl_inspect_view *v)
             pl_buf_clean_up(&st->lv[i].b);
             pl_buf_clean_up(&st->lv[i].b64src);
             pl_buf_clean_up(&st->lv[i].b64out);
+            pl_buf_clean_up(&st->lv[i].json);
         }
         pl_free(st);
     }
@@ -287,8 +289,14 @@ static int s_path_index(struct pl_inspect_state *st, uint64_t i)
     if (full)
         return full < 0 ? -1 : 0;
     char tmp[32];
-    int n = snprintf(tmp, sizeof(tmp), "[%llu]", (unsigned long long)i);
-    return pl_buf_append(p, tmp, (size_t)n);
+    size_t n = sizeof(tmp);
+    tmp[--n] = ']';
+    do {
+        tmp[--n] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i);
+    tmp[--n] = '[';
+    return pl_buf_append(p, tmp + n, sizeof(tmp) - n);
 }
 
 static uint8_t s_classify(const char *k, size_t n)
@@ -432,8 +440,11 @@ static int s_value_path(struct s_doc *d, uint32_t *path_off)
         return 0;
     }
     if (!f->is_array) {
+        /* st->path holds the member path (set by on_key); stored on first use */
+        if (f->member_path_off == UINT32_MAX && s_store_path(st, &f->member_path_off))
+            return -1;
         *path_off = f->member_path_off;
-        return 0; /* st->path holds the member path (set by on_key) */
+        return 0;
     }
     s_path_truncate(st, f->path_len);
     if (s_path_index(st, f->index++))
@@ -449,8 +460,9 @@ static int s_on_key(void *ctx, const char *k, size_t n, const char *raw, size_t 
     if (!f)
         return pl_raise(PL_ERR_INTERNAL, "key outside an object");
     s_path_truncate(st, f->path_len);
-    if (s_path_member(st, k, n) || s_store_path(st, &f->member_path_off))
+    if (s_path_member(st, k, n))
         return -1;
+    f->member_path_off = UINT32_MAX; /* stored when an item needs it */
     f->key_class = s_classify(k, n);
     if (d->outer) {
         size_t depth = st->n_frames - d->base;
@@ -464,6 +476,14 @@ static int s_on_key(void *ctx, const char *k, size_t n, const char *raw, size_t 
     }
     if (!n)
         return 0;
+    /* In a document nested in a string, a key written without escapes and with nothing to
+     * decode is already, byte for byte, in the string's own item: no separate item (API
+     * bodies repeat the same few keys in every array element). */
+    if (!d->outer && raw_len == n + 2 && !memchr(k, '%', n) && !memchr(k, '&', n) &&
+        !memchr(k, '+', n))
+        return 0;
+    if (s_store_path(st, &f->member_path_off))
+        return -1;
     return s_cb_rc(s_value(st, k, n, f->member_path_off, PL_ITEM_KEY, d->dec, f->query));
 }
 
@@ -631,7 +651,7 @@ static int s_parse_doc(struct pl_inspect_state *st, const char *data, size_t len
     struct pl_json_limits jl = {.max_depth = st->lim.max_depth - (uint32_t)st->n_frames,
                                 .max_values = UINT64_MAX};
     size_t err_off = 0;
-    int rc = pl_json_sax_parse(data, len, &jl, &s_sax, &d, &err_off);
+    int rc = pl_json_sax_parse_ex(data, len, &jl, &s_sax, &d, &err_off, &st->lv[st->nest].json);
     st->n_frames = d.base;
     if (rc == 0)
         return 0;

@@ -19,12 +19,13 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "protectlambda/integrity.h"
 #include "protectlambda/log.h"
 
-#define S_MAX_WATCHES 256
+#define S_MAX_WATCHES 512
 #define S_MAX_SEEN 4096
 #define S_MAX_DEPTH 8
 #define S_MAX_CHILDREN 64
@@ -53,7 +54,8 @@ struct pl_tamper_watch {
     size_t n_dirs;
     struct s_wd *wds;
     size_t n_wds, cap_wds;
-    struct s_file_key *seen; /* baseline and already-reported files */
+    struct timespec baseline;  /* files whose status changed before this are the baseline */
+    struct s_file_key *seen; /* already-reported files */
     size_t n_seen, cap_seen;
     /* runtime */
     pid_t pid;
@@ -146,10 +148,14 @@ static const char *s_code_kind(const char *path, const struct stat *st)
     return NULL;
 }
 
-static void s_check_file(struct pl_tamper_watch *w, const char *path, bool baseline)
+static void s_check_file(struct pl_tamper_watch *w, const char *path)
 {
     struct stat st;
     if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        return;
+    /* unchanged since the baseline (content, mode and links all update ctime) */
+    if (st.st_ctim.tv_sec < w->baseline.tv_sec ||
+        (st.st_ctim.tv_sec == w->baseline.tv_sec && st.st_ctim.tv_nsec < w->baseline.tv_nsec))
         return;
     if (s_seen(w, &st))
         return;
@@ -157,8 +163,6 @@ static void s_check_file(struct pl_tamper_watch *w, const char *path, bool basel
     if (!kind)
         return; /* not code (yet): a later close-write or chmod brings it back */
     s_mark_seen(w, &st);
-    if (baseline)
-        return;
     s_emit(w, "PL-TAMPER-TMP-EXEC", path, w->pid,
            "new %s in a writable place since the baseline: %s (mode %04o, %lld bytes)", kind,
            path, (unsigned)(st.st_mode & 07777), (long long)st.st_size);
@@ -166,6 +170,8 @@ static void s_check_file(struct pl_tamper_watch *w, const char *path, bool basel
 
 static int s_add_watch(struct pl_tamper_watch *w, const char *dir, int depth, bool baseline);
 
+/* baseline: only watch subdirectories (files are judged by ctime when they change);
+ * otherwise also check the files (created before the watch on a new directory existed) */
 static void s_scan_dir(struct pl_tamper_watch *w, const char *dir, int depth, bool baseline)
 {
     DIR *d = opendir(dir);
@@ -176,6 +182,8 @@ static void s_scan_dir(struct pl_tamper_watch *w, const char *dir, int depth, bo
     while ((de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
+        if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN && (baseline || de->d_type != DT_REG))
+            continue;
         if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
             continue;
         struct stat st;
@@ -183,8 +191,8 @@ static void s_scan_dir(struct pl_tamper_watch *w, const char *dir, int depth, bo
             continue;
         if (S_ISDIR(st.st_mode))
             s_add_watch(w, path, depth + 1, baseline);
-        else
-            s_check_file(w, path, baseline);
+        else if (!baseline)
+            s_check_file(w, path);
     }
     closedir(d);
 }
@@ -257,7 +265,7 @@ static void s_handle_inotify(struct pl_tamper_watch *w)
                     s_add_watch(w, path, s_depth_of(w, path), false);
                 continue;
             }
-            s_check_file(w, path, false);
+            s_check_file(w, path);
         }
     }
 }
@@ -547,6 +555,8 @@ int pl_tamper_watch_new(const struct pl_tamper_opts *opts, struct pl_tamper_watc
             goto fail;
         w->n_dirs++;
     }
+    /* the kernel stamps ctime from the coarse clock: take the baseline from the same clock */
+    clock_gettime(CLOCK_REALTIME_COARSE, &w->baseline);
     w->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w->stopfd < 0) {
         pl_raise(PL_ERR_IO, "eventfd: %s", strerror(errno));

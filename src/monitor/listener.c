@@ -24,6 +24,7 @@ struct pl_monitor_listener {
     void *ctx;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* filesystem socket to unlink */
     uint64_t received, rejected;
+    pthread_mutex_t mu; /* one reader at a time: the thread or a drain */
 };
 
 int pl_monitor_default_socket(int port, char *out, size_t outlen)
@@ -122,12 +123,39 @@ out:
     return rc;
 }
 
+/* receive and deliver every datagram already queued; the caller holds l->mu */
+static void s_drain_locked(struct pl_monitor_listener *l)
+{
+    char buf[PL_MON_DGRAM_MAX + 1];
+    for (;;) {
+        ssize_t n = recv(l->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0)
+            break;
+        __atomic_add_fetch(&l->received, 1, __ATOMIC_RELAXED);
+        struct pl_event ev;
+        if ((size_t)n > PL_MON_DGRAM_MAX || pl_monitor_parse_event(buf, (size_t)n, &ev) < 0) {
+            __atomic_add_fetch(&l->rejected, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        l->fn(l->ctx, &ev);
+    }
+}
+
+void pl_monitor_listener_drain(struct pl_monitor_listener *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    s_drain_locked(l);
+    pthread_mutex_unlock(&l->mu);
+}
+
 static void *s_thread(void *arg)
 {
     struct pl_monitor_listener *l = arg;
-    char buf[PL_MON_DGRAM_MAX + 1];
     for (;;) {
-        struct pollfd p[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = l->stop_pipe[0], .events = POLLIN}};
+        struct pollfd p[2] = {{.fd = l->fd, .events = POLLIN},
+                              {.fd = l->stop_pipe[0], .events = POLLIN}};
         int r = poll(p, 2, -1);
         if (r < 0) {
             if (errno == EINTR)
@@ -136,20 +164,8 @@ static void *s_thread(void *arg)
         }
         if (p[1].revents)
             break;
-        if (!(p[0].revents & POLLIN))
-            continue;
-        for (;;) {
-            ssize_t n = recv(l->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
-            if (n < 0)
-                break;
-            __atomic_add_fetch(&l->received, 1, __ATOMIC_RELAXED);
-            struct pl_event ev;
-            if ((size_t)n > PL_MON_DGRAM_MAX || pl_monitor_parse_event(buf, (size_t)n, &ev) < 0) {
-                __atomic_add_fetch(&l->rejected, 1, __ATOMIC_RELAXED);
-                continue;
-            }
-            l->fn(l->ctx, &ev);
-        }
+        if (p[0].revents & POLLIN)
+            pl_monitor_listener_drain(l);
     }
     return NULL;
 }
@@ -170,6 +186,7 @@ int pl_monitor_listener_new(const char *name, pl_monitor_event_fn fn, void *ctx,
         return pl_raise(PL_ERR_NOMEM, "out of memory");
     l->fd = -1;
     l->stop_pipe[0] = l->stop_pipe[1] = -1;
+    pthread_mutex_init(&l->mu, NULL);
     l->fn = fn;
     l->ctx = ctx;
     socklen_t alen;
@@ -228,6 +245,7 @@ void pl_monitor_listener_destroy(struct pl_monitor_listener *l)
     for (int i = 0; i < 2; i++)
         if (l->stop_pipe[i] >= 0)
             close(l->stop_pipe[i]);
+    pthread_mutex_destroy(&l->mu);
     pl_free(l);
 }
 

@@ -267,6 +267,55 @@ void pl_mon_net_format(int family, const uint8_t *addr, int port, char *out, siz
     out[o < outlen ? o : outlen - 1] = '\0';
 }
 
+static char s_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
+
+bool pl_mon_host_match(const char *pat, const char *name)
+{
+    size_t pn = strlen(pat), nn = strlen(name);
+    if (nn && name[nn - 1] == '.')
+        nn--;
+    if (pn && pat[pn - 1] == '.')
+        pn--;
+    if (pn >= 2 && pat[0] == '*' && pat[1] == '.') {
+        /* suffix ".domain", and something before it */
+        size_t sl = pn - 1;
+        if (nn <= sl)
+            return false;
+        for (size_t i = 0; i < sl; i++)
+            if (s_lower(pat[1 + i]) != s_lower(name[nn - sl + i]))
+                return false;
+        return true;
+    }
+    if (pn != nn)
+        return false;
+    for (size_t i = 0; i < pn; i++)
+        if (s_lower(pat[i]) != s_lower(name[i]))
+            return false;
+    return true;
+}
+
+bool pl_mon_is_host_pattern(const char *t, size_t n)
+{
+    bool alpha = false;
+    size_t i = 0;
+    if (n >= 2 && t[0] == '*' && t[1] == '.')
+        i = 2;
+    if (i >= n)
+        return false;
+    for (; i < n; i++) {
+        char c = t[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+            alpha = true;
+        } else if (!((c >= '0' && c <= '9') || c == '-' || c == '.')) {
+            return false;
+        }
+    }
+    return alpha;
+}
+
 /* ---- JSON ---- */
 
 /* keep room for the closing characters of a datagram */

@@ -45,6 +45,12 @@ PL_MON_HIDDEN bool pl_mon_net_match(const struct pl_mon_net *n, int family, cons
 PL_MON_HIDDEN void pl_mon_net_format(int family, const uint8_t *addr, int port, char *out,
                                      size_t outlen);
 
+/* host name pattern: "api.example.com" (exact) or "*.amazonaws.com" (any name below it);
+ * case-insensitive, a trailing dot ignored */
+PL_MON_HIDDEN bool pl_mon_host_match(const char *pattern, const char *name);
+/* does text look like a host name pattern (letters, digits, '-', '.', leading "*.")? */
+PL_MON_HIDDEN bool pl_mon_is_host_pattern(const char *text, size_t n);
+
 /* ---- bounded JSON writer ---- */
 struct pl_mon_json {
     char *buf;

@@ -23,6 +23,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -121,6 +122,12 @@ static struct {
     size_t n_net_allow;
     struct pl_mon_net net_susp[S_MAX_LIST];
     size_t n_net_susp;
+    /* allow-list entries by name: addresses learnt from getaddrinfo */
+    struct {
+        const char *pat;
+        int port; /* -1 any */
+    } host_allow[S_MAX_LIST];
+    size_t n_host_allow;
     struct pl_mon_net proxy;
     bool has_proxy;
     const char *task_root;
@@ -260,6 +267,30 @@ static void s_add_net(struct pl_mon_net *arr, size_t *cnt, const char *s, size_t
 }
 static void s_add_net_allow(const char *s, size_t n)
 {
+    /* "name[:port]" entries are host names, resolved through the getaddrinfo cache */
+    const char *colon = memchr(s, ':', n);
+    size_t hn = colon ? (size_t)(colon - s) : n;
+    if (s[0] != '[' && pl_mon_is_host_pattern(s, hn) && C.n_host_allow < S_MAX_LIST) {
+        int port = -1;
+        if (colon) {
+            port = 0;
+            for (size_t i = hn + 1; i < n; i++) {
+                if (s[i] < '0' || s[i] > '9' || port > 65535) {
+                    port = -2;
+                    break;
+                }
+                port = port * 10 + (s[i] - '0');
+            }
+            if (port < 0 || port > 65535 || hn + 1 == n)
+                return;
+        }
+        const char *pat = s_pool_dup(s, hn);
+        if (pat) {
+            C.host_allow[C.n_host_allow].pat = pat;
+            C.host_allow[C.n_host_allow++].port = port;
+        }
+        return;
+    }
     s_add_net(C.net_allow, &C.n_net_allow, s, n);
 }
 static void s_add_net_susp(const char *s, size_t n)
@@ -293,15 +324,15 @@ static void s_init(void)
     if (!atomic_compare_exchange_strong(&s_state, &expect, 1))
         return;
 #define S_RESOLVE(field, name) R.field = (__typeof__(R.field))dlsym(RTLD_NEXT, name)
-    S_RESOLVE(execve, "execve", true);
+    S_RESOLVE(execve, "execve");
     S_RESOLVE(execv_, "execv");
     S_RESOLVE(execvpe, "execvpe");
-    S_RESOLVE(fexecve, "fexecve", true);
-    S_RESOLVE(execveat, "execveat", true);
+    S_RESOLVE(fexecve, "fexecve");
+    S_RESOLVE(execveat, "execveat");
     S_RESOLVE(posix_spawn, "posix_spawn");
     S_RESOLVE(posix_spawnp, "posix_spawnp");
-    S_RESOLVE(system, "system", false);
-    S_RESOLVE(popen, "popen", false);
+    S_RESOLVE(system, "system");
+    S_RESOLVE(popen, "popen");
     S_RESOLVE(open, "open");
     S_RESOLVE(open64, "open64");
     S_RESOLVE(openat, "openat");
@@ -814,7 +845,25 @@ static void s_which(const char *file, char *out, size_t outlen)
     pl_mon_strlcpy(out, file, outlen);
 }
 
-#define S_MAX_CHAIN 8
+/* The JDK starts every program through its own helper (<java.home>/lib/jspawnhelper), which
+ * then execs the real one: the helper is not reported; the real program is checked inside it
+ * (it inherits the monitor), and a denial there reaches Java as an IOException. */
+static bool s_is_trampoline(const char *path)
+{
+    if (strcmp(pl_mon_basename(path), "jspawnhelper"))
+        return false;
+    /* C.exe = <home>/bin/java, path = <home>/lib/jspawnhelper */
+    const char *b = strrchr(C.exe, '/');
+    if (!b || strcmp(b + 1, "java"))
+        return false;
+    size_t bin = (size_t)(b - C.exe); /* <home>/bin */
+    if (bin < 4 || strncmp(C.exe + bin - 4, "/bin", 4))
+        return false;
+    size_t home = bin - 4;
+    return !strncmp(path, C.exe, home) && !strcmp(path + home, "/lib/jspawnhelper");
+}
+
+#define S_MAX_CHAIN 16
 /* policy for starting `path` with argv. 0 = go on, 1 = go on (the runtime's own bootstrap
  * chain), -1 = denied (errno EACCES). */
 static int s_exec_check(const char *path, char *const *argv, const char *how, bool replaces)
@@ -834,7 +883,7 @@ static int s_exec_check(const char *path, char *const *argv, const char *how, bo
     if (replaces && C.root_pid && getpid() == C.root_pid && !atomic_load(&s_runtime_started) &&
         C.chain < S_MAX_CHAIN)
         return 1;
-    if (C.pol_process == POL_ALLOW || s_proc_allowed(path))
+    if (C.pol_process == POL_ALLOW || s_proc_allowed(path) || s_is_trampoline(path))
         return 0;
     char why[96] = "not on monitor.process_allow (";
     size_t n = strlen(why);
@@ -908,7 +957,7 @@ static char *const *s_env_fix(char *const *envp, char **out, char *ld, size_t ld
 static int s_execve_impl(const char *path, char *const argv[], char *const envp[])
 {
     if (!R.execve)
-        R.execve = (execve_fn)dlsym(RTLD_NEXT, "execve", true);
+        R.execve = (execve_fn)dlsym(RTLD_NEXT, "execve");
     if (!s_ready() || !s_enter())
         return R.execve(path, argv, envp);
     int saved = errno;
@@ -1037,7 +1086,7 @@ static void s_fd_path(int fd, char *out, size_t outlen)
 EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
     if (!R.fexecve)
-        R.fexecve = (fexecve_fn)dlsym(RTLD_NEXT, "fexecve", true);
+        R.fexecve = (fexecve_fn)dlsym(RTLD_NEXT, "fexecve");
     if (!s_ready() || !s_enter())
         return R.fexecve(fd, argv, envp);
     int saved = errno;
@@ -1090,7 +1139,7 @@ static int s_spawn(bool use_path, pid_t *pid, const char *file,
 {
     spawn_fn real = use_path ? R.posix_spawnp : R.posix_spawn;
     if (!real)
-        real = (spawn_fn)dlsym(RTLD_NEXT, use_path ? "posix_spawnp" : "posix_spawn", false);
+        real = (spawn_fn)dlsym(RTLD_NEXT, use_path ? "posix_spawnp" : "posix_spawn");
     if (!s_ready() || !s_enter())
         return real(pid, file, fa, attr, argv, envp);
     int saved = errno;
@@ -1105,7 +1154,7 @@ static int s_spawn(bool use_path, pid_t *pid, const char *file,
     int chk = s_exec_check(abs, argv, use_path ? "posix_spawnp" : "posix_spawn", false);
     if (chk < 0) {
         s_leave();
-        errno = saved;
+        errno = EACCES; /* posix_spawn reports through its result; some callers read errno */
         return EACCES;
     }
     char *env[S_ENV_CAP], ld[PATH_MAX * 2], chainbuf[48];
@@ -1130,7 +1179,7 @@ EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_act
 EXPORT int system(const char *command)
 {
     if (!R.system)
-        R.system = (system_fn)dlsym(RTLD_NEXT, "system", false);
+        R.system = (system_fn)dlsym(RTLD_NEXT, "system");
     if (!command || !s_ready() || !s_enter())
         return R.system(command);
     int saved = errno;
@@ -1148,7 +1197,7 @@ EXPORT int system(const char *command)
 EXPORT FILE *popen(const char *command, const char *type)
 {
     if (!R.popen)
-        R.popen = (popen_fn)dlsym(RTLD_NEXT, "popen", false);
+        R.popen = (popen_fn)dlsym(RTLD_NEXT, "popen");
     if (!command || !s_ready() || !s_enter())
         return R.popen(command, type);
     int saved = errno;
@@ -1415,6 +1464,8 @@ static void s_runtime_start(void)
 
 /* ------------------------------------------------------------------ network */
 
+static bool s_cache_has(int family, const uint8_t *addr, int port);
+
 static bool s_net_any(const struct pl_mon_net *arr, size_t n, int fam, const uint8_t *a,
                       int port)
 {
@@ -1454,7 +1505,8 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
     int deny = 0;
     if (C.pol_network != POL_ALLOW) {
         bool susp = s_net_any(C.net_susp, C.n_net_susp, fam, addr, port);
-        bool allowed = s_net_any(C.net_allow, C.n_net_allow, fam, addr, port);
+        bool allowed = s_net_any(C.net_allow, C.n_net_allow, fam, addr, port) ||
+                       (C.n_host_allow && s_cache_has(fam, addr, port));
         if (susp || !allowed) {
             char what[80];
             pl_mon_net_format(fam, addr, port, what, sizeof(what));
@@ -1472,6 +1524,90 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
     }
     errno = saved;
     return real(fd, sa, len);
+}
+
+/* ------------------------------------------------------------------ name cache */
+
+/* Addresses that allow-listed names resolved to (getaddrinfo), so "*.amazonaws.com:443" allows
+ * the connects that follow. A ring of slots, each behind a sequence counter (seqlock): no locks,
+ * no allocation; an overwritten slot only makes a later connect fall back to the CIDR list. */
+#define S_NCACHE 256
+struct s_cache_slot {
+    atomic_uint seq;
+    int family;
+    uint8_t addr[16];
+    int port;
+};
+static struct s_cache_slot s_cache[S_NCACHE];
+static atomic_uint s_cache_next;
+
+static void s_cache_add(int family, const uint8_t *addr, int port)
+{
+    struct s_cache_slot *sl = &s_cache[atomic_fetch_add(&s_cache_next, 1) % S_NCACHE];
+    unsigned q = atomic_load(&sl->seq);
+    if (q & 1)
+        return; /* another writer is on it */
+    if (!atomic_compare_exchange_strong(&sl->seq, &q, q + 1))
+        return;
+    sl->family = family;
+    memcpy(sl->addr, addr, family == AF_INET ? 4 : 16);
+    sl->port = port;
+    atomic_store(&sl->seq, q + 2);
+}
+
+static bool s_cache_has(int family, const uint8_t *addr, int port)
+{
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    if (family == AF_INET6 && !memcmp(addr, v4mapped, 12)) {
+        family = AF_INET;
+        addr += 12;
+    }
+    size_t alen = family == AF_INET ? 4 : 16;
+    for (unsigned i = 0; i < S_NCACHE; i++) {
+        struct s_cache_slot *sl = &s_cache[i];
+        unsigned q1 = atomic_load(&sl->seq);
+        if (!q1 || (q1 & 1))
+            continue;
+        bool hit = sl->family == family && (sl->port < 0 || sl->port == port) &&
+                   !memcmp(sl->addr, addr, alen);
+        if (hit && atomic_load(&sl->seq) == q1)
+            return true;
+    }
+    return false;
+}
+
+typedef int (*gai_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+static gai_fn s_real_gai;
+
+EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                       struct addrinfo **res)
+{
+    gai_fn real = s_real_gai;
+    if (!real) {
+        real = (gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
+        s_real_gai = real;
+    }
+    int rc = real(node, service, hints, res);
+    if (rc != 0 || !node || !res || !*res || !s_ready() || !C.n_host_allow ||
+        C.pol_network == POL_ALLOW || !s_enter())
+        return rc;
+    int saved = errno;
+    for (size_t i = 0; i < C.n_host_allow; i++) {
+        if (!pl_mon_host_match(C.host_allow[i].pat, node))
+            continue;
+        for (struct addrinfo *ai = *res; ai; ai = ai->ai_next) {
+            if (ai->ai_family == AF_INET && ai->ai_addrlen >= sizeof(struct sockaddr_in))
+                s_cache_add(AF_INET, (const uint8_t *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr,
+                            C.host_allow[i].port);
+            else if (ai->ai_family == AF_INET6 && ai->ai_addrlen >= sizeof(struct sockaddr_in6))
+                s_cache_add(AF_INET6,
+                            (const uint8_t *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr,
+                            C.host_allow[i].port);
+        }
+    }
+    s_leave();
+    errno = saved;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ libraries */

@@ -240,8 +240,8 @@ static int s_classic_text(struct pl_ruleset *set, const char *path, char *data, 
         if (prc == -2)
             goto out;
         if (prc) {
-            pl_raise(PL_ERR_RULES_PATTERN, "%s:%u: pattern '%s' does not compile: %s", path,
-                     lineno, line, err);
+            pl_raise(PL_ERR_RULES_PATTERN, "%s:%u: pattern '%s' does not compile: %s", path, lineno,
+                     line, err);
             goto out;
         }
         struct pl_rule r = {0};
@@ -298,7 +298,7 @@ static int s_classic_target(const char *path, enum pl_target *t)
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     static const char *const names[PL_TARGET_COUNT] = {"code_protect.txt", "in_protect.txt",
-                                                        "out_protect.txt"};
+                                                       "out_protect.txt"};
     for (int i = 0; i < PL_TARGET_COUNT; i++) {
         if (!strcmp(base, names[i])) {
             *t = (enum pl_target)i;
@@ -342,8 +342,10 @@ int pl_rules_load_text(struct pl_ruleset *set, const char *name, const char *tex
         if (target_hint >= 0 && target_hint < PL_TARGET_COUNT)
             t = (enum pl_target)target_hint;
         else if (s_classic_target(name, &t))
-            return pl_raise(PL_ERR_RULES_SYNTAX, "%s: cannot tell the rules' target from the "
-                            "name", name);
+            return pl_raise(PL_ERR_RULES_SYNTAX,
+                            "%s: cannot tell the rules' target from the "
+                            "name",
+                            name);
         char *copy = pl_strndup(text, len);
         if (!copy)
             return -1;

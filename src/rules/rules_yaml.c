@@ -15,7 +15,10 @@ struct s_ctx {
     const char *path;
 };
 
-static unsigned s_line(const yaml_node_t *n) { return (unsigned)n->start_mark.line + 1; }
+static unsigned s_line(const yaml_node_t *n)
+{
+    return (unsigned)n->start_mark.line + 1;
+}
 
 static const char *s_scalar(const yaml_node_t *n)
 {
@@ -107,8 +110,7 @@ static int s_rule(const struct s_ctx *c, struct pl_ruleset *set, const yaml_node
     r.line = s_line(rn);
     r.severity = PL_SEV_HIGH;
     r.action = PL_ACTION_DENY;
-    for (yaml_node_pair_t *p = rn->data.mapping.pairs.start; p < rn->data.mapping.pairs.top;
-         p++) {
+    for (yaml_node_pair_t *p = rn->data.mapping.pairs.start; p < rn->data.mapping.pairs.top; p++) {
         const yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);
         const yaml_node_t *vn = yaml_document_get_node(c->doc, p->value);
         const char *k = s_scalar(kn);
@@ -188,8 +190,11 @@ static int s_rule(const struct s_ctx *c, struct pl_ruleset *set, const yaml_node
     static const struct {
         unsigned bit;
         const char *name;
-    } required[] = {{S_F_ID, "id"}, {S_F_TARGET, "target"}, {S_F_PATTERN, "pattern"},
-                    {S_F_SEVERITY, "severity"}, {S_F_CATEGORY, "category"}};
+    } required[] = {{S_F_ID, "id"},
+                    {S_F_TARGET, "target"},
+                    {S_F_PATTERN, "pattern"},
+                    {S_F_SEVERITY, "severity"},
+                    {S_F_CATEGORY, "category"}};
     for (size_t i = 0; i < PL_ARRAY_LEN(required); i++) {
         if (!(seen & required[i].bit)) {
             if (r.id)
@@ -217,8 +222,8 @@ static int s_rule(const struct s_ctx *c, struct pl_ruleset *set, const yaml_node
         }
     }
     if (paths_node && r.target != PL_TARGET_CODE) {
-        s_err(c, paths_node, PL_ERR_RULES_SYNTAX,
-              "rule '%s': 'paths' applies to code rules only", r.id);
+        s_err(c, paths_node, PL_ERR_RULES_SYNTAX, "rule '%s': 'paths' applies to code rules only",
+              r.id);
         goto fail;
     }
     char err[256];
@@ -226,8 +231,8 @@ static int s_rule(const struct s_ctx *c, struct pl_ruleset *set, const yaml_node
     if (prc == -2)
         goto fail;
     if (prc) {
-        s_err(c, pattern_node, PL_ERR_RULES_PATTERN, "pattern '%s' does not compile: %s",
-              r.pattern, err);
+        s_err(c, pattern_node, PL_ERR_RULES_PATTERN, "pattern '%s' does not compile: %s", r.pattern,
+              err);
         goto fail;
     }
     for (size_t i = 0; r.allow && r.allow[i]; i++) {
@@ -235,8 +240,8 @@ static int s_rule(const struct s_ctx *c, struct pl_ruleset *set, const yaml_node
         if (prc == -2)
             goto fail;
         if (prc) {
-            s_err(c, allow_node, PL_ERR_RULES_PATTERN,
-                  "allow pattern '%s' does not compile: %s", r.allow[i], err);
+            s_err(c, allow_node, PL_ERR_RULES_PATTERN, "allow pattern '%s' does not compile: %s",
+                  r.allow[i], err);
             goto fail;
         }
     }
@@ -259,8 +264,7 @@ int pl_rules_load_yaml(struct pl_ruleset *set, const char *path)
     return rc;
 }
 
-int pl_rules_load_yaml_text(struct pl_ruleset *set, const char *path, const char *data,
-                            size_t len)
+int pl_rules_load_yaml_text(struct pl_ruleset *set, const char *path, const char *data, size_t len)
 {
     size_t first = set->count;
     int ret = -1;

@@ -13,7 +13,7 @@
 
 struct s_msg {
     struct pl_incident inc;
-    bool alert;
+    bool alert, detail;
     char note[48];
 };
 
@@ -29,7 +29,7 @@ struct pl_sinks {
     pthread_cond_t cv_idle; /* flush waits for progress */
     struct s_msg *ring;
     size_t cap, head, n;
-    bool busy;              /* the worker is delivering a message taken from the ring */
+    bool busy; /* the worker is delivering a message taken from the ring */
     bool stop;
     bool flushing;
     uint64_t flush_deadline_ns; /* while flushing: network requests end by then */
@@ -78,8 +78,9 @@ int pl_sinks_webhook_payload(const struct pl_incident *inc, struct pl_buf *out)
                          hot ? "danger" : "warning");
     rc |= pl_buf_append_str(out, "{\"title\":\"Incident ID\",\"value\":");
     rc |= pl_buf_append_json_cstr(out, inc->id);
-    rc |= pl_buf_appendf(out, ",\"short\":true},{\"title\":\"Threat Level\",\"value\":\"%s\","
-                              "\"short\":true},{\"title\":\"Affected Resources\",\"value\":",
+    rc |= pl_buf_appendf(out,
+                         ",\"short\":true},{\"title\":\"Threat Level\",\"value\":\"%s\","
+                         "\"short\":true},{\"title\":\"Affected Resources\",\"value\":",
                          lvl);
     rc |= pl_buf_append_json_cstr(out, resources);
     rc |= pl_buf_append_str(out, ",\"short\":false},{\"title\":\"Actions\",\"value\":");
@@ -97,8 +98,9 @@ int pl_sinks_webhook_payload(const struct pl_incident *inc, struct pl_buf *out)
     }
     rc |= pl_buf_append_str(out, "]}],\"incident_id\":");
     rc |= pl_buf_append_json_cstr(out, inc->id);
-    rc |= pl_buf_appendf(out, ",\"threat_level\":\"%s\",\"event_type\":\"%s\","
-                              "\"affected_resources\":[",
+    rc |= pl_buf_appendf(out,
+                         ",\"threat_level\":\"%s\",\"event_type\":\"%s\","
+                         "\"affected_resources\":[",
                          lvl, pl_event_type_name(inc->type));
     rc |= pl_buf_append_json_cstr(out, inc->function);
     if (inc->request_id[0]) {
@@ -290,8 +292,25 @@ static enum pl_log_level s_log_level(enum pl_severity sev)
 static void s_process(struct pl_sinks *s, const struct s_msg *m)
 {
     struct pl_buf b = PL_BUF_INIT;
-    /* the log line: every field of the incident under "incident" */
-    if (pl_buf_append_str(&b, "\"incident\":") == 0 && pl_incident_to_json(&m->inc, &b) == 0) {
+    /* the log line: every field of the incident under "incident" (monitor), or a summary */
+    int rc = pl_buf_append_str(&b, "\"incident\":");
+    if (m->detail) {
+        rc |= pl_incident_to_json(&m->inc, &b);
+    } else {
+        rc |= pl_buf_append_str(&b, "{\"id\":");
+        rc |= pl_buf_append_json_cstr(&b, m->inc.id);
+        rc |= pl_buf_appendf(&b, ",\"type\":\"%s\",\"level\":\"%s\",\"request_id\":",
+                             pl_event_type_name(m->inc.type), pl_severity_name(m->inc.level));
+        rc |= pl_buf_append_json_cstr(&b, m->inc.request_id);
+        rc |= pl_buf_append_str(&b, ",\"rule\":");
+        rc |= pl_buf_append_json_cstr(&b, m->inc.rule);
+        rc |= pl_buf_append_str(&b, ",\"actions\":");
+        rc |= pl_buf_append_json_cstr(&b, m->inc.actions);
+        rc |= pl_buf_append_str(&b, ",\"correlation\":");
+        rc |= pl_buf_append_json_cstr(&b, m->inc.correlation);
+        rc |= pl_buf_append_char(&b, '}');
+    }
+    if (rc == 0) {
         pl_log_fields(s_log_level(m->inc.level), "incidents", b.data,
                       "%s%sSecurity incident %s: %s (%s), actions %s", m->note,
                       m->note[0] ? ": " : "", m->inc.id, pl_event_type_name(m->inc.type),
@@ -387,8 +406,10 @@ int pl_sinks_new(const struct pl_sinks_options *o, struct pl_sinks **out)
     s_copy(s->sns_topic, sizeof(s->sns_topic), o->sns_topic_arn);
     s_copy(s->sqs_queue, sizeof(s->sqs_queue), o->sqs_queue_url);
     s_copy(s->region, sizeof(s->region), pl_aws_region(o->region));
-    pl_aws_endpoint(o->sns_endpoint, "sns", s->region, s->sns_endpoint, sizeof(s->sns_endpoint) - 1);
-    pl_aws_endpoint(o->sqs_endpoint, "sqs", s->region, s->sqs_endpoint, sizeof(s->sqs_endpoint) - 1);
+    pl_aws_endpoint(o->sns_endpoint, "sns", s->region, s->sns_endpoint,
+                    sizeof(s->sns_endpoint) - 1);
+    pl_aws_endpoint(o->sqs_endpoint, "sqs", s->region, s->sqs_endpoint,
+                    sizeof(s->sqs_endpoint) - 1);
     strcat(s->sns_endpoint, "/");
     strcat(s->sqs_endpoint, "/");
     s->o.webhook_url = s->o.sns_topic_arn = s->o.sqs_queue_url = NULL;
@@ -423,7 +444,8 @@ int pl_sinks_new(const struct pl_sinks_options *o, struct pl_sinks **out)
     return 0;
 }
 
-int pl_sinks_submit(struct pl_sinks *s, const struct pl_incident *inc, bool alert, const char *note)
+int pl_sinks_submit(struct pl_sinks *s, const struct pl_incident *inc, unsigned flags,
+                    const char *note)
 {
     pthread_mutex_lock(&s->mu);
     if (s->n == s->cap || s->stop) {
@@ -437,7 +459,8 @@ int pl_sinks_submit(struct pl_sinks *s, const struct pl_incident *inc, bool aler
     }
     struct s_msg *m = &s->ring[(s->head + s->n) % s->cap];
     m->inc = *inc;
-    m->alert = alert;
+    m->alert = (flags & PL_SINKS_ALERT) != 0;
+    m->detail = (flags & PL_SINKS_DETAIL) != 0;
     s_copy(m->note, sizeof(m->note), note);
     s->n++;
     s->submit_seq++;
@@ -475,8 +498,8 @@ int pl_sinks_flush(struct pl_sinks *s, long deadline_ms)
     s->flushing = false;
     pthread_mutex_unlock(&s->mu);
     if (ret)
-        return pl_raise(PL_ERR_LIMIT, "sinks flush: %zu messages not delivered within %ld ms",
-                        left, deadline_ms);
+        return pl_raise(PL_ERR_LIMIT, "sinks flush: %zu messages not delivered within %ld ms", left,
+                        deadline_ms);
     return 0;
 }
 

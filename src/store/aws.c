@@ -12,7 +12,10 @@
 static pthread_once_t s_curl_once = PTHREAD_ONCE_INIT;
 static CURLcode s_curl_init_rc;
 
-static void s_curl_init(void) { s_curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void s_curl_init(void)
+{
+    s_curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 static int s_copy_env(char *dst, size_t n, const char *name)
 {
@@ -177,8 +180,8 @@ out:
     return ret;
 }
 
-int pl_http_post_json(const char *url, const char *body, size_t len, long timeout_ms,
-                      long *status, struct pl_buf *resp)
+int pl_http_post_json(const char *url, const char *body, size_t len, long timeout_ms, long *status,
+                      struct pl_buf *resp)
 {
     int ret = -1;
     CURL *c = NULL;

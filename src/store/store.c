@@ -65,10 +65,19 @@ void pl_store_close(struct pl_store *s)
     pl_free(s);
 }
 
-const char *pl_store_describe(const struct pl_store *s) { return s->describe; }
-enum pl_store_kind pl_store_kind(const struct pl_store *s) { return s->kind; }
+const char *pl_store_describe(const struct pl_store *s)
+{
+    return s->describe;
+}
+enum pl_store_kind pl_store_kind(const struct pl_store *s)
+{
+    return s->kind;
+}
 
-int pl_store_init(struct pl_store *s) { return s->ops->init(s); }
+int pl_store_init(struct pl_store *s)
+{
+    return s->ops->init(s);
+}
 
 int pl_store_put(struct pl_store *s, const struct pl_incident *inc)
 {

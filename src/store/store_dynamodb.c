@@ -266,8 +266,9 @@ static int s_query(struct s_ddb *d, const char *function, const char *sk_lo, con
         pl_buf_reset(&b);
         int rc = pl_buf_append_str(&b, "{\"TableName\":");
         rc |= pl_buf_append_json_cstr(&b, d->table);
-        rc |= pl_buf_append_str(&b, ",\"ConsistentRead\":true,\"ScanIndexForward\":true,"
-                                    "\"KeyConditionExpression\":\"pk = :p AND sk BETWEEN :a AND :b\"");
+        rc |= pl_buf_append_str(&b,
+                                ",\"ConsistentRead\":true,\"ScanIndexForward\":true,"
+                                "\"KeyConditionExpression\":\"pk = :p AND sk BETWEEN :a AND :b\"");
         if (count_only)
             rc |= pl_buf_append_str(&b, ",\"Select\":\"COUNT\"");
         rc |= pl_buf_append_str(&b, ",\"ExpressionAttributeValues\":{\":p\":{\"S\":");
@@ -466,7 +467,7 @@ static int s_clear_quarantine(struct pl_store *s, const char *function)
     struct s_ddb *d = s->impl;
     struct pl_buf b = PL_BUF_INIT;
     int ret = s_key(&b, d, function, "") ? pl_raise(PL_ERR_NOMEM, "out of memory")
-                                     : s_call_ok(d, "DeleteItem", &b, NULL);
+                                         : s_call_ok(d, "DeleteItem", &b, NULL);
     pl_buf_clean_up(&b);
     return ret;
 }
@@ -486,8 +487,9 @@ static void s_close(struct pl_store *s)
     s->impl = NULL;
 }
 
-static const struct pl_store_ops s_ops = {s_init, s_put, s_count, s_each, s_get_quarantine,
-                                          s_set_quarantine, s_clear_quarantine, s_purge, s_close};
+static const struct pl_store_ops s_ops = {
+    s_init,  s_put,  s_count, s_each, s_get_quarantine, s_set_quarantine, s_clear_quarantine,
+    s_purge, s_close};
 
 int pl_store_dynamodb_open(const struct pl_store_options *o, struct pl_store *s)
 {

@@ -14,7 +14,10 @@ struct s_mem {
     struct pl_quarantine q;
 };
 
-static int s_init(struct pl_store *s) { return 0; }
+static int s_init(struct pl_store *s)
+{
+    return 0;
+}
 
 static const struct pl_incident *s_at(struct s_mem *m, size_t i)
 {
@@ -98,7 +101,10 @@ static int s_clear_q(struct pl_store *s, const char *function)
     return 0;
 }
 
-static int s_purge(struct pl_store *s, int64_t now_s, size_t *deleted) { return 0; }
+static int s_purge(struct pl_store *s, int64_t now_s, size_t *deleted)
+{
+    return 0;
+}
 
 static void s_close(struct pl_store *s)
 {
@@ -109,7 +115,7 @@ static void s_close(struct pl_store *s)
     }
 }
 
-static const struct pl_store_ops s_ops = {s_init, s_put, s_count, s_each, s_get_q,
+static const struct pl_store_ops s_ops = {s_init,  s_put,     s_count, s_each, s_get_q,
                                           s_set_q, s_clear_q, s_purge, s_close};
 
 int pl_store_memory_open(const struct pl_store_options *o, struct pl_store *s)

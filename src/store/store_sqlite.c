@@ -218,8 +218,8 @@ static int s_get_quarantine(struct pl_store *s, const char *function, struct pl_
     sqlite3_stmt *st = NULL;
     int ret = -1, rc;
     if (sqlite3_prepare_v2(q->db,
-                           "SELECT time_ms,reason,incident_id FROM quarantine WHERE function=?",
-                           -1, &st, NULL) != SQLITE_OK) {
+                           "SELECT time_ms,reason,incident_id FROM quarantine WHERE function=?", -1,
+                           &st, NULL) != SQLITE_OK) {
         s_err(q, "prepare quarantine");
         goto out;
     }
@@ -240,7 +240,8 @@ out:
     return ret;
 }
 
-static int s_set_quarantine(struct pl_store *s, const char *function, const struct pl_quarantine *qr)
+static int s_set_quarantine(struct pl_store *s, const char *function,
+                            const struct pl_quarantine *qr)
 {
     struct s_sqlite *q = s->impl;
     sqlite3_stmt *st = NULL;
@@ -320,8 +321,9 @@ static void s_close(struct pl_store *s)
     s->impl = NULL;
 }
 
-static const struct pl_store_ops s_ops = {s_init, s_put, s_count, s_each, s_get_quarantine,
-                                          s_set_quarantine, s_clear_quarantine, s_purge, s_close};
+static const struct pl_store_ops s_ops = {
+    s_init,  s_put,  s_count, s_each, s_get_quarantine, s_set_quarantine, s_clear_quarantine,
+    s_purge, s_close};
 
 int pl_store_sqlite_open(const struct pl_store_options *o, struct pl_store *s)
 {

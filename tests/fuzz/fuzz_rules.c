@@ -38,8 +38,7 @@ static void s_try(const char *name, const uint8_t *data, size_t size)
                 for (size_t i = 0; i < set.count; i++) {
                     size_t f, to;
                     if (set.rules[i].target == (enum pl_target)t &&
-                        pl_engine_locate(e, (uint32_t)i, (const char *)data, size, &f, &to) ==
-                            1 &&
+                        pl_engine_locate(e, (uint32_t)i, (const char *)data, size, &f, &to) == 1 &&
                         (f > to || to > size))
                         abort();
                 }
@@ -53,6 +52,7 @@ static void s_try(const char *name, const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    pl_engine_set_cache_dir(""); /* compile every time: no files written */
     s_try("fuzz.yaml", data, size);
     s_try("in_protect.txt", data, size);
     return 0;

@@ -174,6 +174,21 @@ def main():
     check(rc == 1 and "DENY" in out and "T-CMD" in out and "$.queryStringParameters.q (url)" in out,
           "text format names verdict, rule, path and decoding")
 
+    # --rules-db: a database compiled by `protectlambda compile` gives the same verdicts
+    db = os.path.join(tmp, "rules.db")
+    rc, _, err = run(["compile", "--no-default-rules", "--rules", rules, "-q", "-o", db])
+    check(rc == 0 and os.path.exists(db), "compile writes a rules database (%s)" % err.strip()[-200:])
+    rc, out, err = run(base + ["--rules-db", db, "--direction", "in", benign, attack])
+    res = lines(out)
+    check(rc == 1 and [r["verdict"] for r in res] == ["allow", "deny"] and "not used" not in err,
+          "check --rules-db loads the database (no fallback log) and decides the same")
+    with open(db, "r+b") as fh:
+        fh.seek(40)
+        fh.write(b"\xff\xff\xff\xff")
+    rc, out, err = run(base + ["--rules-db", db, "--direction", "in", attack])
+    check(rc == 1 and lines(out)[0]["verdict"] == "deny" and "not used" in err,
+          "a corrupt database falls back to compiling with a log line (still denied)")
+
     # default packs: a benign event allowed, an obvious attack denied
     rc, out, err = run(["check", "--direction", "in", "--format", "json", benign, attack])
     res = lines(out) if rc in (0, 1) else []

@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from emutest import (MAX_PAYLOAD, PY_RUNTIME, RIC, SHELL_RUNTIME, Emulate, Failure, alive,  # noqa: E402
+from emutest import (MAX_PAYLOAD, PY_RUNTIME, RIC, SHELL_RUNTIME, SOURCE, Emulate, Failure, alive,  # noqa: E402
                      check, descendants, main, run_invoke, write)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -165,6 +165,13 @@ def t_ric(tmp):
         check(s["responses"] == 3 and s["function_errors"] == 1 and s["runtime_starts"] == 1, repr(s))
         clean_ledger(s)
         check(em.stop() == 0, "emulate exit code")
+    # the client's other transport (Node's own HTTP parser, llhttp) accepts the answers too
+    ev = write(os.path.join(tmp, "ev.json"), '{"alt": true}')
+    rc, out, err = run_invoke(["--unprotected", "--function", fn, "--handler", "index.handler",
+                               "--env", "AWS_LAMBDA_NODEJS_USE_ALTERNATIVE_CLIENT_1=true",
+                               "--event", ev])
+    check(rc == 0 and json.loads(out)["event"] == {"alt": True}, "alternative client: %d %r %s"
+          % (rc, out, err[-2000:]))
 
 
 def t_ric_streaming(tmp):
@@ -454,7 +461,36 @@ def t_http_strict(tmp):
         check(s["http_errors"] >= 5, repr(s))
 
 
+def t_protected(tmp):
+    """`invoke` / `emulate` without --unprotected: the guard extension registers with the
+    emulator, the runtime runs through `wrap`, a code violation is denied before the handler."""
+    clean = os.path.join(SOURCE, "examples", "functions", "clean")
+    bad = os.path.join(SOURCE, "examples", "functions", "code-violation")
+    ev = write(os.path.join(tmp, "ev.json"), '{"name": "emulator"}')
+    rc, out, err = run_invoke(["--function", clean, "--handler", "app.handler", "--event", ev,
+                               "--stats"])
+    check(rc == 0, "protected clean invoke: rc %d\n%s" % (rc, err[-3000:]))
+    j = json.loads(out.splitlines()[0])
+    check(j.get("greeting") == "hello emulator", "clean response changed: %r" % out)
+    stats = json.loads([x for x in err.splitlines() if x.startswith('{"invocations"')][0])
+    check(stats["extensions_registered"] == 1 and stats["extension_invoke_events"] == 1
+          and stats["extension_shutdown_events"] == 1 and stats["responses"] == 1, repr(stats))
+    clean_ledger(stats)
+    rc, out, err = run_invoke(["--function", bad, "--handler", "app.handler", "--event", ev])
+    check("Security Violation" in out, "code violation not denied: %r\n%s" % (out, err[-3000:]))
+    check("Code Rule violation for" in err, "no 'Code Rule violation for' log line")
+    with Emulate(["--function", clean, "--handler", "app.handler"]) as em:
+        for i in range(3):
+            _, body = expect_response(em, {"name": "n%d" % i})
+            check(json.loads(body)["greeting"] == "hello n%d" % i, repr(body))
+        s = em.stats()
+        check(s["extensions_registered"] == 1 and s["responses"] == 3, repr(s))
+        clean_ledger(s)
+        check(em.stop() == 0, "emulate exit code")
+
+
 TESTS = {
+    "protected": t_protected,
     "shell_runtime": t_shell_runtime,
     "big_payloads": t_big_payloads,
     "ric": t_ric,

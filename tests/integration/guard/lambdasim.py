@@ -175,6 +175,9 @@ class Sim:
             daemon_threads = True
             allow_reuse_address = True
 
+            def handle_error(self, request, client_address):
+                pass  # peers closing keep-alive connections at shutdown
+
         self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -234,7 +237,7 @@ class Sim:
             p = subprocess.Popen(ext_argv or [pl_bin, "extension"], env=base,
                                  stdout=self.log, stderr=self.log)
             self.procs.append(p)
-            if not self.ext_waiting.wait(20):
+            if not self.ext_waiting.wait(90):
                 raise RuntimeError("the extension never called event/next (exit %r)" % p.poll())
             cmd = list(wrap_argv or [pl_bin, "wrap", "--"]) + list(runtime_cmd)
         else:

@@ -28,7 +28,11 @@ STATIC = os.path.join(HELPERS, "pl_test_static_exec")
 PY = os.path.realpath(sys.executable)
 NODE = shutil.which("node")
 BASH = shutil.which("bash")
+JAVA = shutil.which("java")  # optional host (not installed by scripts/setup.sh)
 ID = shutil.which("id")
+LIBZ = next((p for p in ("/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1",
+                         "/lib/aarch64-linux-gnu/libz.so.1", "/usr/lib64/libz.so.1")
+             if os.path.exists(p)), None)
 
 failures = []
 
@@ -132,14 +136,33 @@ try:
     elif act == "environ":
         open("/proc/self/environ", "rb").read()
         res["ok"] = True
+    elif act == "symlink":
+        # through a link planted in a writable place
+        link = os.path.join(os.environ.get("TMPDIR", "/tmp"), "innocent.txt")
+        os.symlink("/proc/self/environ", link)
+        try:
+            open(link, "rb").read()
+        finally:
+            os.unlink(link)
+        res["ok"] = True
     elif act == "connect":
-        socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=5).close()
+        socket.create_connection((sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1",
+                                  int(sys.argv[2])), timeout=5).close()
         res["ok"] = True
     elif act == "ctypes":
         import ctypes
         res["ok"] = True
     elif act == "eval":
         res["ok"] = eval("6*7") == 42
+    elif act == "dlopen":
+        import ctypes, shutil
+        lib = os.path.join(os.environ.get("TMPDIR", "/tmp"), "libplanted.so")
+        shutil.copy(sys.argv[2], lib)
+        try:
+            ctypes.CDLL(lib)
+        finally:
+            os.unlink(lib)
+        res["ok"] = True
     elif act == "closefds":
         # a host that closes every descriptor and reuses the numbers
         os.closerange(3, 4096)
@@ -177,6 +200,26 @@ try {
     res.ok = eval('6*7') === 42; done();
   }
 } catch (e) { res.ok = false; res.err = e.name + ': ' + e.message; done(); }
+'''
+
+JAVA_HOST = r'''
+public class Host {
+  public static void main(String[] a) throws Exception {
+    String tmp = System.getenv().getOrDefault("TMPDIR", "");
+    String ok = "false", err = "";
+    try {
+      if (a[0].equals("exec")) {
+        Process p = new ProcessBuilder(a[1], "-u").start();
+        ok = p.waitFor() == 0 ? "true" : "false";
+      } else if (a[0].equals("environ")) {
+        java.nio.file.Files.readAllBytes(java.nio.file.Paths.get("/proc/self/environ"));
+        ok = "true";
+      }
+    } catch (Exception e) { err = e.getClass().getSimpleName() + ": " + e.getMessage(); }
+    System.out.println("{\"ok\": " + ok + ", \"tmpdir\": \"" + tmp + "\", \"err\": \""
+                       + err.replace("\"", "'") + "\"}");
+  }
+}
 '''
 
 BASH_HOST = r'''
@@ -223,9 +266,12 @@ def main():
         if not os.path.exists(p):
             print("missing", p)
             return 1
+    if not JAVA:
+        print("note: no java on PATH: the Java host is not run", flush=True)
     tmp = tempfile.mkdtemp(prefix="pl-harden-test-")
     hosts = {}
-    for name, text in (("host.py", PY_HOST), ("host.js", NODE_HOST), ("host.sh", BASH_HOST)):
+    for name, text in (("host.py", PY_HOST), ("host.js", NODE_HOST), ("host.sh", BASH_HOST),
+                       ("Host.java", JAVA_HOST)):
         hosts[name] = os.path.join(tmp, name)
         with open(hosts[name], "w") as f:
             f.write(text)
@@ -237,7 +283,7 @@ def main():
                "execveat", "posix_spawn", "posix_spawnp", "system", "popen", "open", "open64",
                "openat", "openat64", "__open_2", "__open64_2", "__openat_2", "__openat64_2",
                "creat", "creat64", "fopen", "fopen64", "freopen", "freopen64", "connect",
-               "dlopen"}
+               "dlopen", "getaddrinfo"}
     check(syms and set(syms) <= allowed, "exported symbols beyond the hooks: %s" %
           sorted(set(syms) - allowed))
     check({"execve", "open", "connect", "posix_spawn"} <= set(syms), "hooks missing: %s" % syms)
@@ -276,10 +322,17 @@ def main():
             p, r = run([PY, hosts["host.py"], "environ"], env(monitor_files=mode))
             expect(L, "python open(/proc/self/environ)", p, r, mode, "RESTRICTED_PATH_ACCESS",
                    "/environ")
+            p, r = run([PY, hosts["host.py"], "symlink"], env(monitor_files=mode))
+            expect(L, "python open(link to /proc/self/environ)", p, r, mode,
+                   "RESTRICTED_PATH_ACCESS", "/environ")
             p, r = run([PY, hosts["host.py"], "connect", str(srv_port)],
                        env(monitor_network=mode, monitor_network_allow="10.0.0.0/8"))
             expect(L, "python socket.connect", p, r, mode, "SUSPICIOUS_NETWORK",
                    "127.0.0.1:%d" % srv_port)
+            p, r = run([PY, hosts["host.py"], "dlopen", LIBZ],
+                       env(monitor_library=mode, python_policy="allow"))
+            expect(L, "python ctypes.CDLL(library in /tmp)", p, r, mode, "UNSAFE_LIBRARY_LOAD",
+                   "libplanted.so")
             p, r = run([PY, hosts["host.py"], "ctypes"], env(python_policy=mode))
             expect(L, "python import ctypes", p, r, mode, "RESTRICTED_MODULE_IMPORT", "ctypes")
             p, r = run([PY, hosts["host.py"], "eval"], env(python_policy=mode))
@@ -295,12 +348,32 @@ def main():
                            env(monitor_network=mode, monitor_network_allow="10.0.0.0/8"))
                 expect(L, "node net.connect", p, r, mode, "SUSPICIOUS_NETWORK",
                        "127.0.0.1:%d" % srv_port)
+            # Java (the JDK starts programs through jspawnhelper; the real exec is checked there)
+            if JAVA:
+                p, r = run([JAVA, hosts["Host.java"], "exec", ID], env(monitor_process=mode),
+                           timeout=90)
+                expect(L, "java ProcessBuilder(id)", p, r, mode, "PROCESS_EXECUTION", "/id")
+                p, r = run([JAVA, hosts["Host.java"], "environ"], env(monitor_files=mode),
+                           timeout=90)
+                expect(L, "java Files.readAllBytes(/proc/self/environ)", p, r, mode,
+                       "RESTRICTED_PATH_ACCESS", "/environ")
             # bash
             p, r = run([BASH, hosts["host.sh"], "exec", ID], env(monitor_process=mode))
             expect(L, "bash running id", p, r, mode, "PROCESS_EXECUTION", "/id")
             p, r = run([BASH, hosts["host.sh"], "environ"], env(monitor_files=mode))
             expect(L, "bash < /proc/self/environ", p, r, mode, "RESTRICTED_PATH_ACCESS",
                    "/environ")
+
+        # allow-list by name: addresses learnt when the name was resolved (getaddrinfo)
+        p, r = run([PY, hosts["host.py"], "connect", str(srv_port), "localhost"],
+                   env(monitor_network="deny", monitor_network_allow="*.example.com,localhost:%d" % srv_port))
+        check(r and r.get("ok") is True, "connect to allow-listed name denied: %s %s" % (r, p.stderr[-300:]))
+        check(not events_of(L.sync(), "SUSPICIOUS_NETWORK", ""), "event for an allow-listed name")
+        p, r = run([PY, hosts["host.py"], "connect", str(srv_port)],
+                   env(monitor_network="deny", monitor_network_allow="localhost:%d" % (srv_port + 1)))
+        check(r and r.get("ok") is False, "connect by address not on the list allowed: %s" % r)
+        L.sync()
+        print("ok   network allow-list by host name (resolution cache)", flush=True)
 
         # Node eval in strict mode: V8 refuses code generation from strings (node_codegen)
         if NODE:
@@ -370,6 +443,16 @@ print(json.dumps(res), flush=True)
         evs = L.sync()
         check(any("seccomp" in e.get("rule", "") for e in evs), "no seccomp event: %s" % evs)
         print("ok   seccomp strict: hook EACCES, direct execve EPERM", flush=True)
+
+        # rlimit.cpu: the runtime burning CPU gets SIGXCPU; the monitor reports it, then the
+        # default action (death) happens as it would have
+        p = subprocess.run([PL_BIN, "wrap", "--", PY, "-c", "while True: pass"],
+                           env=env(rlimit_cpu="1"), capture_output=True, text=True, timeout=60)
+        evs = L.sync()
+        check(p.returncode == -24, "cpu limit: exit %d, expected death by SIGXCPU" % p.returncode)
+        check(events_of(evs, "RESOURCE_LIMIT_EXCEEDED", "SIGXCPU"),
+              "no RESOURCE_LIMIT_EXCEEDED event: %s" % evs)
+        print("ok   rlimit.cpu -> SIGXCPU -> RESOURCE_LIMIT_EXCEEDED event", flush=True)
 
         # a static runtime (no LD_PRELOAD possible) under strict: the wrapper's exec ticket
         p = subprocess.run([PL_BIN, "wrap", "--", STATIC, ID], env=env(seccomp="strict"),

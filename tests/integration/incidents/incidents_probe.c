@@ -74,7 +74,8 @@ int main(int argc, char **argv)
         pl_config_clean_up(&cfg);
         return 2;
     }
-    printf("{\"op\":\"start\",\"quarantined\":%s}\n", pl_incidents_quarantined(x, NULL) ? "true" : "false");
+    printf("{\"op\":\"start\",\"quarantined\":%s}\n",
+           pl_incidents_quarantined(x, NULL) ? "true" : "false");
     for (long i = 0; i < count; i++) {
         struct pl_event ev;
         pl_event_init(&ev, type, sev, "probe");
@@ -113,9 +114,10 @@ int main(int argc, char **argv)
            (unsigned long long)st.store_dropped, (unsigned long long)st.store_pending,
            (unsigned long long)st.lambda_calls, (unsigned long long)st.lambda_failures,
            (unsigned long long)ss.submitted, (unsigned long long)ss.dropped,
-           (unsigned long long)ss.sent[PL_SINK_WEBHOOK], (unsigned long long)ss.failed[PL_SINK_WEBHOOK],
-           (unsigned long long)ss.sent[PL_SINK_SNS], (unsigned long long)ss.failed[PL_SINK_SNS],
-           (unsigned long long)ss.sent[PL_SINK_SQS], (unsigned long long)ss.failed[PL_SINK_SQS],
+           (unsigned long long)ss.sent[PL_SINK_WEBHOOK],
+           (unsigned long long)ss.failed[PL_SINK_WEBHOOK], (unsigned long long)ss.sent[PL_SINK_SNS],
+           (unsigned long long)ss.failed[PL_SINK_SNS], (unsigned long long)ss.sent[PL_SINK_SQS],
+           (unsigned long long)ss.failed[PL_SINK_SQS],
            pl_incidents_quarantined(x, NULL) ? "true" : "false",
            pl_incidents_terminating(x) ? "true" : "false");
     fflush(stdout);

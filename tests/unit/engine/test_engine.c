@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -10,6 +11,12 @@
 #include "protectlambda/log.h"
 
 #define DATA "tests/unit/engine/data"
+
+/* these tests exercise the compiler: no compile cache unless a test sets one */
+__attribute__((constructor)) static void s_no_cache(void)
+{
+    pl_engine_set_cache_dir("");
+}
 
 struct hits {
     int n;
@@ -102,7 +109,8 @@ PL_TEST(fallback_to_pcre2)
     PL_CHECK(pl_engine_rule_is_fallback(e, (uint32_t)br));
     PL_CHECK(pl_engine_rule_is_fallback(e, (uint32_t)lb));
     PL_CHECK_MSG(strstr(report.data, "pack.yaml:11: in rule 'backref-dup-word' runs on PCRE2: "
-                        "Vectorscan:"), "report: %s", report.data);
+                                     "Vectorscan:"),
+                 "report: %s", report.data);
     PL_CHECK(strstr(report.data, "rule 'lookbehind-passwd' runs on PCRE2"));
     struct hits h;
     PL_CHECK_OK(s_scan(e, "say hello hello world", &h));
@@ -481,8 +489,7 @@ PL_TEST(alloc_failure_across_compile_and_load)
                 done_compile = 1;
                 PL_CHECK_INT(h.n, 2);
             } else {
-                PL_CHECK_MSG(pl_last_error() == PL_ERR_NOMEM, "n=%ld: %s", n,
-                             pl_last_error_msg());
+                PL_CHECK_MSG(pl_last_error() == PL_ERR_NOMEM, "n=%ld: %s", n, pl_last_error_msg());
             }
             pl_engine_scratch_destroy(s);
             pl_engine_destroy_all(e);
@@ -562,12 +569,38 @@ PL_TEST(threads_share_an_engine)
 PL_TEST(core_stripping_keeps_semantics)
 {
     static const char *const pats[] = {
-        ".*(call|system).*\\(.*", "ab\\.*",   ".*?xy.*?", ".*a1|b1.*", "x\\\\.*",
-        "q\\c.*",                 "(?i).*Zz.*", "(?x) m m .*", "\\Q.*\\E.*k", ".*$x",
+        ".*(call|system).*\\(.*",
+        "ab\\.*",
+        ".*?xy.*?",
+        ".*a1|b1.*",
+        "x\\\\.*",
+        "q\\c.*",
+        "(?i).*Zz.*",
+        "(?x) m m .*",
+        "\\Q.*\\E.*k",
+        ".*$x",
     };
     static const char *const inputs[] = {
-        "os.system('x')", "system only", "ab", "a.b", "xy", "yx", "b1", "1a", "x\\", "x",
-        "qn", "q", "zZ", "mm", "m m", ".*k", "k", "$x", "", "call\n(",
+        "os.system('x')",
+        "system only",
+        "ab",
+        "a.b",
+        "xy",
+        "yx",
+        "b1",
+        "1a",
+        "x\\",
+        "x",
+        "qn",
+        "q",
+        "zZ",
+        "mm",
+        "m m",
+        ".*k",
+        "k",
+        "$x",
+        "",
+        "call\n(",
     };
     char path[] = "/tmp/pl_engine_core.XXXXXX";
     int fd = mkstemp(path);
@@ -635,12 +668,95 @@ PL_TEST(db_flipped_bytes_everywhere)
         orig[off] ^= 0x5a;
         int rc = pl_engine_db_load(s_db, &set, eng);
         int code = pl_last_error();
-        PL_CHECK_MSG(rc == -1 && (code == PL_ERR_ENGINE_DB_CORRUPT ||
-                                  code == PL_ERR_ENGINE_DB_INCOMPATIBLE),
-                     "flip at %zu: rc=%d %s", off, rc, pl_last_error_msg());
+        PL_CHECK_MSG(
+            rc == -1 && (code == PL_ERR_ENGINE_DB_CORRUPT || code == PL_ERR_ENGINE_DB_INCOMPATIBLE),
+            "flip at %zu: rc=%d %s", off, rc, pl_last_error_msg());
         PL_CHECK(!eng[0] && !eng[1] && !eng[2]);
     }
     free(orig);
     unlink(s_db);
+    pl_ruleset_clean_up(&set);
+}
+
+PL_TEST(compile_cache)
+{
+    char dir[] = "/tmp/pl_engine_cache.XXXXXX";
+    PL_CHECK(mkdtemp(dir));
+    char sub[128];
+    snprintf(sub, sizeof(sub), "%s/cache", dir);
+    pl_engine_set_cache_dir(sub);
+    struct pl_ruleset set;
+    pl_ruleset_init(&set);
+    PL_CHECK_OK(s_load_all(&set));
+    struct pl_engine *a = NULL, *b = NULL;
+    struct pl_buf ra = PL_BUF_INIT, rb = PL_BUF_INIT;
+    PL_CHECK_OK(pl_engine_compile(&set, PL_TARGET_IN, &a, &ra));
+    PL_CHECK(!pl_engine_from_cache(a));
+    PL_CHECK_OK(pl_engine_compile(&set, PL_TARGET_IN, &b, &rb));
+    PL_CHECK(pl_engine_from_cache(b));
+    /* same rules on PCRE2, same reasons, same matches */
+    PL_CHECK_STR(rb.data, ra.data);
+    struct hits h1, h2;
+    const char *ev = "q=hello hello&f=../../etc/passwd union  select";
+    PL_CHECK_OK(s_scan(a, ev, &h1));
+    PL_CHECK_OK(s_scan(b, ev, &h2));
+    PL_CHECK_INT(h2.n, h1.n);
+    pl_engine_destroy(b);
+    b = NULL;
+    /* other options are another entry */
+    PL_CHECK_OK(pl_engine_compile_ex(&set, PL_TARGET_IN, PL_ENGINE_SINGLEMATCH, &b, NULL));
+    PL_CHECK(!pl_engine_from_cache(b));
+    pl_engine_destroy(b);
+    b = NULL;
+    /* damaged entries are compiled again (and rewritten) */
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "for f in %s/in-*.hsdb; do printf 'garbage' > \"$f\"; done", sub);
+    PL_CHECK(system(cmd) == 0);
+    PL_CHECK_OK(pl_engine_compile(&set, PL_TARGET_IN, &b, NULL));
+    PL_CHECK(!pl_engine_from_cache(b));
+    PL_CHECK_OK(s_scan(b, ev, &h2));
+    PL_CHECK_INT(h2.n, h1.n);
+    pl_engine_destroy(b);
+    b = NULL;
+    /* a directory others can write is not trusted */
+    PL_CHECK(chmod(sub, 0777) == 0);
+    PL_CHECK_OK(pl_engine_compile(&set, PL_TARGET_IN, &b, NULL));
+    PL_CHECK(!pl_engine_from_cache(b));
+    pl_engine_destroy(b);
+    pl_engine_set_cache_dir("");
+    pl_engine_destroy(a);
+    pl_buf_clean_up(&ra);
+    pl_buf_clean_up(&rb);
+    pl_ruleset_clean_up(&set);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    PL_CHECK(system(cmd) == 0);
+}
+
+/* past the stream buffer, the PCRE2 rules cannot see everything: fail closed at close */
+PL_TEST(stream_buffer_cap_fails_closed)
+{
+    struct pl_ruleset set;
+    pl_ruleset_init(&set);
+    PL_CHECK_OK(pl_rules_load(&set, DATA "/pack.yaml", -1));
+    struct pl_engine *e = NULL;
+    PL_CHECK_OK(pl_engine_compile(&set, PL_TARGET_IN, &e, NULL));
+    struct pl_engine_scratch *s = NULL;
+    struct pl_engine_stream *st = NULL;
+    PL_CHECK_OK(pl_engine_scratch_new(e, &s));
+    PL_CHECK_OK(pl_engine_stream_open(e, &st));
+    size_t chunk = 1024 * 1024;
+    char *buf = malloc(chunk);
+    memset(buf, 'x', chunk);
+    struct hits h = {0};
+    int rc = 0;
+    for (size_t sent = 0; sent <= PL_ENGINE_STREAM_BUFFER_MAX && rc == 0; sent += chunk)
+        rc = pl_engine_stream_scan(st, s, buf, chunk, s_collect, &h);
+    PL_CHECK_INT(rc, 0);
+    PL_CHECK_INT(pl_engine_stream_close(st, s, s_collect, &h), -1);
+    PL_CHECK_INT(pl_last_error(), PL_ERR_ENGINE_MATCH_LIMIT);
+    PL_CHECK_INT(h.n, 0);
+    free(buf);
+    pl_engine_scratch_destroy(s);
+    pl_engine_destroy(e);
     pl_ruleset_clean_up(&set);
 }

@@ -131,3 +131,18 @@ PL_TEST(mon_json_escapes_and_stays_valid_when_cut)
     pl_mon_json_str(&j, "abcdef", 3);
     PL_CHECK_STR(buf, "\"abc...\"");
 }
+
+PL_TEST(mon_host_patterns)
+{
+    PL_CHECK(pl_mon_host_match("*.amazonaws.com", "dynamodb.us-east-1.amazonaws.com"));
+    PL_CHECK(pl_mon_host_match("*.amazonaws.com", "S3.AMAZONAWS.COM."));
+    PL_CHECK(!pl_mon_host_match("*.amazonaws.com", "amazonaws.com"));
+    PL_CHECK(!pl_mon_host_match("*.amazonaws.com", "evilamazonaws.com"));
+    PL_CHECK(pl_mon_host_match("api.example.com", "api.example.com"));
+    PL_CHECK(!pl_mon_host_match("api.example.com", "x.api.example.com"));
+    PL_CHECK(pl_mon_is_host_pattern("*.amazonaws.com", 15));
+    PL_CHECK(pl_mon_is_host_pattern("localhost", 9));
+    PL_CHECK(!pl_mon_is_host_pattern("10.0.0.1", 8));
+    PL_CHECK(!pl_mon_is_host_pattern("fd00::1", 7));
+    PL_CHECK(!pl_mon_is_host_pattern("*", 1));
+}

@@ -35,8 +35,8 @@ static int s_new(struct pl_config *cfg, const char *store, const char *path,
         pl_config_clean_up(cfg);
         return -1;
     }
-    struct pl_incidents_options o = {.cfg = cfg, .function = "fn-test", .clock = s_clock,
-                                     .emf_fd = s_devnull()};
+    struct pl_incidents_options o = {
+        .cfg = cfg, .function = "fn-test", .clock = s_clock, .emf_fd = s_devnull()};
     if (pl_incidents_new(&o, out)) {
         pl_config_clean_up(cfg);
         return -1;
@@ -189,8 +189,8 @@ PL_TEST(dry_run_decides_but_does_not_enforce)
     struct pl_config cfg;
     PL_CHECK_OK(pl_config_init(&cfg));
     pl_config_set(&cfg, PL_CFG_STORE, "none", PL_ORIGIN_CLI);
-    struct pl_incidents_options o = {.cfg = &cfg, .function = "fn", .clock = s_clock,
-                                     .dry_run = true, .emf_fd = s_devnull()};
+    struct pl_incidents_options o = {
+        .cfg = &cfg, .function = "fn", .clock = s_clock, .dry_run = true, .emf_fd = s_devnull()};
     struct pl_incidents *x;
     int rc = pl_incidents_new(&o, &x);
     if (rc)
@@ -339,14 +339,13 @@ PL_TEST(report_formats_from_the_store)
     bool ok = rc == 0 && strstr(txt.data, "total events: 12") &&
               strstr(txt.data, "DANGEROUS_FUNCTION_CALL") && strstr(txt.data, "code review") &&
               strstr(txt.data, "Review the 6 HIGH/CRITICAL") && strstr(json.data, "\"total\":12") &&
-              strstr(json.data, "\"correlated_total\":3") &&
-              strstr(html.data, "<svg") && strstr(html.data, "&lt;script&gt;") &&
-              !strstr(html.data, "<script>");
+              strstr(json.data, "\"correlated_total\":3") && strstr(html.data, "<svg") &&
+              strstr(html.data, "&lt;script&gt;") && !strstr(html.data, "<script>");
     if (!ok)
         fprintf(stderr, "%s\n%s\n", txt.data ? txt.data : "", json.data ? json.data : "");
     /* self-contained: no external references except the SVG namespace */
-    bool external = strstr(html.data, "src=") || strstr(html.data, "href=") ||
-                    strstr(html.data, "https://");
+    bool external =
+        strstr(html.data, "src=") || strstr(html.data, "href=") || strstr(html.data, "https://");
     pl_buf_clean_up(&txt);
     pl_buf_clean_up(&json);
     pl_buf_clean_up(&html);

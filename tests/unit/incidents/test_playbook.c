@@ -183,7 +183,8 @@ PL_TEST(correlation_defaults)
     PL_CHECK_INT(c.rules[0].count, 3);
     PL_CHECK_INT(c.rules[0].window_ms, 300000);
     PL_CHECK_INT(c.rules[0].level, PL_SEV_CRITICAL);
-    PL_CHECK_INT(c.rules[0].types, (1ull << PL_EV_CODE_INJECTION) | (1ull << PL_EV_COMMAND_INJECTION));
+    PL_CHECK_INT(c.rules[0].types,
+                 (1ull << PL_EV_CODE_INJECTION) | (1ull << PL_EV_COMMAND_INJECTION));
     PL_CHECK_INT(c.rules[1].count, 10);
     PL_CHECK_INT(c.rules[1].window_ms, 60000);
     PL_CHECK_INT(c.rules[1].level, PL_SEV_HIGH);

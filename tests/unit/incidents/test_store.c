@@ -134,9 +134,9 @@ PL_TEST(store_count_windows_and_types)
     size_t all = 0, win = 0, inj = 0, edge = 0, other = 0;
     uint64_t injmask = (1ull << PL_EV_COMMAND_INJECTION) | (1ull << PL_EV_CODE_INJECTION);
     rc |= pl_store_count(s, s_fn, t0, t0 + 110000, 0, &all);
-    rc |= pl_store_count(s, s_fn, t0 + 20000, t0 + 50000, 0, &win);   /* 2,3,4,5 */
-    rc |= pl_store_count(s, s_fn, t0, t0 + 110000, injmask, &inj);    /* 0,3,6,9 */
-    rc |= pl_store_count(s, s_fn, t0 + 20001, t0 + 49999, 0, &edge);  /* 3,4 */
+    rc |= pl_store_count(s, s_fn, t0 + 20000, t0 + 50000, 0, &win);  /* 2,3,4,5 */
+    rc |= pl_store_count(s, s_fn, t0, t0 + 110000, injmask, &inj);   /* 0,3,6,9 */
+    rc |= pl_store_count(s, s_fn, t0 + 20001, t0 + 49999, 0, &edge); /* 3,4 */
     rc |= pl_store_count(s, s_fn2, t0, t0 + 110000, 0, &other);
     pl_store_close(s);
     PL_CHECK_OK(rc);

@@ -92,6 +92,7 @@ PL_TEST(tamper_watch_reports_dropped_code_loaded_library_and_child_env)
     snprintf(subexe, sizeof(subexe), "%s/later/payload", dir);
     PL_CHECK_OK(pl_write_file_atomic(old, "#!/bin/sh\n", 10, 0755));
     chmod(old, 0755);
+    usleep(30 * 1000); /* ctime ticks coarsely: let the baseline start after old.sh */
 
     int p[2];
     PL_CHECK(pipe(p) == 0);

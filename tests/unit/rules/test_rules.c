@@ -44,11 +44,11 @@ static int s_yaml_error(const char *yaml, int code, const char *want)
     pl_ruleset_init(&set);
     const char *p = s_write("pack.yaml", yaml);
     int rc = pl_rules_load(&set, p, -1);
-    int ok = rc == -1 && pl_last_error() == code && strstr(pl_last_error_msg(), want) &&
-             set.count == 0;
+    int ok =
+        rc == -1 && pl_last_error() == code && strstr(pl_last_error_msg(), want) && set.count == 0;
     if (!ok)
-        fprintf(stderr, "  got rc=%d code=%d msg=%s\n  want code=%d msg~%s\n", rc,
-                pl_last_error(), pl_last_error_msg(), code, want);
+        fprintf(stderr, "  got rc=%d code=%d msg=%s\n  want code=%d msg~%s\n", rc, pl_last_error(),
+                pl_last_error_msg(), code, want);
     pl_ruleset_clean_up(&set);
     return ok;
 }
@@ -89,8 +89,10 @@ PL_TEST(classic_errors)
     PL_CHECK_INT(pl_rules_load(&set, p, -1), -1);
     PL_CHECK_INT(pl_last_error(), PL_ERR_RULES_PATTERN);
     char want[600];
-    snprintf(want, sizeof(want), "%s/in_protect.txt:4: pattern 'x(' does not compile: missing "
-             "closing parenthesis", s_dir);
+    snprintf(want, sizeof(want),
+             "%s/in_protect.txt:4: pattern 'x(' does not compile: missing "
+             "closing parenthesis",
+             s_dir);
     PL_CHECK_MSG(strstr(pl_last_error_msg(), want), "message: %s", pl_last_error_msg());
     PL_CHECK_INT(set.count, 0);
     /* a target must come from the name */
@@ -103,15 +105,17 @@ PL_TEST(classic_errors)
     p = s_write("code_protect.txt", "abc\nabc\n");
     PL_CHECK_INT(pl_rules_load(&set, p, -1), -1);
     PL_CHECK_INT(pl_last_error(), PL_ERR_RULES_SYNTAX);
-    snprintf(want, sizeof(want), "code_protect.txt:2: duplicate rule id 'abc' (first defined at "
-             "%s/code_protect.txt:1)", s_dir);
+    snprintf(want, sizeof(want),
+             "code_protect.txt:2: duplicate rule id 'abc' (first defined at "
+             "%s/code_protect.txt:1)",
+             s_dir);
     PL_CHECK_MSG(strstr(pl_last_error_msg(), want), "message: %s", pl_last_error_msg());
     PL_CHECK_INT(set.count, 1); /* the failed load added nothing */
     /* a rule matching the empty string would match everything */
     p = s_write("out_protect.txt", "a*\n");
     PL_CHECK_INT(pl_rules_load(&set, p, -1), -1);
     PL_CHECK(strstr(pl_last_error_msg(), "out_protect.txt:1: pattern 'a*' does not compile: it "
-                    "matches the empty string"));
+                                         "matches the empty string"));
     /* missing file */
     PL_CHECK_INT(pl_rules_load(&set, "/nonexistent/in_protect.txt", -1), -1);
     PL_CHECK_INT(pl_last_error(), PL_ERR_NOT_FOUND);
@@ -157,20 +161,23 @@ PL_TEST(yaml_errors)
     snprintf(y, sizeof(y), "%s    pattern: abc\n    colour: red\n", head);
     PL_CHECK(s_yaml_error(y, PL_ERR_RULES_SYNTAX, "pack.yaml:7: unknown key 'colour'"));
     /* missing field: reported at the rule's line */
-    PL_CHECK(s_yaml_error(head, PL_ERR_RULES_SYNTAX, "pack.yaml:2: rule 'a': missing field "
+    PL_CHECK(s_yaml_error(head, PL_ERR_RULES_SYNTAX,
+                          "pack.yaml:2: rule 'a': missing field "
                           "'pattern'"));
     /* bad enums */
     PL_CHECK(s_yaml_error("rules:\n  - id: a\n    target: sideways\n    pattern: x\n"
                           "    severity: HIGH\n    category: c\n",
                           PL_ERR_RULES_SYNTAX, "pack.yaml:3: bad target 'sideways'"));
-    snprintf(y, sizeof(y), "rules:\n  - id: a\n    target: in\n    severity: SEVERE\n"
+    snprintf(y, sizeof(y),
+             "rules:\n  - id: a\n    target: in\n    severity: SEVERE\n"
              "    category: c\n    pattern: x\n");
     PL_CHECK(s_yaml_error(y, PL_ERR_RULES_SYNTAX, "pack.yaml:4: bad severity 'SEVERE'"));
     snprintf(y, sizeof(y), "%s    pattern: x\n    action: explode\n", head);
     PL_CHECK(s_yaml_error(y, PL_ERR_RULES_SYNTAX, "pack.yaml:7: bad action 'explode'"));
     snprintf(y, sizeof(y), "%s    pattern: x\n    flags: [caseless, sticky]\n", head);
     PL_CHECK(s_yaml_error(y, PL_ERR_RULES_SYNTAX, "pack.yaml:7: bad flag 'sticky'"));
-    snprintf(y, sizeof(y), "rules:\n  - id: a\n    target: code\n    severity: HIGH\n"
+    snprintf(y, sizeof(y),
+             "rules:\n  - id: a\n    target: code\n    severity: HIGH\n"
              "    category: c\n    pattern: x\n    languages: [python, cobol]\n");
     PL_CHECK(s_yaml_error(y, PL_ERR_RULES_SYNTAX, "pack.yaml:7: rule 'a': bad language 'cobol'"));
     snprintf(y, sizeof(y), "%s    pattern: x\n    languages: [python]\n", head);
@@ -182,20 +189,27 @@ PL_TEST(yaml_errors)
                           "pack.yaml:14: pattern 'x(' does not compile: missing closing "
                           "parenthesis"));
     snprintf(y, sizeof(y), "%s    pattern: x\n    allow: ['[z']\n", head);
-    PL_CHECK(s_yaml_error(y, PL_ERR_RULES_PATTERN, "pack.yaml:7: allow pattern '[z' does not "
+    PL_CHECK(s_yaml_error(y, PL_ERR_RULES_PATTERN,
+                          "pack.yaml:7: allow pattern '[z' does not "
                           "compile"));
     /* duplicate ids name both places */
-    snprintf(y, sizeof(y), "%s    pattern: x\n  - id: a\n    target: out\n    pattern: y\n"
-             "    severity: LOW\n    category: d\n", head);
+    snprintf(y, sizeof(y),
+             "%s    pattern: x\n  - id: a\n    target: out\n    pattern: y\n"
+             "    severity: LOW\n    category: d\n",
+             head);
     char want[600];
-    snprintf(want, sizeof(want), "pack.yaml:7: duplicate rule id 'a' (first defined at "
-             "%s/pack.yaml:2)", s_dir);
+    snprintf(want, sizeof(want),
+             "pack.yaml:7: duplicate rule id 'a' (first defined at "
+             "%s/pack.yaml:2)",
+             s_dir);
     PL_CHECK(s_yaml_error(y, PL_ERR_RULES_SYNTAX, want));
     /* structure */
-    PL_CHECK(s_yaml_error("- a\n- b\n", PL_ERR_RULES_SYNTAX, "pack.yaml:1: a rule pack is a "
+    PL_CHECK(s_yaml_error("- a\n- b\n", PL_ERR_RULES_SYNTAX,
+                          "pack.yaml:1: a rule pack is a "
                           "mapping"));
     PL_CHECK(s_yaml_error("name: x\n", PL_ERR_RULES_SYNTAX, "pack.yaml:1: missing field 'rules'"));
-    PL_CHECK(s_yaml_error("rules: [1, 2]\n", PL_ERR_RULES_SYNTAX, "pack.yaml:1: a rule must be "
+    PL_CHECK(s_yaml_error("rules: [1, 2]\n", PL_ERR_RULES_SYNTAX,
+                          "pack.yaml:1: a rule must be "
                           "a mapping"));
     PL_CHECK(s_yaml_error("rules:\n  - id: [a\n", PL_ERR_RULES_SYNTAX, "YAML error"));
     PL_CHECK(s_yaml_error("extra: 1\nrules: []\n", PL_ERR_RULES_SYNTAX,
