@@ -40,7 +40,7 @@ layer: deps build
 	bash packaging/make-layer.sh $(BUILD)
 
 bench: deps build
-	bash bench/run
+	python3 bench/run $(BENCH_ARGS)
 
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B build-san -DPL_FUZZ=ON -DPL_SANITIZE=ON >/dev/null

@@ -70,6 +70,37 @@ def measure(sims, sizes, n):
     return out
 
 
+def cold_starts(bin_path, guard, db, fn_dir, extra, reps):
+    """exec of a minimal runtime (curl GET /next) to its request arriving at the service,
+    direct or through `protectlambda wrap --` (the guard already running, as in Lambda)"""
+    sim = start(bin_path, guard, db, fn_dir, extra)
+    env = dict(os.environ)
+    env.update(extra or {})
+    env["AWS_LAMBDA_RUNTIME_API"] = sim.address
+    env["PROTECTLAMBDA_PORT"] = str(sim.proxy_port)
+    times = []
+    try:
+        for _ in range(reps):
+            with sim.lock:
+                seen = len(sim.next_times)
+            t0 = time.monotonic()
+            rt = ["sh", "-c", 'exec curl -s -o /dev/null '
+                  '"http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/next"']
+            cmd = ([bin_path, "wrap", "--"] + rt) if guard else rt
+            p = subprocess.Popen(cmd, env=env)
+            with sim.lock:
+                while len(sim.next_times) <= seen:
+                    sim.lock.wait(10)
+                arrived = sim.next_times[seen]
+            times.append((arrived - t0) * 1000)
+            sim.submit({"d": "x"})
+            p.wait()
+    finally:
+        sim.shutdown()
+        sim.stop()
+    return statistics.median(times)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(SRC, "build/src/cli/protectlambda"))
@@ -114,6 +145,15 @@ def main():
                   name, direct.first_next_ms, sim.first_next_ms,
                   sim.first_next_ms - direct.first_next_ms,
                   sim.first_next_ms / max(direct.first_next_ms, 1e-3)))
+    reps = 30
+    lbin = a.bin + "-lambda" if os.path.exists(a.bin + "-lambda") else a.bin
+    c_direct = cold_starts(lbin, False, db, fn, None, reps)
+    c_guard = cold_starts(lbin, True, db, fn, PROXY_ONLY, reps)
+    c_full = cold_starts(lbin, True, db, fn, None, reps)
+    print("cold start, minimal runtime (sh + curl GET /next), layer binary %s, median of %d: direct %.1f ms, through "
+          "wrap + proxy %.1f ms (added %.1f ms, %.2fx), with harden defaults %.1f ms (added "
+          "%.1f ms, %.2fx)" % (os.path.basename(lbin), reps, c_direct, c_guard, c_guard - c_direct, c_guard / c_direct,
+                               c_full, c_full - c_direct, c_full / c_direct))
     print("extension start (exec -> register -> rules.db -> code scan -> proxy listening -> "
           "event/next): %.1f ms (guard), %.1f ms (guard+harden)" % (guarded.ext_ready_ms,
                                                                     full.ext_ready_ms))

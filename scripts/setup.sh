@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-  build-essential cmake pkg-config clang libclang-rt-14-dev
+  build-essential cmake pkg-config clang libclang-rt-14-dev clang-tidy cppcheck
   libvectorscan-dev libpcre2-dev libyaml-dev libseccomp-dev libsqlite3-dev sqlite3
   libssl-dev libcurl4-openssl-dev
   python3 curl zip unzip ripgrep binutils file

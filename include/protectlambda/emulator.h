@@ -24,9 +24,9 @@
 struct pl_emulator;
 
 struct pl_emulator_options {
-    const char *function_dir;        /* LAMBDA_TASK_ROOT and the runtime's cwd (required) */
-    const char *handler;             /* _HANDLER (required) */
-    char *const *runtime_argv;       /* runtime command, NULL-terminated (required) */
+    const char *function_dir;  /* LAMBDA_TASK_ROOT and the runtime's cwd (required) */
+    const char *handler;       /* _HANDLER (required) */
+    char *const *runtime_argv; /* runtime command, NULL-terminated (required) */
     /* AWS_LAMBDA_EXEC_WRAPPER: a path; the runtime is started as [wrapper, runtime_argv...] and
      * the variable is set in its environment. NULL: taken from extra_env, then from the
      * emulator's environment. "" disables. */
@@ -34,22 +34,22 @@ struct pl_emulator_options {
     /* alternative wrapper given as an argv prefix, e.g. {"/usr/bin/protectlambda","wrap","--"}:
      * the runtime is started as [prefix..., runtime_argv...]; no variable is set */
     char *const *wrapper_argv;
-    const char *extensions_dir;      /* executables in it are external extensions (may be NULL) */
-    char *const *const *extensions;  /* more extensions: NULL-terminated list of argv arrays */
-    char *const *extra_env;          /* "NAME=value" for every child (overrides), NULL-terminated */
-    bool clean_env;                  /* children do not inherit the emulator's environment */
-    uint16_t port;                   /* Runtime API port, 0 = any free port */
-    const char *function_name;       /* default "function" */
-    const char *region;              /* default us-east-1 (or AWS_REGION) */
-    int memory_mb;                   /* default 3008 */
-    int timeout_s;                   /* invocation timeout, default 300 */
-    int init_timeout_s;              /* extensions + runtime init, default 10 */
-    int shutdown_ms;                 /* SHUTDOWN budget, default 2000 */
-    size_t max_payload;              /* request / buffered response cap, default 6 MB */
-    size_t max_stream;               /* streamed response cap, default 20 MB */
-    int child_stdout_fd;             /* children's stdout goes here; default 2 (stderr) so the
-                                        CLI's stdout carries only responses; -1 = inherit */
-    bool log_invocations;            /* log one line per invoke-URL invocation */
+    const char *extensions_dir;     /* executables in it are external extensions (may be NULL) */
+    char *const *const *extensions; /* more extensions: NULL-terminated list of argv arrays */
+    char *const *extra_env;         /* "NAME=value" for every child (overrides), NULL-terminated */
+    bool clean_env;                 /* children do not inherit the emulator's environment */
+    uint16_t port;                  /* Runtime API port, 0 = any free port */
+    const char *function_name;      /* default "function" */
+    const char *region;             /* default us-east-1 (or AWS_REGION) */
+    int memory_mb;                  /* default 3008 */
+    int timeout_s;                  /* invocation timeout, default 300 */
+    int init_timeout_s;             /* extensions + runtime init, default 10 */
+    int shutdown_ms;                /* SHUTDOWN budget, default 2000 */
+    size_t max_payload;             /* request / buffered response cap, default 6 MB */
+    size_t max_stream;              /* streamed response cap, default 20 MB */
+    int child_stdout_fd;            /* children's stdout goes here; default 2 (stderr) so the
+                                       CLI's stdout carries only responses; -1 = inherit */
+    bool log_invocations;           /* log one line per invoke-URL invocation */
 };
 
 enum pl_emulator_outcome {
@@ -70,7 +70,7 @@ struct pl_emulator_result {
     char error_type[128];   /* Lambda-Runtime-Function-Error-Type or the emulator's
                                (Sandbox.Timedout, Runtime.ExitError, ...) */
     bool streamed;
-    uint64_t duration_ns;   /* delivery to the runtime -> answer */
+    uint64_t duration_ns; /* delivery to the runtime -> answer */
 };
 
 void pl_emulator_result_init(struct pl_emulator_result *r);
@@ -84,23 +84,23 @@ struct pl_emulator_invoke_options {
 };
 
 struct pl_emulator_stats {
-    uint64_t invocations;        /* accepted by pl_emulator_invoke / the invoke URL */
-    uint64_t delivered;          /* handed to the runtime by invocation/next */
-    uint64_t responses;          /* answered by .../response */
-    uint64_t function_errors;    /* answered by .../error (or error trailers) */
+    uint64_t invocations;     /* accepted by pl_emulator_invoke / the invoke URL */
+    uint64_t delivered;       /* handed to the runtime by invocation/next */
+    uint64_t responses;       /* answered by .../response */
+    uint64_t function_errors; /* answered by .../error (or error trailers) */
     uint64_t timeouts;
-    uint64_t runtime_exits;      /* runtime died during an invocation */
+    uint64_t runtime_exits; /* runtime died during an invocation */
     uint64_t init_errors;
-    uint64_t double_answers;     /* a second answer to an already answered id (an error) */
-    uint64_t unknown_answers;    /* answer to an id never delivered (an error) */
-    uint64_t late_answers;       /* answer to an id that had timed out */
-    uint64_t unanswered;         /* runtime asked for next without answering the current one */
-    uint64_t too_large;          /* payloads refused with 413 */
+    uint64_t double_answers;  /* a second answer to an already answered id (an error) */
+    uint64_t unknown_answers; /* answer to an id never delivered (an error) */
+    uint64_t late_answers;    /* answer to an id that had timed out */
+    uint64_t unanswered;      /* runtime asked for next without answering the current one */
+    uint64_t too_large;       /* payloads refused with 413 */
     uint64_t runtime_starts;
     uint64_t extensions_registered;
     uint64_t extension_invoke_events;
     uint64_t extension_shutdown_events;
-    uint64_t http_errors;        /* malformed requests on the APIs */
+    uint64_t http_errors; /* malformed requests on the APIs */
     /* cold start of the first init: extensions spawned -> every one registered and in
      * event/next; runtime spawned -> its first invocation/next (0 until known) */
     uint64_t extensions_init_us;

@@ -28,10 +28,10 @@
 
 #include "protectlambda/buf.h"
 
-#define PL_HTTP_MAX_HEAD (64 * 1024)            /* request/status line + headers */
-#define PL_HTTP_MAX_HEADERS 100                 /* header fields in one head */
-#define PL_HTTP_MAX_TRAILERS 32                 /* trailer fields after a chunked body */
-#define PL_HTTP_MAX_CHUNK_LINE 4096             /* chunk-size line with extensions */
+#define PL_HTTP_MAX_HEAD (64 * 1024)               /* request/status line + headers */
+#define PL_HTTP_MAX_HEADERS 100                    /* header fields in one head */
+#define PL_HTTP_MAX_TRAILERS 32                    /* trailer fields after a chunked body */
+#define PL_HTTP_MAX_CHUNK_LINE 4096                /* chunk-size line with extensions */
 #define PL_HTTP_DEFAULT_BODY_CAP (6 * 1024 * 1024) /* Lambda's buffered payload limit */
 
 struct pl_http_header {
@@ -141,8 +141,8 @@ int pl_http_conn_continue(struct pl_http_conn *c, const struct pl_http_msg *m);
 /* Read the next piece of the body of m (decoded: no chunk framing). Returns 1 with *data
  * / *len pointing into the connection buffer (valid until the next call on c), 0 at the end
  * of the body (trailers are then in m->trailers), -1 error. *len is at most `max` (0 = any). */
-int pl_http_conn_read_body_piece(struct pl_http_conn *c, struct pl_http_msg *m,
-                                 const char **data, size_t *len, size_t max);
+int pl_http_conn_read_body_piece(struct pl_http_conn *c, struct pl_http_msg *m, const char **data,
+                                 size_t *len, size_t max);
 /* Read the whole body into out (appended), failing with PL_ERR_LIMIT when it would exceed
  * cap bytes (a Content-Length above cap fails before reading anything). After a failure the
  * connection is out of sync: close it. */

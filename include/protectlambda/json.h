@@ -33,7 +33,7 @@ struct pl_json_sax {
 int pl_json_sax_parse(const char *data, size_t len, const struct pl_json_limits *limits,
                       const struct pl_json_sax *cb, void *ctx, size_t *err_offset);
 /* the same with a caller-owned scratch buffer for unescaped strings (reused across parses so
- * a warm parser allocates nothing; its contents are overwritten) */
+ * a warm parser allocates nothing; its contents are overwritten; NULL: a temporary one) */
 int pl_json_sax_parse_ex(const char *data, size_t len, const struct pl_json_limits *limits,
                          const struct pl_json_sax *cb, void *ctx, size_t *err_offset,
                          struct pl_buf *scratch);

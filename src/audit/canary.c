@@ -32,6 +32,7 @@ struct pl_canaries {
     size_t n, cap;
     size_t max_len;
     uint64_t filter[(1u << S_FILTER_BITS) / 64];
+    uint64_t first2[65536 / 64]; /* first two bytes of every pattern: the cheap pre-filter */
 };
 
 static inline uint16_t s_hash8(const void *p)
@@ -66,6 +67,8 @@ static int s_add_one(struct pl_canaries *c, const char *b, size_t len, uint32_t 
     p->form = (uint8_t)form;
     p->hash = s_hash8(b);
     c->filter[p->hash >> 6] |= 1ull << (p->hash & 63);
+    uint16_t f2 = (uint16_t)((unsigned char)b[0] | (unsigned)(unsigned char)b[1] << 8);
+    c->first2[f2 >> 6] |= 1ull << (f2 & 63);
     if (len > c->max_len)
         c->max_len = len;
     c->n++;
@@ -266,7 +269,11 @@ int pl_canaries_scan(const struct pl_canaries *c, const char *data, size_t len,
 {
     if (!c || !c->n || len < S_WIN)
         return 0;
+    const unsigned char *u = (const unsigned char *)data;
     for (size_t i = 0; i + S_WIN <= len; i++) {
+        uint16_t f2 = (uint16_t)(u[i] | (unsigned)u[i + 1] << 8);
+        if (!(c->first2[f2 >> 6] & (1ull << (f2 & 63))))
+            continue;
         uint16_t h = s_hash8(data + i);
         if (!(c->filter[h >> 6] & (1ull << (h & 63))))
             continue;

@@ -50,10 +50,10 @@ int pl_cli_emu_option(struct pl_cli_emu *c, int argc, char **argv, int *i)
 {
     const char *a = argv[*i], *v = NULL;
     int r;
-#define S_VAL()                                                                                \
-    do {                                                                                       \
-        if ((r = s_need_value(c, argc, argv, i, &v)) != 1)                                     \
-            return r;                                                                          \
+#define S_VAL()                                                                                    \
+    do {                                                                                           \
+        if ((r = s_need_value(c, argc, argv, i, &v)) != 1)                                         \
+            return r;                                                                              \
     } while (0)
     if (!strcmp(a, "--function")) {
         S_VAL();
@@ -298,8 +298,10 @@ static char **s_detect_runtime(struct pl_cli_emu *c)
         pl_free(rt);
         return v;
     }
-    pl_raise(PL_ERR_NOT_FOUND, "cannot tell the runtime of %s (no bootstrap, no %s.py/.js/.mjs/.sh); "
-             "give --runtime", c->function_dir, module);
+    pl_raise(PL_ERR_NOT_FOUND,
+             "cannot tell the runtime of %s (no bootstrap, no %s.py/.js/.mjs/.sh); "
+             "give --runtime",
+             c->function_dir, module);
     return NULL;
 }
 
@@ -383,7 +385,8 @@ int pl_cli_emu_prepare(struct pl_cli_emu *c)
                 return pl_cli_error(c->cmd);
         }
         /* outside Lambda the default packs are the repo's, unless told otherwise */
-        if (!s_env_has(c, "PROTECTLAMBDA_RULES_DIR") && !s_is_file("/opt/protectlambda/rules", false)) {
+        if (!s_env_has(c, "PROTECTLAMBDA_RULES_DIR") &&
+            !s_is_file("/opt/protectlambda/rules", false)) {
             struct stat rs;
             if (stat("/opt/protectlambda/rules", &rs) < 0 && stat(PL_SOURCE_RULES_DIR, &rs) == 0) {
                 char kv[PATH_MAX + 32];

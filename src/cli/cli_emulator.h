@@ -42,20 +42,20 @@ int pl_cli_emu_option(struct pl_cli_emu *c, int argc, char **argv, int *i);
 int pl_cli_emu_prepare(struct pl_cli_emu *c);
 void pl_cli_emu_clean_up(struct pl_cli_emu *c);
 
-#define PL_CLI_EMU_OPTIONS_HELP                                                                  \
-    "  --function DIR        function code directory (LAMBDA_TASK_ROOT); required\n"              \
-    "  --handler H           handler (_HANDLER), e.g. app.handler or index.handler; required\n"  \
-    "  --runtime CMD         runtime command (split on blanks, quotes honoured); default: \n"    \
-    "                        DIR/bootstrap if executable, else by handler file: .py -> the\n"     \
-    "                        Python runtime loop, .js/.mjs/.cjs -> aws-lambda-ric, .sh -> the\n"  \
+#define PL_CLI_EMU_OPTIONS_HELP                                                                    \
+    "  --function DIR        function code directory (LAMBDA_TASK_ROOT); required\n"               \
+    "  --handler H           handler (_HANDLER), e.g. app.handler or index.handler; required\n"    \
+    "  --runtime CMD         runtime command (split on blanks, quotes honoured); default: \n"      \
+    "                        DIR/bootstrap if executable, else by handler file: .py -> the\n"      \
+    "                        Python runtime loop, .js/.mjs/.cjs -> aws-lambda-ric, .sh -> the\n"   \
     "                        shell runtime (examples/runtimes/)\n"                                 \
-    "  --unprotected         no guard: the runtime talks to the emulator directly\n"            \
-    "  --env NAME=VALUE      environment variable for the function and the guard; repeatable\n"   \
-    "  --extension CMD       also start CMD as an external extension; repeatable\n"             \
-    "  --extensions-dir DIR  start every executable in DIR as an external extension\n"          \
-    "  --timeout S           invocation timeout in seconds (default 300)\n"                     \
-    "  --memory MB           AWS_LAMBDA_FUNCTION_MEMORY_SIZE (default 3008)\n"                  \
-    "  --name NAME           function name (default: function)\n"                               \
+    "  --unprotected         no guard: the runtime talks to the emulator directly\n"               \
+    "  --env NAME=VALUE      environment variable for the function and the guard; repeatable\n"    \
+    "  --extension CMD       also start CMD as an external extension; repeatable\n"                \
+    "  --extensions-dir DIR  start every executable in DIR as an external extension\n"             \
+    "  --timeout S           invocation timeout in seconds (default 300)\n"                        \
+    "  --memory MB           AWS_LAMBDA_FUNCTION_MEMORY_SIZE (default 3008)\n"                     \
+    "  --name NAME           function name (default: function)\n"                                  \
     "  --verbose             log each invocation (request id, outcome, duration) on stderr\n"
 
 #endif

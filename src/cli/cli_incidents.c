@@ -13,7 +13,7 @@ int pl_cli_store_arg(const char *cmd, int argc, char **argv, int *i, struct pl_c
     const char **slots[] = {&a->config, &a->store, &a->store_path, &a->function};
     for (size_t k = 0; k < PL_ARRAY_LEN(names); k++) {
         size_t n = strlen(names[k]);
-        if (strncmp(argv[*i], names[k], n))
+        if (strncmp(argv[*i], names[k], n) != 0)
             continue;
         if (argv[*i][n] == '=') {
             *slots[k] = argv[*i] + n + 1;

@@ -22,9 +22,7 @@ static const char s_usage[] =
     "emulator's ledger (invocations, answers, double answers, ...). Only 127.0.0.1 is bound.\n"
     "\n"
     "  --port PORT           invoke URL port on 127.0.0.1 (default 9000; 0 = any free port,\n"
-    "                        printed in the 'listening' log line)\n"
-    PL_CLI_EMU_OPTIONS_HELP
-    "\n"
+    "                        printed in the 'listening' log line)\n" PL_CLI_EMU_OPTIONS_HELP "\n"
     "Exit status: 0 after a clean stop, 2 usage or setup error.\n";
 
 static int s_emulate_main(int argc, char **argv)

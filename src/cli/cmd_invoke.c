@@ -21,9 +21,8 @@ static const char s_usage[] =
     "error prints the error JSON). The function's own output and all logs go to stderr.\n"
     "\n"
     "  --event FILE|-        event file ('-' = stdin); repeatable; default: one event {}\n"
-    "  --stats               print the emulator's ledger (JSON) on stderr at the end\n"
-    PL_CLI_EMU_OPTIONS_HELP
-    "\n"
+    "  --stats               print the emulator's ledger (JSON) on stderr at the "
+    "end\n" PL_CLI_EMU_OPTIONS_HELP "\n"
     "Exit status: 0 every invocation returned a response (a response written by the guard\n"
     "for a denied invocation is a response too), 1 at least one ended in a function error,\n"
     "timeout, crash or init error, 2 usage or setup error.\n";

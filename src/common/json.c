@@ -459,10 +459,7 @@ after_value:
 int pl_json_sax_parse(const char *data, size_t len, const struct pl_json_limits *limits,
                       const struct pl_json_sax *cb, void *ctx, size_t *err_offset)
 {
-    struct pl_buf scratch = PL_BUF_INIT;
-    int rc = pl_json_sax_parse_ex(data, len, limits, cb, ctx, err_offset, &scratch);
-    pl_buf_clean_up(&scratch);
-    return rc;
+    return pl_json_sax_parse_ex(data, len, limits, cb, ctx, err_offset, NULL);
 }
 
 int pl_json_sax_parse_ex(const char *data, size_t len, const struct pl_json_limits *limits,
@@ -471,9 +468,10 @@ int pl_json_sax_parse_ex(const char *data, size_t len, const struct pl_json_limi
 {
     static const struct pl_json_sax s_none = {0};
     struct s_parser ps;
+    struct pl_buf own = PL_BUF_INIT; /* when the caller gives no scratch */
     int rc = -1;
     memset(&ps, 0, offsetof(struct s_parser, local_stack));
-    ps.scratch = scratch;
+    ps.scratch = scratch ? scratch : &own;
     ps.start = ps.p = (const unsigned char *)(data ? data : "");
     ps.end = ps.p + (data ? len : 0);
     ps.cb = cb ? cb : &s_none;
@@ -497,6 +495,7 @@ out:
         *err_offset = (size_t)(ps.p - ps.start);
     if (ps.stack && ps.stack != ps.local_stack)
         pl_free(ps.stack);
+    pl_buf_clean_up(&own);
     return rc;
 }
 

@@ -23,12 +23,18 @@
 const char *pl_emulator_outcome_name(enum pl_emulator_outcome o)
 {
     switch (o) {
-    case PL_EMU_RESPONSE: return "response";
-    case PL_EMU_FUNCTION_ERROR: return "function_error";
-    case PL_EMU_TIMEOUT: return "timeout";
-    case PL_EMU_RUNTIME_EXIT: return "runtime_exit";
-    case PL_EMU_INIT_ERROR: return "init_error";
-    case PL_EMU_STOPPED: return "stopped";
+    case PL_EMU_RESPONSE:
+        return "response";
+    case PL_EMU_FUNCTION_ERROR:
+        return "function_error";
+    case PL_EMU_TIMEOUT:
+        return "timeout";
+    case PL_EMU_RUNTIME_EXIT:
+        return "runtime_exit";
+    case PL_EMU_INIT_ERROR:
+        return "init_error";
+    case PL_EMU_STOPPED:
+        return "stopped";
     }
     return "unknown";
 }
@@ -69,7 +75,8 @@ int pl_emu_ledger_find_locked(struct pl_emulator *emu, const char *id)
 {
     size_t n = emu->ledger_next < S_LEDGER_RING ? emu->ledger_next : S_LEDGER_RING;
     for (size_t i = 0; i < n; i++) {
-        const struct pl_emu_ledger_entry *e = &emu->ledger[(emu->ledger_next - 1 - i) % S_LEDGER_RING];
+        const struct pl_emu_ledger_entry *e =
+            &emu->ledger[(emu->ledger_next - 1 - i) % S_LEDGER_RING];
         if (!strcmp(e->id, id))
             return e->timed_out ? 1 : 0;
     }
@@ -109,12 +116,23 @@ void pl_emu_complete_locked(struct pl_emulator *emu, struct pl_emu_inv *inv,
         r->duration_ns = inv->delivered_ns ? pl_now_ns() - inv->delivered_ns : 0;
     }
     switch (outcome) {
-    case PL_EMU_RESPONSE: emu->stats.responses++; break;
-    case PL_EMU_FUNCTION_ERROR: emu->stats.function_errors++; break;
-    case PL_EMU_TIMEOUT: emu->stats.timeouts++; break;
-    case PL_EMU_RUNTIME_EXIT: emu->stats.runtime_exits++; break;
-    case PL_EMU_INIT_ERROR: emu->stats.init_errors++; break;
-    case PL_EMU_STOPPED: break;
+    case PL_EMU_RESPONSE:
+        emu->stats.responses++;
+        break;
+    case PL_EMU_FUNCTION_ERROR:
+        emu->stats.function_errors++;
+        break;
+    case PL_EMU_TIMEOUT:
+        emu->stats.timeouts++;
+        break;
+    case PL_EMU_RUNTIME_EXIT:
+        emu->stats.runtime_exits++;
+        break;
+    case PL_EMU_INIT_ERROR:
+        emu->stats.init_errors++;
+        break;
+    case PL_EMU_STOPPED:
+        break;
     }
     inv->done = true;
     pthread_cond_broadcast(&emu->cond);
@@ -167,8 +185,8 @@ void pl_emu_fail_init_body_locked(struct pl_emulator *emu, const char *type, con
     if (emu->in_flight) {
         struct pl_buf b = PL_BUF_INIT;
         (void)pl_buf_append(&b, emu->init_error_body.data, emu->init_error_body.len);
-        pl_emu_complete_locked(emu, emu->in_flight, PL_EMU_INIT_ERROR, type, &b,
-                               "application/json", false);
+        pl_emu_complete_locked(emu, emu->in_flight, PL_EMU_INIT_ERROR, type, &b, "application/json",
+                               false);
         pl_buf_clean_up(&b);
     }
     s_fail_queue_locked(emu, PL_EMU_INIT_ERROR);
@@ -382,8 +400,8 @@ static void s_reap(struct pl_emulator *emu)
                 emu->phase == PL_EMU_PHASE_INIT_RUNTIME) {
                 if (!c->ext || !c->ext->ever_next)
                     pl_emu_fail_init_locked(emu, "Extension.Crash",
-                                            "extension %s exited before it was ready (%s)",
-                                            c->name, why);
+                                            "extension %s exited before it was ready (%s)", c->name,
+                                            why);
             } else if (emu->phase == PL_EMU_PHASE_READY) {
                 pl_log(PL_LOG_WARN, "emulator", "extension %s exited (%s)", c->name, why);
             }
@@ -436,18 +454,18 @@ static bool s_all_exited_locked(struct pl_emulator *emu, int kind /* -1 any */)
 }
 
 /* wait (unlocked between ticks) until cond or deadline */
-#define S_WAIT_UNTIL(emu, cond, deadline_ns)                                                  \
-    do {                                                                                      \
-        for (;;) {                                                                            \
-            s_reap(emu);                                                                      \
-            pthread_mutex_lock(&(emu)->mu);                                                   \
-            bool ok_ = (cond);                                                                \
-            if (!ok_ && pl_now_ns() < (deadline_ns))                                          \
-                pl_emu_timedwait(emu, S_TICK_NS / 2);                                         \
-            pthread_mutex_unlock(&(emu)->mu);                                                 \
-            if (ok_ || pl_now_ns() >= (deadline_ns))                                          \
-                break;                                                                        \
-        }                                                                                     \
+#define S_WAIT_UNTIL(emu, cond, deadline_ns)                                                       \
+    do {                                                                                           \
+        for (;;) {                                                                                 \
+            s_reap(emu);                                                                           \
+            pthread_mutex_lock(&(emu)->mu);                                                        \
+            bool ok_ = (cond);                                                                     \
+            if (!ok_ && pl_now_ns() < (deadline_ns))                                               \
+                pl_emu_timedwait(emu, S_TICK_NS / 2);                                              \
+            pthread_mutex_unlock(&(emu)->mu);                                                      \
+            if (ok_ || pl_now_ns() >= (deadline_ns))                                               \
+                break;                                                                             \
+        }                                                                                          \
     } while (0)
 
 static void s_shutdown_sequence(struct pl_emulator *emu)
@@ -479,8 +497,10 @@ static void s_shutdown_sequence(struct pl_emulator *emu)
             continue;
         }
         struct pl_buf b = PL_BUF_INIT;
-        if (pl_buf_appendf(&b, "{\"eventType\":\"SHUTDOWN\",\"shutdownReason\":\"spindown\","
-                               "\"deadlineMs\":%lld}", (long long)deadline_ms) == 0) {
+        if (pl_buf_appendf(&b,
+                           "{\"eventType\":\"SHUTDOWN\",\"shutdownReason\":\"spindown\","
+                           "\"deadlineMs\":%lld}",
+                           (long long)deadline_ms) == 0) {
             size_t len = b.len;
             if (pl_emu_queue_event_locked(emu, x, pl_buf_steal(&b, NULL), len, true) == 0) {
                 x->shutdown_sent = true;
@@ -500,7 +520,7 @@ static void s_shutdown_sequence(struct pl_emulator *emu)
                          for (struct pl_emu_ext *x = emu->exts; x; x = x->next)
                              if (!x->shutdown_done && !x->gone)
                                  done = false;
-                         done && s_all_exited_locked(emu, PL_EMU_CHILD_RUNTIME);
+                         done &&s_all_exited_locked(emu, PL_EMU_CHILD_RUNTIME);
                      }),
                      dl);
         /* extensions that acknowledged get a moment to exit by themselves */
@@ -589,8 +609,8 @@ static void *s_supervisor_main(void *arg)
             if (emu->runtime)
                 pl_emu_kill_group(emu->runtime->pid, SIGKILL);
         }
-        bool restart = emu->runtime_restart_pending && emu->phase == PL_EMU_PHASE_READY &&
-                       !emu->runtime;
+        bool restart =
+            emu->runtime_restart_pending && emu->phase == PL_EMU_PHASE_READY && !emu->runtime;
         if (restart)
             emu->runtime_restart_pending = false;
         if (!restart)
@@ -610,13 +630,17 @@ static void *s_supervisor_main(void *arg)
 /* ------------------------------------------------------------------------------------------ */
 /* public API                                                                                  */
 
-static char *s_dup_or(const char *s, const char *def) { return pl_strdup(s ? s : def); }
+static char *s_dup_or(const char *s, const char *def)
+{
+    return pl_strdup(s ? s : def);
+}
 
 int pl_emulator_new(const struct pl_emulator_options *o, struct pl_emulator **out)
 {
     *out = NULL;
     if (!o->function_dir || !o->handler || !o->runtime_argv || !o->runtime_argv[0])
-        return pl_raise(PL_ERR_INVALID_ARG, "emulator needs a function dir, a handler and a runtime");
+        return pl_raise(PL_ERR_INVALID_ARG,
+                        "emulator needs a function dir, a handler and a runtime");
     struct pl_emulator *emu = pl_calloc(1, sizeof(*emu));
     if (!emu)
         return -1;
@@ -677,8 +701,8 @@ int pl_emulator_new(const struct pl_emulator_options *o, struct pl_emulator **ou
     emu->max_stream = o->max_stream ? o->max_stream : 20 * 1024 * 1024;
     emu->child_stdout_fd = o->child_stdout_fd ? o->child_stdout_fd : 2;
     emu->log_invocations = o->log_invocations;
-    snprintf(emu->arn, sizeof(emu->arn), "arn:aws:lambda:%s:012345678912:function:%s",
-             emu->region, emu->function_name);
+    snprintf(emu->arn, sizeof(emu->arn), "arn:aws:lambda:%s:012345678912:function:%s", emu->region,
+             emu->function_name);
 
     emu->listen_fd = pl_http_listen_loopback(o->port, &emu->port);
     if (emu->listen_fd < 0)
@@ -700,8 +724,14 @@ fail:
     return -1;
 }
 
-const char *pl_emulator_address(const struct pl_emulator *emu) { return emu->address; }
-uint16_t pl_emulator_port(const struct pl_emulator *emu) { return emu->port; }
+const char *pl_emulator_address(const struct pl_emulator *emu)
+{
+    return emu->address;
+}
+uint16_t pl_emulator_port(const struct pl_emulator *emu)
+{
+    return emu->port;
+}
 
 int pl_emulator_listen_invoke(struct pl_emulator *emu, uint16_t port, uint16_t *bound)
 {
@@ -754,6 +784,13 @@ int pl_emulator_wait_ready(struct pl_emulator *emu)
 int pl_emulator_invoke(struct pl_emulator *emu, const void *event, size_t len,
                        const struct pl_emulator_invoke_options *io, struct pl_emulator_result *res)
 {
+    return pl_emu_invoke_ex(emu, event, len, io, res, -1, false, NULL, NULL);
+}
+
+int pl_emu_invoke_ex(struct pl_emulator *emu, const void *event, size_t len,
+                     const struct pl_emulator_invoke_options *io, struct pl_emulator_result *res,
+                     int stream_fd, bool stream_keep, bool *streamed_out, bool *client_ok)
+{
     if (len > emu->max_payload)
         return pl_raise(PL_ERR_LIMIT, "event of %zu bytes exceeds the %zu-byte limit", len,
                         emu->max_payload);
@@ -773,6 +810,8 @@ int pl_emulator_invoke(struct pl_emulator *emu, const void *event, size_t len,
         pl_emu_trace_id(inv->trace, sizeof(inv->trace));
     pl_emu_uuid(inv->id);
     inv->res = res;
+    inv->stream_fd = stream_fd;
+    inv->stream_keep = stream_keep;
 
     pthread_mutex_lock(&emu->mu);
     emu->stats.invocations++;
@@ -795,6 +834,10 @@ int pl_emulator_invoke(struct pl_emulator *emu, const void *event, size_t len,
     }
     while (!inv->done || inv->busy)
         pthread_cond_wait(&emu->cond, &emu->mu);
+    if (streamed_out)
+        *streamed_out = inv->stream_started;
+    if (client_ok)
+        *client_ok = inv->stream_client_ok;
     pthread_mutex_unlock(&emu->mu);
     pl_buf_clean_up(&inv->event);
     pl_free(inv->client_context);

@@ -25,11 +25,11 @@ struct pl_emu_ext {
     char id[S_ID_LEN];
     char name[128];
     bool sub_invoke, sub_shutdown;
-    bool in_next;        /* blocked in event/next right now */
-    bool ever_next;      /* called event/next at least once */
-    bool shutdown_sent;  /* SHUTDOWN queued */
-    bool shutdown_done;  /* called event/next after SHUTDOWN, or exited */
-    bool gone;           /* its process exited */
+    bool in_next;       /* blocked in event/next right now */
+    bool ever_next;     /* called event/next at least once */
+    bool shutdown_sent; /* SHUTDOWN queued */
+    bool shutdown_done; /* called event/next after SHUTDOWN, or exited */
+    bool gone;          /* its process exited */
     struct pl_emu_event *q_head, *q_tail;
     struct pl_emu_child *child; /* the process we started for it (NULL: internal) */
 };
@@ -55,13 +55,18 @@ struct pl_emu_inv {
     char *client_context;
     char *cognito;
     char trace[160];
-    int64_t deadline_ms;   /* wall clock, set at delivery */
-    uint64_t deadline_ns;  /* monotonic */
+    int64_t deadline_ms;  /* wall clock, set at delivery */
+    uint64_t deadline_ns; /* monotonic */
     uint64_t delivered_ns;
     enum pl_emu_inv_state state;
     struct pl_emulator_result *res;
     bool done;
     int busy; /* a handler is writing its event to the runtime: keep it alive */
+    /* invoke-URL client a streamed response is forwarded to as it arrives (-1: none) */
+    int stream_fd;
+    bool stream_keep;      /* the client connection stays open after the response */
+    bool stream_started;   /* the response head went to the client: the invoker writes nothing */
+    bool stream_client_ok; /* the client got a complete chunked response */
 };
 
 struct pl_emu_ledger_entry {
@@ -129,8 +134,8 @@ struct pl_emulator {
     bool shutdown_requested;
     bool runtime_ever_ready;
     bool runtime_restart_pending;
-    bool runtime_called_next; /* the current runtime process reached invocation/next */
-    uint64_t runtime_spawn_ns;  /* first runtime start, for runtime_init_us */
+    bool runtime_called_next;  /* the current runtime process reached invocation/next */
+    uint64_t runtime_spawn_ns; /* first runtime start, for runtime_init_us */
     struct pl_emu_child *children;
     struct pl_emu_child *runtime; /* current runtime process */
     unsigned n_ext_spawned;
@@ -158,6 +163,13 @@ int pl_emu_error_json(struct pl_buf *out, const char *type, const char *fmt, ...
 char **pl_emu_strv_dup(char *const *v);
 void pl_emu_strv_free(char **v);
 size_t pl_emu_strv_len(char *const *v);
+
+/* pl_emulator_invoke, optionally forwarding a streamed response to stream_fd as it arrives;
+ * *streamed_out (may be NULL) tells whether the response was already written there, and
+ * *client_ok whether it was written completely */
+int pl_emu_invoke_ex(struct pl_emulator *emu, const void *event, size_t len,
+                     const struct pl_emulator_invoke_options *io, struct pl_emulator_result *res,
+                     int stream_fd, bool stream_keep, bool *streamed_out, bool *client_ok);
 
 /* process.c */
 int pl_emu_spawn(char *const *argv, char *const *envp, const char *cwd, int stdout_fd,

@@ -41,7 +41,10 @@ static int s_reply_error(int fd, int status, const char *type, const char *msg, 
     return rc;
 }
 
-static int s_accepted(int fd, bool keep) { return s_reply(fd, 202, "{\"status\":\"OK\"}", keep); }
+static int s_accepted(int fd, bool keep)
+{
+    return s_reply(fd, 202, "{\"status\":\"OK\"}", keep);
+}
 
 static bool s_peer_closed(int fd)
 {
@@ -127,7 +130,8 @@ static int s_runtime_next(struct pl_emulator *emu, struct pl_http_conn *hc, stru
         struct pl_buf b = PL_BUF_INIT;
         (void)pl_emu_error_json(&b, "Runtime.NoResponse",
                                 "RequestId: %s Error: the runtime asked for the next invocation "
-                                "without answering this one", inv->id);
+                                "without answering this one",
+                                inv->id);
         pl_emu_complete_locked(emu, inv, PL_EMU_FUNCTION_ERROR, "Runtime.NoResponse", &b,
                                "application/json", false);
         pl_buf_clean_up(&b);
@@ -269,10 +273,126 @@ static bool s_streaming(const struct pl_http_msg *m)
     return mode && !strcasecmp(mode, "streaming");
 }
 
-static int s_runtime_answer(struct pl_emulator *emu, struct pl_http_conn *hc,
-                            struct pl_http_msg *m, const char *id, bool is_error)
+/* A streamed response for an invocation that came through the invoke URL: forward every piece
+ * to that client as a chunk while it arrives (like a Function URL in RESPONSE_STREAM mode);
+ * error trailers become trailers of the client's response (X-Amz-Function-Error,
+ * Lambda-Runtime-Function-Error-Type/-Body). inv->busy is held by the caller. */
+static int s_stream_through(struct pl_emulator *emu, struct pl_http_conn *hc, struct pl_http_msg *m,
+                            struct pl_emu_inv *inv)
+{
+    int cfd = inv->stream_fd;
+    const char *ctype = pl_http_msg_header(m, "Content-Type");
+    struct pl_buf head = PL_BUF_INIT;
+    bool client_ok =
+        pl_http_head_response(&head, 200, NULL) == 0 &&
+        pl_http_head_add(&head, "Content-Type", ctype ? ctype : "application/octet-stream") == 0 &&
+        pl_http_head_add(&head, "X-Amzn-Requestid", inv->id) == 0 &&
+        pl_http_head_add(&head, "X-Amz-Executed-Version", "$LATEST") == 0 &&
+        pl_http_head_add(&head, "Transfer-Encoding", "chunked") == 0 &&
+        pl_http_head_add(&head, "Trailer",
+                         "X-Amz-Function-Error, Lambda-Runtime-Function-Error-Type, "
+                         "Lambda-Runtime-Function-Error-Body") == 0 &&
+        (inv->stream_keep || pl_http_head_add(&head, "Connection", "close") == 0) &&
+        pl_http_head_end(&head) == 0 && pl_http_send(cfd, &head, NULL, 0) == 0;
+    pl_buf_clean_up(&head);
+    pthread_mutex_lock(&emu->mu);
+    inv->stream_started = true;
+    pthread_mutex_unlock(&emu->mu);
+
+    uint64_t total = 0;
+    int r;
+    const char *d;
+    size_t n;
+    bool too_large = false;
+    while ((r = pl_http_conn_read_body_piece(hc, m, &d, &n, 0)) == 1) {
+        total += n;
+        if (total > emu->max_stream) {
+            too_large = true;
+            break;
+        }
+        if (client_ok && pl_http_write_chunk(cfd, d, n))
+            client_ok = false; /* keep reading: the runtime must finish its post */
+    }
+    bool runtime_in_sync = r == 0 || (too_large && pl_http_conn_skip_body(hc, m, 64ull << 20) == 0);
+    const char *etype = NULL, *ebody = NULL;
+    struct pl_buf errjson = PL_BUF_INIT;
+    char too_msg[160];
+    snprintf(too_msg, sizeof(too_msg), "Exceeded maximum allowed payload size (%zu bytes).",
+             emu->max_stream);
+    if (too_large) {
+        etype = "Function.ResponseSizeTooLarge";
+        (void)pl_emu_error_json(&errjson, etype,
+                                "Response payload size exceeded maximum "
+                                "allowed payload size (%zu bytes).",
+                                emu->max_stream);
+    } else if (r < 0) {
+        etype = "Runtime.TruncatedResponse";
+        (void)pl_emu_error_json(&errjson, etype, "the runtime's streamed response broke off: %s",
+                                pl_last_error_msg());
+    } else if ((etype = pl_http_msg_trailer(m, "Lambda-Runtime-Function-Error-Type")) && *etype) {
+        ebody = pl_http_msg_trailer(m, "Lambda-Runtime-Function-Error-Body");
+        if (!ebody || pl_emu_base64_decode(ebody, strlen(ebody), &errjson) || !errjson.len) {
+            pl_buf_reset(&errjson);
+            (void)pl_emu_error_json(&errjson, etype, "%s", ebody ? ebody : "stream failed");
+        }
+    } else {
+        etype = NULL;
+    }
+    pthread_mutex_lock(&emu->mu);
+    if (inv->state == PL_INV_DONE && !etype) {
+        /* finished by the emulator meanwhile (timeout): tell the client in the trailers */
+        etype = inv->res && inv->res->error_type[0] ? inv->res->error_type : "Sandbox.Timedout";
+    }
+    if (inv->state != PL_INV_DONE) {
+        pl_emu_complete_locked(
+            emu, inv, etype ? PL_EMU_FUNCTION_ERROR : PL_EMU_RESPONSE, etype,
+            etype ? &errjson : NULL,
+            etype ? "application/json" : (ctype ? ctype : "application/octet-stream"), true);
+        if (too_large)
+            emu->stats.too_large++;
+    }
+    pthread_mutex_unlock(&emu->mu);
+    if (client_ok) {
+        struct pl_http_field tr[3];
+        size_t nt = 0;
+        if (etype) {
+            tr[nt++] = (struct pl_http_field){"X-Amz-Function-Error", "Unhandled"};
+            tr[nt++] = (struct pl_http_field){"Lambda-Runtime-Function-Error-Type", etype};
+            if (ebody)
+                tr[nt++] = (struct pl_http_field){"Lambda-Runtime-Function-Error-Body", ebody};
+        }
+        client_ok = pl_http_write_last_chunk(cfd, tr, nt) == 0;
+    }
+    pl_buf_clean_up(&errjson);
+    pthread_mutex_lock(&emu->mu);
+    inv->stream_client_ok = client_ok;
+    inv->busy--;
+    pthread_cond_broadcast(&emu->cond);
+    pthread_mutex_unlock(&emu->mu);
+    if (too_large)
+        return s_reply_error(hc->fd, 413, "RequestEntityTooLarge", too_msg,
+                             runtime_in_sync && m->keep_alive);
+    if (r < 0)
+        return S_CLOSE;
+    return s_accepted(hc->fd, m->keep_alive);
+}
+
+static int s_runtime_answer(struct pl_emulator *emu, struct pl_http_conn *hc, struct pl_http_msg *m,
+                            const char *id, bool is_error)
 {
     bool streaming = !is_error && s_streaming(m);
+    if (streaming) {
+        /* forward as it arrives when the caller is an invoke-URL client */
+        pthread_mutex_lock(&emu->mu);
+        struct pl_emu_inv *inv = emu->in_flight;
+        bool through = inv && inv->state == PL_INV_DELIVERED && !strcmp(inv->id, id) &&
+                       inv->stream_fd >= 0 && !inv->stream_started;
+        if (through)
+            inv->busy++;
+        pthread_mutex_unlock(&emu->mu);
+        if (through)
+            return s_stream_through(emu, hc, m, inv);
+    }
     size_t cap = streaming ? emu->max_stream : emu->max_payload;
     struct pl_buf body = PL_BUF_INIT;
     int ret = S_CLOSE;
@@ -288,10 +408,10 @@ static int s_runtime_answer(struct pl_emulator *emu, struct pl_http_conn *hc,
             struct pl_buf eb = PL_BUF_INIT;
             (void)pl_emu_error_json(&eb, "Function.ResponseSizeTooLarge",
                                     "Response payload size exceeded maximum allowed payload "
-                                    "size (%zu bytes).", cap);
-            pl_emu_complete_locked(emu, inv, PL_EMU_FUNCTION_ERROR,
-                                   "Function.ResponseSizeTooLarge", &eb, "application/json",
-                                   streaming);
+                                    "size (%zu bytes).",
+                                    cap);
+            pl_emu_complete_locked(emu, inv, PL_EMU_FUNCTION_ERROR, "Function.ResponseSizeTooLarge",
+                                   &eb, "application/json", streaming);
             pl_buf_clean_up(&eb);
         }
         pthread_mutex_unlock(&emu->mu);
@@ -338,7 +458,8 @@ static int s_runtime_answer(struct pl_emulator *emu, struct pl_http_conn *hc,
     if (inv)
         pl_emu_complete_locked(emu, inv, outcome, error_type, &body, ctype, streaming);
     pthread_mutex_unlock(&emu->mu);
-    ret = inv ? s_accepted(hc->fd, m->keep_alive) : s_reply_error(hc->fd, st, type, msg, m->keep_alive);
+    ret = inv ? s_accepted(hc->fd, m->keep_alive)
+              : s_reply_error(hc->fd, st, type, msg, m->keep_alive);
 out:
     pl_buf_clean_up(&body);
     return ret;
@@ -653,8 +774,19 @@ static int s_invoke(struct pl_emulator *emu, struct pl_http_conn *hc, struct pl_
     const char *cc = pl_http_msg_header(m, "X-Amz-Client-Context");
     if (cc && *cc && pl_emu_base64_decode(cc, strlen(cc), &ctx) == 0 && ctx.len)
         io.client_context = ctx.data;
-    if (pl_emulator_invoke(emu, body.data, body.len, &io, &res)) {
+    bool streamed = false, client_ok = false;
+    if (pl_emu_invoke_ex(emu, body.data, body.len, &io, &res, hc->fd, m->keep_alive, &streamed,
+                         &client_ok)) {
         ret = s_reply_error(hc->fd, 500, "ServiceException", pl_last_error_msg(), false);
+        goto out;
+    }
+    if (streamed) {
+        /* the response already went to this client, chunk by chunk */
+        if (emu->log_invocations)
+            pl_log(PL_LOG_INFO, "emulator", "request %s: %s%s%s (streamed, %.3f ms)",
+                   res.request_id, pl_emulator_outcome_name(res.outcome),
+                   res.error_type[0] ? " " : "", res.error_type, (double)res.duration_ns / 1e6);
+        ret = client_ok && m->keep_alive ? S_KEEP : S_CLOSE;
         goto out;
     }
     struct pl_http_field f[4];
@@ -727,8 +859,8 @@ static int s_route(struct pl_emulator *emu, struct pl_http_conn *hc, struct pl_h
         emu->stats.http_errors++;
         pthread_mutex_unlock(&emu->mu);
         char msg[1200];
-        snprintf(msg, sizeof(msg), "%s %s", r == -404 ? "no such endpoint:" : "method not allowed:",
-                 path);
+        snprintf(msg, sizeof(msg), "%s %s",
+                 r == -404 ? "no such endpoint:" : "method not allowed:", path);
         return s_reply_error(hc->fd, -r, r == -404 ? "NotFound" : "MethodNotAllowed", msg,
                              m->keep_alive);
     }

@@ -20,7 +20,8 @@ static void s_random(void *buf, size_t len)
     /* fallback: never leave ids all-zero (uniqueness matters, not secrecy) */
     if (got < len) {
         static uint64_t s_counter;
-        uint64_t x = pl_now_ns() ^ __atomic_add_fetch(&s_counter, 1, __ATOMIC_RELAXED) * 0x9e3779b97f4a7c15ULL;
+        uint64_t x = pl_now_ns() ^
+                     __atomic_add_fetch(&s_counter, 1, __ATOMIC_RELAXED) * 0x9e3779b97f4a7c15ULL;
         for (size_t i = got; i < len; i++) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             p[i] = (unsigned char)x;
@@ -34,10 +35,9 @@ void pl_emu_uuid(char out[S_ID_LEN])
     s_random(b, sizeof(b));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, S_ID_LEN,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    snprintf(out, S_ID_LEN, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 void pl_emu_trace_id(char *out, size_t len)

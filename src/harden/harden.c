@@ -255,8 +255,14 @@ int pl_harden_wrap(const struct pl_config *cfg, const struct pl_harden_env *env)
     if (pl_config_bool(cfg, PL_CFG_MONITOR))
         S_STEP(s_monitor_env(cfg, env));
     if (pl_config_bool(cfg, PL_CFG_SECURE_TMP)) {
+        /* under the TMPDIR the runtime would have used (Lambda sets none: /tmp) */
+        const char *base = env->get(env->ctx, "TMPDIR");
+        struct stat bst;
+        if (!base || base[0] != '/' || stat(base, &bst) != 0 || !S_ISDIR(bst.st_mode) ||
+            strlen(base) > PATH_MAX - 64)
+            base = "/tmp";
         char dir[PATH_MAX];
-        if (pl_harden_secure_tmp("/tmp", dir, sizeof(dir)) == 0)
+        if (pl_harden_secure_tmp(base, dir, sizeof(dir)) == 0)
             S_STEP(s_set(env, "TMPDIR", dir));
         else
             S_STEP(-1);

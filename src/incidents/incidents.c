@@ -31,41 +31,38 @@ struct s_recent {
 
 struct pl_incidents {
     const struct pl_config *cfg;
-    char function[128], version[32];
     pl_incidents_clock_fn clock;
     void *clock_ctx;
-    bool dry_run;
-    struct pl_playbook pb;
-    struct pl_correlation corr;
-    int64_t retention_s;
     struct pl_store *store; /* the worker's after pl_incidents_new returns */
-    bool persistent;        /* a store other processes can see (sqlite file, dynamodb) */
     struct pl_sinks *sinks;
-    struct pl_lambda_api api;
-    bool quarantine_remote, terminate_remote;
+    struct s_recent *recent;
+    struct s_work *inq;  /* hot path -> worker */
+    struct s_work *pend; /* worker: waiting to be stored, in order */
+    int64_t retention_s;
     long poll_ms;
-
+    size_t recent_n, recent_head;
+    size_t cap, head, n; /* inq */
+    size_t phead, pn;    /* pend */
+    uint64_t submit_seq, done_seq;
+    uint64_t next_try_ns, backoff_ms, next_poll_ns;
+    uint64_t id_seed, id_counter;
+    pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv_work, cv_idle;
-    struct s_recent *recent;
-    size_t recent_n, recent_head;
+    struct pl_playbook pb;
+    struct pl_correlation corr;
+    struct pl_lambda_api api;
     struct pl_quarantine q;
-    unsigned q_unpersisted; /* quarantines decided here, not yet in the store */
-    bool terminating;
-
-    struct s_work *inq; /* hot path -> worker */
-    size_t cap, head, n;
-    struct s_work *pend; /* worker: waiting to be stored, in order */
-    size_t phead, pn;
-    uint64_t submit_seq, done_seq;
-    bool busy, stop, flushing;
-    uint64_t next_try_ns, backoff_ms, next_poll_ns;
-    pthread_t thread;
-    bool started;
-
-    uint64_t id_seed, id_counter;
     struct pl_incidents_stats st;
+    unsigned q_unpersisted; /* quarantines decided here, not yet in the store */
     int drop_logged, store_fail_logged, corr_fail_logged, poll_fail_logged;
+    char function[128], version[32];
+    bool dry_run;
+    bool persistent; /* a store other processes can see (sqlite file, dynamodb) */
+    bool quarantine_remote, terminate_remote;
+    bool terminating;
+    bool busy, stop, flushing;
+    bool started;
 };
 
 static int64_t s_now(struct pl_incidents *x)
@@ -283,18 +280,28 @@ bool pl_incidents_terminating(struct pl_incidents *x)
 
 /* ---- worker ---- */
 
+static void s_count_lambda(struct pl_incidents *x, bool failure)
+{
+    pthread_mutex_lock(&x->mu);
+    if (failure)
+        x->st.lambda_failures++;
+    else
+        x->st.lambda_calls++;
+    pthread_mutex_unlock(&x->mu);
+}
+
 static void s_remote_quarantine(struct pl_incidents *x, const struct pl_incident *inc)
 {
     char ts[40];
     pl_format_time(inc->time_ms, ts, sizeof(ts));
-    x->st.lambda_calls++;
+    s_count_lambda(x, false);
     if (pl_lambda_quarantine(&x->api, x->function, pl_event_type_name(inc->type), ts) == 0) {
         pl_log(PL_LOG_WARN, "incidents",
                "function %s quarantined through the Lambda API (QUARANTINE_MODE added to its "
                "environment), incident %s",
                x->function, inc->id);
     } else {
-        x->st.lambda_failures++;
+        s_count_lambda(x, true);
         pl_log(PL_LOG_ERROR, "incidents", "remote quarantine of %s failed: %s", x->function,
                pl_last_error_msg());
     }
@@ -302,14 +309,14 @@ static void s_remote_quarantine(struct pl_incidents *x, const struct pl_incident
 
 static void s_remote_terminate(struct pl_incidents *x, const struct pl_incident *inc)
 {
-    x->st.lambda_calls++;
+    s_count_lambda(x, false);
     if (pl_lambda_put_concurrency(&x->api, x->function, 0) == 0) {
         pl_log(PL_LOG_ERROR, "incidents",
                "function %s terminated: reserved concurrency set to 0 (PutFunctionConcurrency), "
                "incident %s",
                x->function, inc->id);
     } else {
-        x->st.lambda_failures++;
+        s_count_lambda(x, true);
         pl_log(PL_LOG_ERROR, "incidents", "terminate of %s: PutFunctionConcurrency failed: %s",
                x->function, pl_last_error_msg());
     }
@@ -409,7 +416,7 @@ static void s_persist_pending(struct pl_incidents *x, bool ignore_backoff)
             pthread_mutex_lock(&x->mu);
             q = x->q;
             pthread_mutex_unlock(&x->mu);
-            if (!q.active || strcmp(q.incident_id, w->inc.id)) {
+            if (!q.active || strcmp(q.incident_id, w->inc.id) != 0) {
                 /* cleared meanwhile: store this incident's quarantine anyway as decided */
                 memset(&q, 0, sizeof(q));
                 q.active = true;

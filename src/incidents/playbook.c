@@ -103,7 +103,7 @@ int pl_playbook_load(struct pl_playbook *pb, const struct pl_config *cfg)
     for (size_t i = 0; i < cfg->n_extra; i++) {
         const struct pl_config_extra *x = &cfg->extra[i];
         const char *where = x->where ? x->where : "config";
-        if (strncmp(x->key, "playbook.", 9))
+        if (strncmp(x->key, "playbook.", 9) != 0)
             continue;
         char key[160];
         snprintf(key, sizeof(key), "%s", x->key + 9);
@@ -222,7 +222,7 @@ int pl_correlation_load(struct pl_correlation *c, const struct pl_config *cfg)
     for (size_t i = 0; i < cfg->n_extra; i++) {
         const struct pl_config_extra *x = &cfg->extra[i];
         const char *where = x->where ? x->where : "config";
-        if (strncmp(x->key, "correlation.", 12))
+        if (strncmp(x->key, "correlation.", 12) != 0)
             continue;
         const char *name = x->key + 12;
         const char *dot = strrchr(name, '.');
@@ -270,7 +270,7 @@ int pl_correlation_load(struct pl_correlation *c, const struct pl_config *cfg)
                                 where, x->key, v);
         } else if (!strcmp(field, "types")) {
             uint64_t mask = 0;
-            if (strcasecmp(v, "any") && strcmp(v, "*")) {
+            if (strcasecmp(v, "any") != 0 && strcmp(v, "*") != 0) {
                 char buf[1024];
                 snprintf(buf, sizeof(buf), "%s", v);
                 char *save = NULL;

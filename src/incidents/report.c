@@ -92,11 +92,12 @@ struct s_recs {
 static void s_rec(struct s_recs *r, const char *fmt, ...) PL_PRINTF(2, 3);
 static void s_rec(struct s_recs *r, const char *fmt, ...)
 {
-    if (r->n == S_RECS_MAX)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->text[r->n++], sizeof(r->text[0]), fmt, ap);
+    if (r->n < S_RECS_MAX) {
+        vsnprintf(r->text[r->n], sizeof(r->text[0]), fmt, ap);
+        r->n++;
+    }
     va_end(ap);
 }
 

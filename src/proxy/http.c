@@ -21,8 +21,21 @@ static inline bool s_is_tchar(unsigned char c)
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
         return true;
     switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
         return true;
     default:
         return false;
@@ -30,9 +43,15 @@ static inline bool s_is_tchar(unsigned char c)
 }
 
 /* field-value / reason-phrase octets: HTAB, SP, VCHAR, obs-text */
-static inline bool s_is_value_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+static inline bool s_is_value_char(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
 
-static inline char s_lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
+static inline char s_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
 
 static bool s_ieq(const char *a, size_t alen, const char *b)
 {
@@ -49,10 +68,10 @@ static bool s_ieq(const char *a, size_t alen, const char *b)
 /* parsers: every step returns -2 at the end of the buffer and -1 on a byte that can never     */
 /* be part of a valid head.                                                                   */
 
-#define S_NEED(p, end)                                                                         \
-    do {                                                                                       \
-        if ((p) >= (end))                                                                      \
-            return -2;                                                                         \
+#define S_NEED(p, end)                                                                             \
+    do {                                                                                           \
+        if ((p) >= (end))                                                                          \
+            return -2;                                                                             \
     } while (0)
 
 /* end of line at *pp: CRLF or LF */
@@ -301,7 +320,8 @@ const char *pl_http_msg_trailer(const struct pl_http_msg *m, const char *name)
 
 bool pl_http_method_is(const struct pl_http_msg *m, const char *method)
 {
-    return m->method && m->method_len == strlen(method) && !memcmp(m->method, method, m->method_len);
+    return m->method && m->method_len == strlen(method) &&
+           !memcmp(m->method, method, m->method_len);
 }
 
 bool pl_http_value_has_token(const char *v, size_t len, const char *token)
@@ -336,7 +356,15 @@ static int s_parse_length(const char *v, size_t len, uint64_t *out)
     return 0;
 }
 
-enum { BS_DONE, BS_LENGTH, BS_UNTIL_CLOSE, BS_CHUNK_SIZE, BS_CHUNK_DATA, BS_CHUNK_CRLF, BS_TRAILERS };
+enum {
+    BS_DONE,
+    BS_LENGTH,
+    BS_UNTIL_CLOSE,
+    BS_CHUNK_SIZE,
+    BS_CHUNK_DATA,
+    BS_CHUNK_CRLF,
+    BS_TRAILERS
+};
 
 int pl_http_msg_framing(struct pl_http_msg *m, bool head_request)
 {
@@ -391,10 +419,18 @@ int pl_http_msg_framing(struct pl_http_msg *m, bool head_request)
         }
     }
     switch (m->body) {
-    case PL_HTTP_BODY_NONE: m->body_state_ = BS_DONE; break;
-    case PL_HTTP_BODY_LENGTH: m->body_state_ = BS_LENGTH; break;
-    case PL_HTTP_BODY_CHUNKED: m->body_state_ = BS_CHUNK_SIZE; break;
-    case PL_HTTP_BODY_UNTIL_CLOSE: m->body_state_ = BS_UNTIL_CLOSE; break;
+    case PL_HTTP_BODY_NONE:
+        m->body_state_ = BS_DONE;
+        break;
+    case PL_HTTP_BODY_LENGTH:
+        m->body_state_ = BS_LENGTH;
+        break;
+    case PL_HTTP_BODY_CHUNKED:
+        m->body_state_ = BS_CHUNK_SIZE;
+        break;
+    case PL_HTTP_BODY_UNTIL_CLOSE:
+        m->body_state_ = BS_UNTIL_CLOSE;
+        break;
     }
     m->body_left_ = m->content_length;
     return 0;
@@ -419,13 +455,13 @@ void pl_http_msg_clean_up(struct pl_http_msg *m)
 }
 
 /* move pointers from src into dst storage and NUL-terminate every token there */
-#define S_REBASE(ptr, len, src, dst)                                                           \
-    do {                                                                                       \
-        if (ptr) {                                                                             \
-            char *np_ = (dst) + ((ptr) - (src));                                               \
-            np_[len] = '\0';                                                                   \
-            (ptr) = np_;                                                                       \
-        }                                                                                      \
+#define S_REBASE(ptr, len, src, dst)                                                               \
+    do {                                                                                           \
+        if (ptr) {                                                                                 \
+            char *np_ = (dst) + ((ptr) - (src));                                                   \
+            np_[len] = '\0';                                                                       \
+            (ptr) = np_;                                                                           \
+        }                                                                                          \
     } while (0)
 
 static int s_adopt(struct pl_buf *store, const char *src, size_t len, struct pl_http_header *h,
@@ -469,7 +505,10 @@ void pl_http_conn_clean_up(struct pl_http_conn *c)
     c->fd = -1;
 }
 
-size_t pl_http_conn_pending(const struct pl_http_conn *c) { return c->end - c->start; }
+size_t pl_http_conn_pending(const struct pl_http_conn *c)
+{
+    return c->end - c->start;
+}
 
 /* read more bytes: > 0 read, 0 EOF, -1 error */
 static ssize_t s_fill(struct pl_http_conn *c)
@@ -538,8 +577,8 @@ static int s_read_head(struct pl_http_conn *c, struct pl_http_msg *m, bool respo
         if (c->eof) {
             if (!response && s_only_blank_lines(c->buf + c->start, avail))
                 return 1;
-            return pl_raise(PL_ERR_IO, "connection closed %s", avail ? "in the middle of a head"
-                                                                      : "without an answer");
+            return pl_raise(PL_ERR_IO, "connection closed %s",
+                            avail ? "in the middle of a head" : "without an answer");
         }
         if (s_fill(c) < 0)
             return -1;
@@ -613,8 +652,8 @@ static int s_need_more(struct pl_http_conn *c, const char *what)
     return 0;
 }
 
-int pl_http_conn_read_body_piece(struct pl_http_conn *c, struct pl_http_msg *m,
-                                 const char **data, size_t *len, size_t max)
+int pl_http_conn_read_body_piece(struct pl_http_conn *c, struct pl_http_msg *m, const char **data,
+                                 size_t *len, size_t max)
 {
     for (;;) {
         size_t avail = c->end - c->start;
@@ -820,32 +859,58 @@ int pl_http_head_request(struct pl_buf *b, const char *method, const char *targe
 const char *pl_http_status_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 413: return "Request Entity Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Request Entity Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
     }
 }
 
@@ -909,7 +974,10 @@ int pl_http_head_addf(struct pl_buf *b, const char *name, const char *fmt, ...)
     return r;
 }
 
-int pl_http_head_end(struct pl_buf *b) { return pl_buf_append(b, "\r\n", 2); }
+int pl_http_head_end(struct pl_buf *b)
+{
+    return pl_buf_append(b, "\r\n", 2);
+}
 
 static int s_wait_writable(int fd)
 {

@@ -60,6 +60,7 @@ static bool s_hop_by_hop(const struct pl_http_header *h)
 {
     static const char *const names[] = {"connection", "keep-alive", "content-length",
                                         "transfer-encoding", "te", "upgrade", "host",
+                                        "expect",
                                         "proxy-connection", "proxy-authenticate",
                                         "proxy-authorization"};
     for (size_t i = 0; i < PL_ARRAY_LEN(names); i++)
@@ -520,6 +521,12 @@ static int s_handle_request(struct s_conn *c)
     memcpy(target, c->req.target, c->req.target_len);
     target[c->req.target_len] = '\0';
     bool keep_alive = c->req.keep_alive;
+    /* curl sends large bodies only after "100 Continue" (else it waits a second): the proxy
+     * always takes the body, and forwards it without Expect */
+    const char *expect = pl_http_msg_header(&c->req, "Expect");
+    if (expect && pl_http_value_has_token(expect, strlen(expect), "100-continue") &&
+        pl_http_write_all(c->rt.fd, "HTTP/1.1 100 Continue\r\n\r\n", 25))
+        return -1;
     char path[1024];
     snprintf(path, sizeof(path), "%s", target);
     char *q = strchr(path, '?');

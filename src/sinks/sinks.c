@@ -410,8 +410,11 @@ int pl_sinks_new(const struct pl_sinks_options *o, struct pl_sinks **out)
                     sizeof(s->sns_endpoint) - 1);
     pl_aws_endpoint(o->sqs_endpoint, "sqs", s->region, s->sqs_endpoint,
                     sizeof(s->sqs_endpoint) - 1);
-    strcat(s->sns_endpoint, "/");
-    strcat(s->sqs_endpoint, "/");
+    /* a trailing slash: the request path of the query/JSON protocols is "/" */
+    size_t el = strlen(s->sns_endpoint);
+    snprintf(s->sns_endpoint + el, sizeof(s->sns_endpoint) - el, "/");
+    el = strlen(s->sqs_endpoint);
+    snprintf(s->sqs_endpoint + el, sizeof(s->sqs_endpoint) - el, "/");
     s->o.webhook_url = s->o.sns_topic_arn = s->o.sqs_queue_url = NULL;
     s->o.sns_endpoint = s->o.sqs_endpoint = s->o.region = NULL;
     if (s->sns_topic[0] || s->sqs_queue[0]) {

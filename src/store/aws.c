@@ -39,7 +39,8 @@ int pl_aws_credentials_from_env(struct pl_aws_credentials *c)
         return pl_raise(PL_ERR_CONFIG,
                         "no AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)");
     }
-    if (getenv("AWS_SESSION_TOKEN") && *getenv("AWS_SESSION_TOKEN") &&
+    const char *token = getenv("AWS_SESSION_TOKEN");
+    if (token && *token &&
         s_copy_env(c->session_token, sizeof(c->session_token), "AWS_SESSION_TOKEN")) {
         pl_aws_credentials_wipe(c);
         return -1;
@@ -166,7 +167,7 @@ int pl_aws_call(const struct pl_aws_request *rq, const struct pl_aws_credentials
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(rq->body ? rq->body_len : 0));
-        if (strcmp(rq->method, "POST"))
+        if (strcmp(rq->method, "POST") != 0)
             curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
     }
     char what[300];

@@ -137,7 +137,7 @@ static int s_init(struct pl_store *s)
     }
     if (s_call(d, "CreateTable", &b, type, sizeof(type), NULL))
         goto out;
-    if (type[0] && strcmp(type, "ResourceInUseException"))
+    if (type[0] && strcmp(type, "ResourceInUseException") != 0)
         goto out; /* error raised */
     /* wait until the table is ACTIVE (a new table takes a moment) */
     pl_buf_reset(&b);
@@ -176,7 +176,7 @@ static int s_init(struct pl_store *s)
     if (type[0]) {
         /* already enabled is a ValidationException; an emulator without TTL support answers
          * UnknownOperationException: the table works, items just do not expire */
-        if (strcmp(type, "ValidationException"))
+        if (strcmp(type, "ValidationException") != 0)
             pl_log(PL_LOG_WARN, "store", "dynamodb table %s: TTL not enabled (%s)", d->table,
                    pl_last_error_msg());
     }
@@ -205,7 +205,7 @@ static int s_put_item(struct s_ddb *d, const struct pl_buf *item, bool *existed)
     if (s_call(d, "PutItem", &b, type, sizeof(type), NULL))
         goto out;
     if (type[0]) {
-        if (strcmp(type, "ConditionalCheckFailedException"))
+        if (strcmp(type, "ConditionalCheckFailedException") != 0)
             goto out;
         *existed = true;
         pl_error_clear();

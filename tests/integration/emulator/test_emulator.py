@@ -39,7 +39,7 @@ NODE_STREAM_FN = r"""
 export const handler = awslambda.streamifyResponse(async (event, stream, context) => {
   stream.setContentType("text/plain");
   stream.write("first-");
-  await new Promise(r => setTimeout(r, 30));
+  await new Promise(r => setTimeout(r, 400));
   stream.write("second");
   if (event.fail) throw new Error("stream failed half way");
   stream.end();
@@ -174,16 +174,57 @@ def t_ric(tmp):
           % (rc, out, err[-2000:]))
 
 
+def raw_invoke(port, event, marker=None):
+    """POST to the invoke URL on a raw socket: returns (head, body bytes with chunk framing,
+    seconds until `marker` arrived, seconds until the end)"""
+    body = json.dumps(event).encode()
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    t0 = time.time()
+    s.sendall(b"POST /2015-03-31/functions/function/invocations HTTP/1.1\r\nHost: x\r\n"
+              b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    data, t_marker = b"", None
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        if marker and t_marker is None and marker in data:
+            t_marker = time.time() - t0
+    s.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head.decode(), rest, t_marker, time.time() - t0
+
+
 def t_ric_streaming(tmp):
     fn = node_fn(tmp)
     with Emulate(["--unprotected", "--function", fn, "--handler", "stream.handler"]) as em:
-        h, body = expect_response(em, {"a": 1}, b"first-second")
-        check(h.get("content-type") == "text/plain", "content type %r" % h.get("content-type"))
-        # an error half way: the runtime sends the error in the chunked trailers
-        j = expect_error(em, {"fail": True}, "Error")
-        check(j["errorMessage"] == "stream failed half way", repr(j))
-        expect_response(em, {"a": 2}, b"first-second")
-        clean_ledger(em.stats())
+        # forwarded as it is produced: the first part arrives before the handler finishes
+        head, rest, t_first, t_end = raw_invoke(em.port, {"a": 1}, b"first-")
+        check(head.startswith("HTTP/1.1 200 ") and "Transfer-Encoding: chunked" in head
+              and "Content-Type: text/plain" in head, "streamed head: %r" % head)
+        check(rest == b"6\r\nfirst-\r\n6\r\nsecond\r\n0\r\n\r\n", "chunks: %r" % rest)
+        check(t_first is not None and t_end - t_first > 0.2,
+              "not progressive: first part at %.3fs, end at %.3fs" % (t_first or -1, t_end))
+        # an error half way: the runtime's error trailers become the client's trailers
+        head, rest, _, _ = raw_invoke(em.port, {"fail": True})
+        check(rest.startswith(b"6\r\nfirst-\r\n6\r\nsecond\r\n0\r\n"), "chunks: %r" % rest)
+        trailers = rest.split(b"0\r\n", 1)[1].decode()
+        check("X-Amz-Function-Error: Unhandled" in trailers
+              and "Lambda-Runtime-Function-Error-Type: Error" in trailers, "trailers: %r" % trailers)
+        b64 = [x for x in trailers.splitlines() if x.startswith("Lambda-Runtime-Function-Error-Body")]
+        check(b64 and json.loads(base64.b64decode(b64[0].split(": ", 1)[1]))["errorMessage"]
+              == "stream failed half way", "error body trailer: %r" % trailers)
+        # a plain HTTP client reads the same stream
+        _, body = expect_response(em, {"a": 2}, b"first-second")
+        s = em.stats()
+        check(s["responses"] == 2 and s["function_errors"] == 1, repr(s))
+        clean_ledger(s)
+    # through `invoke` (the C API, no client to stream to): collected, error reported
+    ev = write(os.path.join(tmp, "fail.json"), '{"fail": true}')
+    rc, out, err = run_invoke(["--unprotected", "--function", fn, "--handler", "stream.handler",
+                               "--event", ev])
+    check(rc == 1 and json.loads(out)["errorMessage"] == "stream failed half way",
+          "invoke of a failing stream: %d %r" % (rc, out))
 
 
 def py_fn(tmp, extra=""):

@@ -59,6 +59,7 @@ class Sim:
         self.extra_next_headers = extra_next_headers or {}
         self.next_calls = 0
         self.first_next_time = None
+        self.next_times = []             # arrival time of every runtime GET /next
         self.procs = []
         sim = self
 
@@ -106,8 +107,11 @@ class Sim:
                 if p == RT + "invocation/next":
                     with sim.lock:
                         sim.next_calls += 1
+                        now = time.monotonic()
                         if sim.first_next_time is None:
-                            sim.first_next_time = time.monotonic()
+                            sim.first_next_time = now
+                        sim.next_times.append(now)
+                        sim.lock.notify_all()
                         sim.next_headers_seen.append(dict(self.headers))
                         while not sim.pending:
                             sim.lock.wait()

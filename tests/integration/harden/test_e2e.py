@@ -63,6 +63,7 @@ def guard_events(stderr):
 
 def invoke(fdir, handler, mode, extra=()):
     argv = [PL_BIN, "invoke", "--function", fdir, "--handler", handler,
+            "--env", "TMPDIR=" + os.path.dirname(fdir),  # the private temp dir goes there
             "--env", "PROTECTLAMBDA_MONITOR_PROCESS=" + mode,
             "--env", "PROTECTLAMBDA_LOG_LEVEL=info"] + list(extra)
     p = subprocess.run(argv, capture_output=True, text=True, timeout=120)

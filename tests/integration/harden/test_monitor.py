@@ -35,6 +35,7 @@ LIBZ = next((p for p in ("/lib/x86_64-linux-gnu/libz.so.1", "/usr/lib/x86_64-lin
              if os.path.exists(p)), None)
 
 failures = []
+TMP_BASE = tempfile.mkdtemp(prefix="pl-harden-tmp-")
 
 
 def check(cond, msg):
@@ -101,6 +102,7 @@ def base_env(sock, port):
         "PROTECTLAMBDA_LOG_LEVEL": "warn",
         "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:%d" % port,
         "LAMBDA_TASK_ROOT": "/nonexistent-task-root",
+        "TMPDIR": TMP_BASE,  # the wrapper's private temp dirs go below it
     })
     return env
 
@@ -115,9 +117,6 @@ def run(argv, env, timeout=30):
                 res = json.loads(line)
             except ValueError:
                 pass
-    # the wrapper's private temp dir: remove it
-    if res and res.get("tmpdir", "").startswith("/tmp/protectlambda-tmp-"):
-        shutil.rmtree(res["tmpdir"], ignore_errors=True)
     return p, res
 
 
@@ -154,6 +153,22 @@ try:
         res["ok"] = True
     elif act == "eval":
         res["ok"] = eval("6*7") == 42
+    elif act == "traversal":
+        open("/tmp/../etc/hostname", "rb").read()
+        res["ok"] = True
+    elif act == "write":
+        with open(sys.argv[2], "w") as f:
+            f.write("x")
+        os.unlink(sys.argv[2])
+        res["ok"] = True
+    elif act == "source":
+        # reading the function's code: fine during init, reported once the runtime has
+        # connected to the Runtime API (the proxy)
+        src = os.path.join(os.environ["LAMBDA_TASK_ROOT"], "handler.py")
+        open(src).read()
+        socket.create_connection(("127.0.0.1", int(sys.argv[2]))).close()
+        open(src).read()
+        res["ok"] = True
     elif act == "dlopen":
         import ctypes, shutil
         lib = os.path.join(os.environ.get("TMPDIR", "/tmp"), "libplanted.so")
@@ -240,6 +255,7 @@ def events_of(evs, type_, path_part):
 
 def expect(L, label, proc, res, mode, type_, path_part):
     """the three-mode contract"""
+    n_fail = len(failures)
     check(proc.returncode == 0, "%s [%s]: host exit %d, stderr %s" % (
         label, mode, proc.returncode, proc.stderr[-400:]))
     check(res is not None, "%s [%s]: no result line (stdout %r)" % (label, mode, proc.stdout[-300:]))
@@ -257,7 +273,8 @@ def expect(L, label, proc, res, mode, type_, path_part):
         check(res.get("ok") is False, "%s [deny]: action was not denied: %s" % (label, res))
         check(mine and mine[0].get("action") == "deny",
               "%s [deny]: no deny event %s for %s in %s" % (label, type_, path_part, evs))
-    print("ok   %s [%s] -> %s" % (label, mode, res.get("err", "ok")), flush=True)
+    if len(failures) == n_fail:
+        print("ok   %s [%s] -> %s" % (label, mode, res.get("err", "ok")), flush=True)
     return mine
 
 
@@ -364,6 +381,26 @@ def main():
             expect(L, "bash < /proc/self/environ", p, r, mode, "RESTRICTED_PATH_ACCESS",
                    "/environ")
 
+        # the other file classes
+        task = os.path.join(TMP_BASE, "task")
+        os.makedirs(task, exist_ok=True)
+        with open(os.path.join(task, "handler.py"), "w") as f:
+            f.write("def handler(e, c):\n    return 1\n")
+        outside = os.path.join(BUILD, "pl-harden-write-test.txt")
+        for mode in ("log", "deny", "allow"):
+            p, r = run([PY, hosts["host.py"], "traversal"], env(monitor_traversal=mode))
+            expect(L, "python open(/tmp/../etc/hostname)", p, r, mode, "PATH_TRAVERSAL_ATTEMPT",
+                   "/tmp/../etc/hostname")
+            p, r = run([PY, hosts["host.py"], "write", outside], env(monitor_writes=mode))
+            expect(L, "python write outside write_allow", p, r, mode, "RUNTIME_MODIFICATION",
+                   "pl-harden-write-test.txt")
+            e = env(monitor_source_read=mode)
+            e["LAMBDA_TASK_ROOT"] = task
+            p, r = run([PY, hosts["host.py"], "source", str(proxy_port)], e)
+            mine = expect(L, "python reads handler.py after init", p, r, mode,
+                          "RESTRICTED_PATH_ACCESS", "handler.py")
+            check(len(mine) <= 1, "source read reported before init too: %s" % mine)
+
         # allow-list by name: addresses learnt when the name was resolved (getaddrinfo)
         p, r = run([PY, hosts["host.py"], "connect", str(srv_port), "localhost"],
                    env(monitor_network="deny", monitor_network_allow="*.example.com,localhost:%d" % srv_port))
@@ -467,6 +504,7 @@ print(json.dumps(res), flush=True)
     finally:
         L.close()
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(TMP_BASE, ignore_errors=True)
     if failures:
         print("%d failure(s)" % len(failures))
         return 1

@@ -68,7 +68,7 @@ struct fixture {
 
 static int s_setup(struct fixture *f, const char *mode, const char *extra_rules)
 {
-    pl_log_set_level(PL_LOG_OFF);
+    pl_log_set_level(getenv("PL_TEST_LOG") ? PL_LOG_DEBUG : PL_LOG_OFF);
     snprintf(s_dir, sizeof(s_dir), "/tmp/pl-unit-guard-%d", (int)getpid());
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "mkdir -p %s", s_dir);
@@ -171,12 +171,16 @@ PL_TEST(responses_deny_redact_error)
                                     &f.a),
                  PL_PROXY_DENY);
     PL_CHECK(!strcmp(f.a.body.data, "\"Security Violation...\""));
+    pl_guard_invocation_end(f.s, "rid-1");
+    PL_CHECK_INT(s_event(&f, "{\"name\":\"Ada\"}"), PL_PROXY_PASS);
     /* an error post leaking it is replaced by a SecurityViolation error */
     PL_CHECK_INT(pl_guard_check_out(f.s, PL_PROXY_ERROR, "rid-1", leak, strlen(leak), &f.rw,
                                     &f.a),
                  PL_PROXY_DENY);
     PL_CHECK(f.a.as_error && !strcmp(f.a.error_type, "SecurityViolation"));
     PL_CHECK(strstr(f.a.body.data, "\"errorType\":\"SecurityViolation\"") != NULL);
+    pl_guard_invocation_end(f.s, "rid-1");
+    PL_CHECK_INT(s_event(&f, "{\"name\":\"Ada\"}"), PL_PROXY_PASS);
     /* redaction: every occurrence replaced, the rest unchanged */
     const char *tok = "{\"a\":\"tok_abcd1234\",\"b\":\"x tok_zzzz9999 y\"}";
     PL_CHECK_INT(pl_guard_check_out(f.s, PL_PROXY_RESPONSE, "rid-1", tok, strlen(tok), &f.rw,

@@ -57,16 +57,16 @@ PL_TEST(invalid_heads_are_rejected_early)
     struct pl_http_msg m;
     pl_http_msg_init(&m);
     static const char *const bad[] = {
-        "\x16\x03\x01\x02\x00",                         /* TLS client hello */
-        "GET /x HTTP/2.0\r\n\r\n",                      /* not HTTP/1.x */
-        "GET /x HTTP/1.1\rX",                           /* CR without LF */
-        "GET  /x HTTP/1.1\r\n\r\n",                     /* empty target */
-        "G(T /x HTTP/1.1\r\n\r\n",                      /* bad method byte */
-        "GET /x HTTP/1.1\r\nHost : a\r\n\r\n",          /* blank before colon */
-        "GET /x HTTP/1.1\r\nA: b\r\n folded\r\n\r\n",   /* obs-fold */
-        "GET /x HTTP/1.1\r\nA: b\x01c\r\n\r\n",         /* control byte in value */
-        "GET /x HTTP/1.1\r\n: novalue\r\n\r\n",         /* empty name */
-        "GET /x\x7f HTTP/1.1\r\n\r\n",                  /* DEL in target */
+        "\x16\x03\x01\x02\x00",                       /* TLS client hello */
+        "GET /x HTTP/2.0\r\n\r\n",                    /* not HTTP/1.x */
+        "GET /x HTTP/1.1\rX",                         /* CR without LF */
+        "GET  /x HTTP/1.1\r\n\r\n",                   /* empty target */
+        "G(T /x HTTP/1.1\r\n\r\n",                    /* bad method byte */
+        "GET /x HTTP/1.1\r\nHost : a\r\n\r\n",        /* blank before colon */
+        "GET /x HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", /* obs-fold */
+        "GET /x HTTP/1.1\r\nA: b\x01c\r\n\r\n",       /* control byte in value */
+        "GET /x HTTP/1.1\r\n: novalue\r\n\r\n",       /* empty name */
+        "GET /x\x7f HTTP/1.1\r\n\r\n",                /* DEL in target */
     };
     for (size_t i = 0; i < PL_ARRAY_LEN(bad); i++) {
         PL_CHECK_MSG(pl_http_parse_request(bad[i], strlen(bad[i]), &m) == -1, "bad[%zu] accepted",
@@ -134,13 +134,21 @@ PL_TEST(framing_rejects_smuggling_shapes)
 {
     struct pl_http_msg m;
     pl_http_msg_init(&m);
-    PL_CHECK_INT(s_framing("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", false, &m), -1);
-    PL_CHECK_INT(s_framing("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", false, &m), -1);
-    PL_CHECK_INT(s_framing("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", false, &m), 0);
+    PL_CHECK_INT(
+        s_framing("POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                  false, &m),
+        -1);
+    PL_CHECK_INT(
+        s_framing("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", false, &m),
+        -1);
+    PL_CHECK_INT(
+        s_framing("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", false, &m),
+        0);
     PL_CHECK_INT(m.content_length, 5);
     PL_CHECK_INT(s_framing("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", false, &m), -1);
     PL_CHECK_INT(s_framing("POST / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n", false, &m), -1);
-    PL_CHECK_INT(s_framing("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, &m), -1);
+    PL_CHECK_INT(
+        s_framing("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, &m), -1);
     PL_CHECK_INT(s_framing("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n", false, &m), 0);
     PL_CHECK_INT(m.body, PL_HTTP_BODY_CHUNKED);
     PL_CHECK_INT(s_framing("GET / HTTP/1.0\r\n\r\n", false, &m), 0);
@@ -184,7 +192,10 @@ static void *s_writer(void *arg)
     return NULL;
 }
 
-static int s_pair(int sv[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv); }
+static int s_pair(int sv[2])
+{
+    return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+}
 
 PL_TEST(pipelined_requests_with_bodies_on_one_connection)
 {
@@ -227,17 +238,18 @@ PL_TEST(chunked_streaming_response_with_error_trailers_byte_by_byte)
 {
     int sv[2];
     PL_CHECK_OK(s_pair(sv));
-    const char msg[] = "POST /2018-06-01/runtime/invocation/r1/response HTTP/1.1\r\n"
-                       "Lambda-Runtime-Function-Response-Mode: streaming\r\n"
-                       "Transfer-Encoding: chunked\r\n"
-                       "Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n"
-                       "\r\n"
-                       "6\r\nchunk1\r\n"
-                       "A\r\n0123456789\r\n"
-                       "0\r\n"
-                       "Lambda-Runtime-Function-Error-Type: Runtime.StreamError\r\n"
-                       "Lambda-Runtime-Function-Error-Body: eyJlcnJvciI6MX0=\r\n"
-                       "\r\n";
+    const char msg[] =
+        "POST /2018-06-01/runtime/invocation/r1/response HTTP/1.1\r\n"
+        "Lambda-Runtime-Function-Response-Mode: streaming\r\n"
+        "Transfer-Encoding: chunked\r\n"
+        "Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n"
+        "\r\n"
+        "6\r\nchunk1\r\n"
+        "A\r\n0123456789\r\n"
+        "0\r\n"
+        "Lambda-Runtime-Function-Error-Type: Runtime.StreamError\r\n"
+        "Lambda-Runtime-Function-Error-Body: eyJlcnJvciI6MX0=\r\n"
+        "\r\n";
     struct writer w = {sv[1], msg, strlen(msg), 1};
     pthread_t t;
     PL_CHECK(pthread_create(&t, NULL, s_writer, &w) == 0);
@@ -292,23 +304,31 @@ static int s_read_one(const char *wire, struct pl_buf *body, size_t cap)
 PL_TEST(bad_bodies_and_caps)
 {
     struct pl_buf b = PL_BUF_INIT;
-    PL_CHECK_INT(s_read_one("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world", &b, 10), -1);
+    PL_CHECK_INT(s_read_one("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world", &b, 10),
+                 -1);
     PL_CHECK_INT(pl_last_error(), PL_ERR_LIMIT);
     PL_CHECK_INT(b.len, 0); /* refused before reading */
     pl_buf_reset(&b);
     PL_CHECK_INT(s_read_one("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                            "6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n", &b, 10), -1);
+                            "6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n",
+                            &b, 10),
+                 -1);
     PL_CHECK_INT(pl_last_error(), PL_ERR_LIMIT);
     pl_buf_reset(&b);
-    PL_CHECK_INT(s_read_one("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", &b, 10), -1);
+    PL_CHECK_INT(s_read_one("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", &b, 10),
+                 -1);
     PL_CHECK_INT(pl_last_error(), PL_ERR_HTTP);
     pl_buf_reset(&b);
     PL_CHECK_INT(s_read_one("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                            "2\r\nabc\r\n0\r\n\r\n", &b, 10), -1); /* data longer than size */
+                            "2\r\nabc\r\n0\r\n\r\n",
+                            &b, 10),
+                 -1); /* data longer than size */
     PL_CHECK_INT(pl_last_error(), PL_ERR_HTTP);
     pl_buf_reset(&b);
     PL_CHECK_INT(s_read_one("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                            "fffffffffffffffff\r\n", &b, 10), -1); /* size overflow */
+                            "fffffffffffffffff\r\n",
+                            &b, 10),
+                 -1); /* size overflow */
     PL_CHECK_INT(pl_last_error(), PL_ERR_LIMIT);
     pl_buf_reset(&b);
     PL_CHECK_INT(s_read_one("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nshort", &b, 100), -1);
@@ -318,7 +338,9 @@ PL_TEST(bad_bodies_and_caps)
     PL_CHECK_INT(pl_last_error(), PL_ERR_IO); /* closed mid-head */
     pl_buf_reset(&b);
     PL_CHECK_INT(s_read_one("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                            "3\r\nabc\r\n0\r\nBad Trailer\r\n\r\n", &b, 100), -1);
+                            "3\r\nabc\r\n0\r\nBad Trailer\r\n\r\n",
+                            &b, 100),
+                 -1);
     PL_CHECK_INT(pl_last_error(), PL_ERR_HTTP);
     pl_buf_clean_up(&b);
 }
@@ -367,8 +389,9 @@ PL_TEST(writers_reject_header_injection_and_round_trip)
 
     int sv[2];
     PL_CHECK_OK(s_pair(sv));
-    struct pl_http_field f[] = {{"Lambda-Runtime-Aws-Request-Id", "8476a536-e9f4-11e8-9739-2dfe598c3fcd"},
-                                {"Lambda-Runtime-Deadline-Ms", "1542409706888"}};
+    struct pl_http_field f[] = {
+        {"Lambda-Runtime-Aws-Request-Id", "8476a536-e9f4-11e8-9739-2dfe598c3fcd"},
+        {"Lambda-Runtime-Deadline-Ms", "1542409706888"}};
     PL_CHECK_OK(pl_http_send_response(sv[1], 200, "application/json", f, 2, "{\"a\":1}", 7, true));
     /* a chunked response with trailers after it */
     struct pl_buf hd = PL_BUF_INIT;
