@@ -40,7 +40,8 @@ int main(void)
     static char *env[] = {
         "AWS_ACCESS_KEY_ID=ASIAY3KQ7ZPLM2NX4RWT",
         "AWS_SECRET_ACCESS_KEY=Jx9kQ2v8Zr+Xw4yTb6NmP1sLd9Hf3Gj7Uc5Ve0R",
-        "AWS_SESSION_TOKEN=IQoJb3JpZ2luX2VjEJrBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBByY8/+yY8/+yY8/+"
+        "AWS_SESSION_TOKEN=IQoJb3JpZ2luX2VjEJrBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBByY8/+yY8/"
+        "+yY8/+"
         "yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+"
         "yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+yY8/+",
         "DB_PASSWORD=hunter2/correct horse&battery",
@@ -61,7 +62,8 @@ int main(void)
     /* a JSON-looking response of printable text (no secret in it) */
     char *data = malloc(SIZE);
     unsigned long long x = 88172645463325252ull;
-    static const char alpha[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\",:{}[] ";
+    static const char alpha[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\",:{}[] ";
     for (size_t i = 0; i < SIZE; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         data[i] = alpha[x % (sizeof(alpha) - 1)];
@@ -84,8 +86,8 @@ int main(void)
         t_memchr[r] = (double)(t3 - t2) / 1e6;
     }
     double mc = s_median(t_can), mm = s_median(t_memmem), mb = s_median(t_memchr);
-    printf("canaries: %zu variables, %zu patterns; response 6 MiB (no leak)\n",
-           pl_canaries_vars(c), pl_canaries_count(c));
+    printf("canaries: %zu variables, %zu patterns; response 6 MiB (no leak)\n", pl_canaries_vars(c),
+           pl_canaries_count(c));
     printf("memchr pass (bandwidth floor)          median %7.2f ms\n", mb);
     printf("memmem per plain value (%2d values)     median %7.2f ms\n", 11, mm);
     printf("canary scan (all forms, one pass)      median %7.2f ms  %.2f ns/byte  ratio %.2fx vs "

@@ -1,7 +1,9 @@
 // bench-libs: pl_engine pl_rules
-/* Engine bench: loading a rules database vs compiling the rules, for a generated 1,000-rule
- * pack (plus a scan of 64 KB against it, raw throughput). Prints medians and the ratio.
- *   engine_bench [RULES] [RUNS]     (defaults: 1000 rules, 5 compile runs) */
+/* Engine bench: loading a rules database vs compiling the rules, for the default packs and a
+ * generated 1,000-rule pack (plus a scan of 64 KB against it, raw throughput). Prints medians,
+ * the ratios, and one BENCH line per row (bench/run).
+ *   engine_bench [--quick] [RULES] [RUNS]     (defaults: 1000 rules, 5 compile runs; --quick:
+ *                                               1 compile run) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,10 +55,52 @@ static void s_write_pack(const char *path, int n)
     fclose(f);
 }
 
+/* compile every target of `set` `runs` times (no cache), save, load `lruns` times: medians */
+static int s_load_vs_compile(const struct pl_ruleset *set, const char *db, int runs, int lruns,
+                             double *compile_ms, double *load_ms, double *load_p99)
+{
+    double *compile = calloc((size_t)runs, sizeof(double));
+    double *load = calloc((size_t)lruns, sizeof(double));
+    struct pl_engine *eng[PL_TARGET_COUNT] = {0};
+    int rc = -1;
+    for (int r = 0; r < runs; r++) {
+        pl_engine_destroy_all(eng);
+        uint64_t t0 = pl_now_ns();
+        for (int t = 0; t < PL_TARGET_COUNT; t++)
+            if (pl_engine_compile(set, (enum pl_target)t, &eng[t], NULL))
+                goto out;
+        compile[r] = (double)(pl_now_ns() - t0) / 1e6;
+    }
+    if (pl_engine_db_save(db, set, eng))
+        goto out;
+    for (int r = 0; r < lruns; r++) {
+        struct pl_engine *l[PL_TARGET_COUNT] = {0};
+        uint64_t t0 = pl_now_ns();
+        if (pl_engine_db_load(db, set, l))
+            goto out;
+        load[r] = (double)(pl_now_ns() - t0) / 1e6;
+        pl_engine_destroy_all(l);
+    }
+    *compile_ms = s_median(compile, runs);
+    *load_ms = s_median(load, lruns); /* sorted now */
+    *load_p99 = load[(int)((double)lruns * 0.99) < lruns ? (int)((double)lruns * 0.99) : lruns - 1];
+    rc = 0;
+out:
+    pl_engine_destroy_all(eng);
+    free(compile);
+    free(load);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    bool quick = argc > 1 && !strcmp(argv[1], "--quick");
+    if (quick) {
+        argc--;
+        argv++;
+    }
     int n = argc > 1 ? atoi(argv[1]) : 1000;
-    int runs = argc > 2 ? atoi(argv[2]) : 5;
+    int runs = argc > 2 ? atoi(argv[2]) : quick ? 1 : 5;
     if (n < 1 || runs < 1)
         return 2;
     pl_engine_set_cache_dir(""); /* measure the compiler, not the compile cache */
@@ -154,6 +198,31 @@ int main(int argc, char **argv)
            (double)len / s_median(scan, 51));
     printf("  same, host-tuned database             %8.1f us (baseline/host = %.2f)\n",
            s_median(hscan, 51), s_median(scan, 51) / s_median(hscan, 51));
+
+    printf("BENCH {\"row\":\"rules db load vs compile\",\"input\":\"%d-rule pack\",\"unit\":"
+           "\"ms\",\"protectlambda\":%.3f,\"baseline\":%.1f,\"baseline_name\":\"compile (all "
+           "targets)\",\"ratio\":%.5f,\"target\":\"load <=2ms\"}\n", n, ml, mc, ml / mc);
+
+    /* the default packs, as a function ships them (protectlambda compile -> rules.db) */
+    struct pl_ruleset def;
+    pl_ruleset_init(&def);
+    double dc = 0, dl = 0, dp = 0;
+    if (pl_rules_load(&def, PL_SOURCE_RULES_DIR, -1) ||
+        s_load_vs_compile(&def, db, quick ? 1 : 3, quick ? 20 : 100, &dc, &dl, &dp)) {
+        fprintf(stderr, "engine_bench: default packs: %s\n", pl_last_error_msg());
+        return 2;
+    }
+    printf("default packs (%zu rules: %zu code, %zu in, %zu out)\n", def.count,
+           pl_ruleset_count(&def, PL_TARGET_CODE), pl_ruleset_count(&def, PL_TARGET_IN),
+           pl_ruleset_count(&def, PL_TARGET_OUT));
+    printf("  compile all targets   (median of %2d) %10.2f ms\n", quick ? 1 : 3, dc);
+    printf("  load database         (median of %2d) %10.3f ms (p99 %.3f ms)\n", quick ? 20 : 100, dl,
+           dp);
+    printf("BENCH {\"row\":\"rules db load vs compile\",\"input\":\"default packs (%zu rules)\","
+           "\"unit\":\"ms\",\"protectlambda\":%.3f,\"p99\":%.3f,\"baseline\":%.1f,\"baseline_name\":"
+           "\"compile (all targets)\",\"ratio\":%.5f,\"target\":\"load <=2ms\"}\n", def.count, dl,
+           dp, dc, dl / dc);
+    pl_ruleset_clean_up(&def);
 
     pl_engine_scratch_destroy(s);
     free(buf);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +57,8 @@ static int s_measure(void)
     double t4 = s_now();
     close(u);
     char *argv[] = {"true", NULL};
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_CHILDREN, &ru0);
     double t5 = s_now();
     for (int i = 0; i < n_exec; i++) {
         pid_t pid;
@@ -63,12 +66,19 @@ static int s_measure(void)
             waitpid(pid, NULL, 0);
     }
     double t6 = s_now();
-    printf("open %.1f\nopen_tmp %.1f\nconnect %.1f\nexec %.1f\n", (t1 - t0) / n_open,
-           (t2 - t1) / n_open, (t4 - t3) / n_conn, (t6 - t5) / n_exec);
+    getrusage(RUSAGE_CHILDREN, &ru1);
+    double cpu = ((double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) * 1e9 +
+                  (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) * 1e3 +
+                  (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1e9 +
+                  (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) * 1e3);
+    printf("open %.1f\nopen_tmp %.1f\nconnect %.1f\nexec %.1f\nexec_cpu %.1f\n",
+           (t1 - t0) / n_open, (t2 - t1) / n_open, (t4 - t3) / n_conn, (t6 - t5) / n_exec,
+           cpu / n_exec);
     return 0;
 }
 
-static int s_run(const char *self, const char *preload, double out[4])
+#define S_N 5
+static int s_run(const char *self, const char *preload, double out[S_N])
 {
     char cmd[PATH_MAX * 2 + 64];
     if (preload)
@@ -81,9 +91,9 @@ static int s_run(const char *self, const char *preload, double out[4])
     char name[32];
     double v;
     int n = 0;
-    while (fscanf(p, "%31s %lf", name, &v) == 2 && n < 4)
+    while (fscanf(p, "%31s %lf", name, &v) == 2 && n < S_N)
         out[n++] = v;
-    return pclose(p) == 0 && n == 4 ? 0 : -1;
+    return pclose(p) == 0 && n == S_N ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -117,15 +127,15 @@ int main(int argc, char **argv)
     bind(r, (struct sockaddr *)&ua, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name)));
     setenv("PROTECTLAMBDA_MON_SOCKET", name, 1);
 
-    double base[4], mon[4];
+    double base[S_N], mon[S_N];
     if (s_run(self, NULL, base) < 0 || s_run(self, so, mon) < 0) {
         fprintf(stderr, "monitor_bench: a measuring run failed\n");
         return 1;
     }
-    const char *what[4] = {"open(/etc/hostname)", "open(/tmp/file)+recheck", "connect(udp lo)",
-                           "posix_spawn+wait(/bin/true)"};
+    const char *what[S_N] = {"open(/etc/hostname)", "open(/tmp/file)+recheck", "connect(udp lo)",
+                             "posix_spawn+wait(/bin/true)", "  child CPU per spawn"};
     printf("%-30s %12s %12s %12s %8s\n", "call", "without ns", "with ns", "added ns", "ratio");
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < S_N; i++)
         printf("%-30s %12.1f %12.1f %12.1f %8.2f\n", what[i], base[i], mon[i], mon[i] - base[i],
                mon[i] / base[i]);
     printf("target: <= 1000 ns added per open -> %s\n",

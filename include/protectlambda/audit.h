@@ -10,22 +10,22 @@
 
 #include "protectlambda/buf.h"
 
-#define PL_AUDIT_MAX_VARS 4096        /* environment variables examined */
+#define PL_AUDIT_MAX_VARS 4096         /* environment variables examined */
 #define PL_AUDIT_MAX_VALUE (64u << 10) /* longest value examined (longer: by name only) */
 
 /* ---- environment audit ---- */
 struct pl_env_finding {
-    char name[128];     /* variable name (truncated to 127 bytes) */
-    const char *kind;   /* static: "aws_access_key_id", "github_token", ..., "name:password" */
-    char hash8[9];      /* first 8 hex of SHA-256(value) */
-    bool expected;      /* injected by Lambda (AWS_ACCESS_KEY_ID, ...): not a finding */
+    char name[128];   /* variable name (truncated to 127 bytes) */
+    const char *kind; /* static: "aws_access_key_id", "github_token", ..., "name:password" */
+    char hash8[9];    /* first 8 hex of SHA-256(value) */
+    bool expected;    /* injected by Lambda (AWS_ACCESS_KEY_ID, ...): not a finding */
 };
 
 struct pl_env_audit {
     struct pl_env_finding *items; /* findings and expected credentials */
     size_t n, cap;
-    size_t n_findings;  /* items with !expected */
-    size_t n_vars;      /* variables examined */
+    size_t n_findings; /* items with !expected */
+    size_t n_vars;     /* variables examined */
 };
 
 void pl_env_audit_init(struct pl_env_audit *a);
@@ -46,25 +46,25 @@ const char *pl_secret_name_kind(const char *name, size_t len);
 double pl_shannon_entropy(const char *v, size_t len);
 
 /* ---- canaries ---- */
-#define PL_CANARY_MIN_VALUE 8        /* shorter values are not canaries (too many false hits) */
-#define PL_CANARY_MAX_PATTERN 128    /* longer forms are matched by their first and last 128 bytes */
+#define PL_CANARY_MIN_VALUE 8     /* shorter values are not canaries (too many false hits) */
+#define PL_CANARY_MAX_PATTERN 128 /* longer forms are matched by their first and last 128 bytes */
 
 struct pl_canaries;
 
 struct pl_canary_hit {
-    const char *var;   /* variable name (owned by the canaries) */
-    size_t var_index;  /* index of the variable (pl_canaries_var) */
-    const char *form;  /* "plain", "base64", "base64url", "url", "json" */
-    size_t offset;     /* of the match in the scanned data */
+    const char *var;  /* variable name (owned by the canaries) */
+    size_t var_index; /* index of the variable (pl_canaries_var) */
+    const char *form; /* "plain", "base64", "base64url", "url", "json" */
+    size_t offset;    /* of the match in the scanned data */
 };
 
 /* Build canaries from every secret variable of envp (NULL = environ): audit findings plus the
  * expected AWS credentials. Values stay in this process's memory only (wiped on destroy). */
 int pl_canaries_new(char *const *envp, struct pl_canaries **out);
 void pl_canaries_destroy(struct pl_canaries *c);
-size_t pl_canaries_count(const struct pl_canaries *c);    /* patterns */
-size_t pl_canaries_vars(const struct pl_canaries *c);     /* variables */
-size_t pl_canaries_max_len(const struct pl_canaries *c);  /* longest pattern */
+size_t pl_canaries_count(const struct pl_canaries *c);              /* patterns */
+size_t pl_canaries_vars(const struct pl_canaries *c);               /* variables */
+size_t pl_canaries_max_len(const struct pl_canaries *c);            /* longest pattern */
 const char *pl_canaries_var(const struct pl_canaries *c, size_t i); /* name of variable i */
 /* 1 when data contains a canary (hit filled), 0 when not. Thread-safe (read-only). */
 int pl_canaries_scan(const struct pl_canaries *c, const char *data, size_t len,
@@ -85,8 +85,8 @@ int pl_canary_stream_feed(struct pl_canary_stream *s, const char *data, size_t l
 
 /* ---- system view (protectlambda audit) ---- */
 struct pl_sys_audit_opts {
-    pid_t pid;                 /* runtime process (0 = self) */
-    const char *task_root;     /* function code (NULL = LAMBDA_TASK_ROOT or /var/task) */
+    pid_t pid;             /* runtime process (0 = self) */
+    const char *task_root; /* function code (NULL = LAMBDA_TASK_ROOT or /var/task) */
     bool json;
 };
 /* Render the report into out; *findings receives the number of findings (a library from a

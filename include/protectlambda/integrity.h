@@ -21,8 +21,8 @@
 #include "protectlambda/event.h"
 
 #define PL_SHA256_LEN 32
-#define PL_MANIFEST_MAX_LINE 8192         /* longest manifest line accepted */
-#define PL_MANIFEST_MAX_PATH 4096         /* longest decoded path or link target */
+#define PL_MANIFEST_MAX_LINE 8192 /* longest manifest line accepted */
+#define PL_MANIFEST_MAX_PATH 4096 /* longest decoded path or link target */
 #define PL_MANIFEST_DEFAULT_MAX_ENTRIES 1000000u
 #define PL_MANIFEST_MAX_BYTES (512u << 20) /* largest manifest file read */
 
@@ -36,13 +36,13 @@ void pl_sha256_prefix8(const void *data, size_t len, char out[9]);
 enum pl_mf_type { PL_MF_FILE = 'F', PL_MF_LINK = 'L', PL_MF_DIR = 'D', PL_MF_OTHER = 'O' };
 
 struct pl_manifest_entry {
-    char *path;          /* relative to the root, '/'-separated, raw bytes, NUL-terminated */
-    char *target;        /* symlink target (links only) */
-    uint64_t size;       /* files: bytes; links: length of the target; else 0 */
-    uint32_t mode;       /* permission bits (07777) */
-    uint8_t type;        /* enum pl_mf_type */
+    char *path;    /* relative to the root, '/'-separated, raw bytes, NUL-terminated */
+    char *target;  /* symlink target (links only) */
+    uint64_t size; /* files: bytes; links: length of the target; else 0 */
+    uint32_t mode; /* permission bits (07777) */
+    uint8_t type;  /* enum pl_mf_type */
     uint8_t hash[PL_SHA256_LEN]; /* files: content; links: target; else zero */
-    int err;             /* build only: errno when the file could not be read (0 ok) */
+    int err;                     /* build only: errno when the file could not be read (0 ok) */
 };
 
 struct pl_manifest {
@@ -55,8 +55,8 @@ struct pl_manifest {
 };
 
 struct pl_manifest_opts {
-    unsigned threads;            /* hashing threads; 0 = min(2, online CPUs) */
-    size_t max_entries;          /* 0 = PL_MANIFEST_DEFAULT_MAX_ENTRIES */
+    unsigned threads;   /* hashing threads; 0 = min(2, online CPUs) */
+    size_t max_entries; /* 0 = PL_MANIFEST_DEFAULT_MAX_ENTRIES */
     /* files to leave out (the manifest itself when it lives in the tree), by device/inode */
     const dev_t *skip_dev;
     const ino_t *skip_ino;
@@ -82,18 +82,18 @@ int pl_manifest_parse(const char *data, size_t len, const char *pubkey_pem, size
                       size_t max_entries, struct pl_manifest *m);
 
 /* ---- differences ---- */
-#define PL_DIFF_ADDED    0x01u
-#define PL_DIFF_MISSING  0x02u
-#define PL_DIFF_CONTENT  0x04u
-#define PL_DIFF_SIZE     0x08u
-#define PL_DIFF_MODE     0x10u
-#define PL_DIFF_TYPE     0x20u
-#define PL_DIFF_TARGET   0x40u
+#define PL_DIFF_ADDED 0x01u
+#define PL_DIFF_MISSING 0x02u
+#define PL_DIFF_CONTENT 0x04u
+#define PL_DIFF_SIZE 0x08u
+#define PL_DIFF_MODE 0x10u
+#define PL_DIFF_TYPE 0x20u
+#define PL_DIFF_TARGET 0x40u
 #define PL_DIFF_UNREADABLE 0x80u
 
 struct pl_manifest_diff {
     char *path;
-    unsigned what;                 /* PL_DIFF_* */
+    unsigned what; /* PL_DIFF_* */
     uint64_t old_size, new_size;
     uint32_t old_mode, new_mode;
     uint8_t old_type, new_type;
@@ -135,8 +135,8 @@ bool pl_is_code_loading_var(const char *name, size_t len);
 bool pl_path_is_writable_place(const char *path);
 
 struct pl_mapped_object {
-    char *path;        /* as in /proc/<pid>/maps (may end in " (deleted)"; "memfd:x") */
-    bool exec;         /* mapped executable at least once */
+    char *path; /* as in /proc/<pid>/maps (may end in " (deleted)"; "memfd:x") */
+    bool exec;  /* mapped executable at least once */
     bool writable_place;
 };
 struct pl_proc_maps {
@@ -158,14 +158,14 @@ int pl_elf_interp(const char *path, char *out, size_t outlen);
 typedef void (*pl_tamper_event_fn)(void *ud, const struct pl_event *ev);
 
 struct pl_tamper_opts {
-    const char *const *dirs;   /* writable places to watch (NULL = "/tmp") */
+    const char *const *dirs; /* writable places to watch (NULL = "/tmp") */
     size_t n_dirs;
-    pid_t pid;                 /* runtime process (0: none yet; see pl_tamper_watch_set_pid) */
+    pid_t pid; /* runtime process (0: none yet; see pl_tamper_watch_set_pid) */
     /* when pid is 0: find the runtime as the process whose environment holds
      * AWS_LAMBDA_RUNTIME_API=<this value> (the proxy address the wrapper gave it); retried
      * at every interval until found */
     const char *discover_runtime_api;
-    unsigned interval_ms;      /* periodic maps/environ check (0 = 2000) */
+    unsigned interval_ms; /* periodic maps/environ check (0 = 2000) */
     pl_tamper_event_fn on_event;
     void *ud;
 };

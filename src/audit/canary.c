@@ -139,8 +139,8 @@ static int s_add_value(struct pl_canaries *c, const char *v, size_t n, uint32_t 
             memset(pre, 0, k);
             memcpy(pre + k, v, n);
             size_t o = s_b64(pre, n + k, tmp, url);
-            size_t first = (8 * k + 5) / 6;    /* ceil(8k/6) */
-            size_t last = (8 * (k + n)) / 6;   /* exclusive */
+            size_t first = (8 * k + 5) / 6;  /* ceil(8k/6) */
+            size_t last = (8 * (k + n)) / 6; /* exclusive */
             if (last > o)
                 last = o;
             if (last > first && s_add(c, tmp + first, last - first, var, url ? S_B64URL : S_B64))
@@ -256,9 +256,18 @@ void pl_canaries_destroy(struct pl_canaries *c)
     pl_free(c);
 }
 
-size_t pl_canaries_count(const struct pl_canaries *c) { return c ? c->n : 0; }
-size_t pl_canaries_vars(const struct pl_canaries *c) { return c ? c->n_vars : 0; }
-size_t pl_canaries_max_len(const struct pl_canaries *c) { return c ? c->max_len : 0; }
+size_t pl_canaries_count(const struct pl_canaries *c)
+{
+    return c ? c->n : 0;
+}
+size_t pl_canaries_vars(const struct pl_canaries *c)
+{
+    return c ? c->n_vars : 0;
+}
+size_t pl_canaries_max_len(const struct pl_canaries *c)
+{
+    return c ? c->max_len : 0;
+}
 const char *pl_canaries_var(const struct pl_canaries *c, size_t i)
 {
     return c && i < c->n_vars ? c->vars[i] : NULL;

@@ -12,8 +12,11 @@ extern char **environ;
 
 /* credentials Lambda injects: expected, not findings (still canaries) */
 static const char *const s_expected[] = {
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN", NULL,
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    NULL,
 };
 
 static bool s_is_expected(const char *name, size_t n)
@@ -26,9 +29,18 @@ static bool s_is_expected(const char *name, size_t n)
 
 /* ------------------------------------------------------------------ value shapes */
 
-static bool s_alnum(int c) { return isalnum((unsigned char)c); }
-static bool s_b64url(int c) { return s_alnum(c) || c == '-' || c == '_'; }
-static bool s_upper_or_digit(int c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+static bool s_alnum(int c)
+{
+    return isalnum((unsigned char)c);
+}
+static bool s_b64url(int c)
+{
+    return s_alnum(c) || c == '-' || c == '_';
+}
+static bool s_upper_or_digit(int c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 
 /* number of chars from p satisfying pred (up to max) */
 static size_t s_span(const char *p, const char *end, bool (*pred)(int))
@@ -45,10 +57,19 @@ static bool s_starts(const char *p, const char *end, const char *lit)
     return (size_t)(end - p) >= n && !memcmp(p, lit, n);
 }
 
-static bool s_word_start(const char *v, const char *p) { return p == v || !s_alnum(p[-1]); }
+static bool s_word_start(const char *v, const char *p)
+{
+    return p == v || !s_alnum(p[-1]);
+}
 
-static bool s_ghchar(int c) { return s_alnum(c) || c == '_'; }
-static bool s_slackchar(int c) { return s_alnum(c) || c == '-'; }
+static bool s_ghchar(int c)
+{
+    return s_alnum(c) || c == '_';
+}
+static bool s_slackchar(int c)
+{
+    return s_alnum(c) || c == '-';
+}
 
 double pl_shannon_entropy(const char *v, size_t len)
 {
@@ -67,8 +88,8 @@ double pl_shannon_entropy(const char *v, size_t len)
     return h;
 }
 
-static const char *s_aws_key_ids[] = {"AKIA", "ASIA", "AROA", "AIDA", "AGPA", "ANPA", "ANVA",
-                                      "APKA", "ABIA", "ACCA", "AIPA", NULL};
+static const char *s_aws_key_ids[] = {"AKIA", "ASIA", "AROA", "AIDA", "AGPA", "ANPA",
+                                      "ANVA", "APKA", "ABIA", "ACCA", "AIPA", NULL};
 
 static const char *s_token_kind(const char *v, const char *p, const char *end)
 {
@@ -190,15 +211,24 @@ const char *pl_secret_name_kind(const char *name, size_t len)
         const char *word;
         const char *kind;
     } subs[] = {
-        {"password", "name:password"},     {"passwd", "name:password"},
-        {"passphrase", "name:password"},   {"secret", "name:secret"},
-        {"token", "name:token"},           {"api_key", "name:api_key"},
-        {"apikey", "name:api_key"},        {"api-key", "name:api_key"},
-        {"private_key", "name:private_key"}, {"privatekey", "name:private_key"},
-        {"credential", "name:credentials"}, {"access_key", "name:access_key"},
-        {"accesskey", "name:access_key"},  {"signing_key", "name:signing_key"},
-        {"encryption_key", "name:encryption_key"}, {"master_key", "name:master_key"},
-        {"connection_string", "name:connection_string"}, {"conn_str", "name:connection_string"},
+        {"password", "name:password"},
+        {"passwd", "name:password"},
+        {"passphrase", "name:password"},
+        {"secret", "name:secret"},
+        {"token", "name:token"},
+        {"api_key", "name:api_key"},
+        {"apikey", "name:api_key"},
+        {"api-key", "name:api_key"},
+        {"private_key", "name:private_key"},
+        {"privatekey", "name:private_key"},
+        {"credential", "name:credentials"},
+        {"access_key", "name:access_key"},
+        {"accesskey", "name:access_key"},
+        {"signing_key", "name:signing_key"},
+        {"encryption_key", "name:encryption_key"},
+        {"master_key", "name:master_key"},
+        {"connection_string", "name:connection_string"},
+        {"conn_str", "name:connection_string"},
     };
     for (size_t i = 0; i < PL_ARRAY_LEN(subs); i++)
         if (strstr(low, subs[i].word))
@@ -220,9 +250,9 @@ static bool s_not_a_secret_value(const char *v, size_t len)
 {
     if (len < 4)
         return true;
-    static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "none",
-                                        "null", "enabled", "disabled", "required", "optional",
-                                        "changeme", NULL};
+    static const char *const words[] = {"true",     "false",    "yes",      "no",      "on",
+                                        "off",      "none",     "null",     "enabled", "disabled",
+                                        "required", "optional", "changeme", NULL};
     for (size_t i = 0; words[i]; i++)
         if (strlen(words[i]) == len && !strncasecmp(v, words[i], len))
             return true;
@@ -232,8 +262,8 @@ static bool s_not_a_secret_value(const char *v, size_t len)
     if (digits && len <= 5)
         return true; /* ports, counts, timeouts */
     /* references to secrets, not secrets: ARNs, SSM/Secrets Manager paths, file paths */
-    static const char *const refs[] = {"arn:", "ssm:", "{{resolve:", "/", "./", "file://",
-                                       "http://", "https://", NULL};
+    static const char *const refs[] = {"arn:",    "ssm:",    "{{resolve:", "/", "./",
+                                       "file://", "http://", "https://",   NULL};
     for (size_t i = 0; refs[i]; i++)
         if (len >= strlen(refs[i]) && !memcmp(v, refs[i], strlen(refs[i])))
             return !s_url_credentials(v, len);
@@ -242,7 +272,10 @@ static bool s_not_a_secret_value(const char *v, size_t len)
 
 /* ------------------------------------------------------------------ audit */
 
-void pl_env_audit_init(struct pl_env_audit *a) { memset(a, 0, sizeof(*a)); }
+void pl_env_audit_init(struct pl_env_audit *a)
+{
+    memset(a, 0, sizeof(*a));
+}
 
 void pl_env_audit_clean_up(struct pl_env_audit *a)
 {

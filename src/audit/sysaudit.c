@@ -50,7 +50,10 @@ static const char *s_file_code_kind(const char *path, const struct stat *st)
             unsigned char m[4];
             ssize_t r = read(fd, m, 4);
             close(fd);
-            if (r == 4 && !memcmp(m, "\x7f" "ELF", 4))
+            if (r == 4 && !memcmp(m,
+                                  "\x7f"
+                                  "ELF",
+                                  4))
                 return "ELF file";
         }
         if (st->st_mode & 0111)
@@ -85,6 +88,7 @@ static void s_place(struct s_out *o, const char *path, bool code_dir)
     DIR *d = writable ? opendir(path) : NULL;
     struct dirent *de;
     bool jfirst = true;
+    // cppcheck-suppress readdirCalled ; one DIR stream per thread
     while (d && (de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
@@ -148,7 +152,9 @@ static void s_sensitive(struct s_out *o, const char *path, bool finding_if_reada
                             readable ? "true" : "false",
                             finding ? ",\"finding\":\"sensitive file readable\"" : "");
     o->rc |= pl_buf_appendf(&o->t, "  %-28s %s%s\n", path,
-                            !exists ? "absent" : readable ? "readable" : "not readable",
+                            !exists    ? "absent"
+                            : readable ? "readable"
+                                       : "not readable",
                             finding ? "  FINDING: sensitive file readable" : "");
 }
 
@@ -168,8 +174,8 @@ static void s_runtime(struct s_out *o, pid_t pid)
     if (exe[0])
         pl_elf_interp(exe, interp, sizeof(interp));
     pl_error_clear();
-    o->rc |= pl_buf_appendf(&o->j, "\"runtime\":{\"pid\":%d,\"exe\":",
-                            pid > 0 ? (int)pid : (int)getpid());
+    o->rc |= pl_buf_appendf(&o->j,
+                            "\"runtime\":{\"pid\":%d,\"exe\":", pid > 0 ? (int)pid : (int)getpid());
     o->rc |= pl_buf_append_json_cstr(&o->j, exe);
     o->rc |= pl_buf_append_str(&o->j, ",\"interpreter\":");
     o->rc |= pl_buf_append_json_cstr(&o->j, interp);
@@ -236,7 +242,8 @@ static void s_runtime(struct s_out *o, pid_t pid)
                 o->rc |= pl_buf_append_json_cstr(&o->j, v);
             }
             if (finding)
-                o->rc |= pl_buf_append_str(&o->j, ",\"finding\":\"loads code from a writable place\"");
+                o->rc |=
+                    pl_buf_append_str(&o->j, ",\"finding\":\"loads code from a writable place\"");
             o->rc |= pl_buf_append_char(&o->j, '}');
             o->rc |= pl_buf_appendf(&o->t, "    %.*s=", (int)(eq - kv), kv);
             if (secret)
@@ -286,9 +293,11 @@ int pl_sys_audit(const struct pl_sys_audit_opts *opts, struct pl_buf *out, size_
         const char *path;
         bool finding;
     } sens[] = {
-        {"/etc/shadow", true},        {"/etc/gshadow", true},       {"/etc/sudoers", true},
-        {"/root/.aws/credentials", true}, {"/var/run/docker.sock", true}, {"/proc/kcore", true},
-        {"/etc/passwd", false},       {"/proc/self/environ", false}, {"/proc/1/environ", false},
+        {"/etc/shadow", true},          {"/etc/gshadow", true},
+        {"/etc/sudoers", true},         {"/root/.aws/credentials", true},
+        {"/var/run/docker.sock", true}, {"/proc/kcore", true},
+        {"/etc/passwd", false},         {"/proc/self/environ", false},
+        {"/proc/1/environ", false},
     };
     for (size_t i = 0; i < PL_ARRAY_LEN(sens); i++)
         s_sensitive(&o, sens[i].path, sens[i].finding);

@@ -45,7 +45,7 @@ void pl_cli_emu_clean_up(struct pl_cli_emu *c);
 #define PL_CLI_EMU_OPTIONS_HELP                                                                    \
     "  --function DIR        function code directory (LAMBDA_TASK_ROOT); required\n"               \
     "  --handler H           handler (_HANDLER), e.g. app.handler or index.handler; required\n"    \
-    "  --runtime CMD         runtime command (split on blanks, quotes honoured); default: \n"      \
+    "  --runtime CMD         runtime command (split on blanks, quotes honoured); default:\n"       \
     "                        DIR/bootstrap if executable, else by handler file: .py -> the\n"      \
     "                        Python runtime loop, .js/.mjs/.cjs -> aws-lambda-ric, .sh -> the\n"   \
     "                        shell runtime (examples/runtimes/)\n"                                 \

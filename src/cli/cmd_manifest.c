@@ -66,12 +66,10 @@ static int s_keygen(int argc, char **argv)
         snprintf(ppath, sizeof(ppath), "%s.pub", prefix) >= (int)sizeof(ppath))
         return pl_cli_usage_error("manifest keygen", "prefix too long");
     if (!force && (access(kpath, F_OK) == 0 || access(ppath, F_OK) == 0))
-        return pl_cli_usage_error("manifest keygen", "%s or %s exists (use --force)", kpath,
-                                  ppath);
+        return pl_cli_usage_error("manifest keygen", "%s or %s exists (use --force)", kpath, ppath);
     struct pl_buf priv = PL_BUF_INIT, pub = PL_BUF_INIT;
     int rc = 2;
-    if (pl_ed25519_keygen(&priv, &pub) ||
-        pl_write_file_atomic(kpath, priv.data, priv.len, 0600) ||
+    if (pl_ed25519_keygen(&priv, &pub) || pl_write_file_atomic(kpath, priv.data, priv.len, 0600) ||
         pl_write_file_atomic(ppath, pub.data, pub.len, 0644)) {
         rc = pl_cli_error("manifest keygen");
         goto out;
@@ -148,9 +146,9 @@ static int s_manifest_main(int argc, char **argv)
         }
         char hex[2 * PL_SHA256_LEN + 1];
         pl_hex(m.total, PL_SHA256_LEN, hex);
-        fprintf(stderr, "protectlambda manifest: %zu entries, %llu bytes hashed, total %s%s -> %s\n",
-                m.n, (unsigned long long)m.bytes_hashed, hex, m.is_signed ? ", signed" : "",
-                output);
+        fprintf(stderr,
+                "protectlambda manifest: %zu entries, %llu bytes hashed, total %s%s -> %s\n", m.n,
+                (unsigned long long)m.bytes_hashed, hex, m.is_signed ? ", signed" : "", output);
     }
     rc = 0;
 out:
@@ -163,7 +161,7 @@ out:
     return rc;
 }
 
-PL_CLI_COMMAND(manifest, "manifest", "write the SHA-256 manifest of a code tree (optionally signed)",
-               s_manifest_main)
+PL_CLI_COMMAND(manifest, "manifest",
+               "write the SHA-256 manifest of a code tree (optionally signed)", s_manifest_main)
 PL_CLI_COMMAND(manifest_keygen, "manifest keygen", "make an Ed25519 key pair for signing manifests",
                s_keygen)

@@ -67,14 +67,14 @@ static int s_verify_main(int argc, char **argv)
     }
     if (!json) {
         if (r.n)
-            pl_buf_appendf(&out, "DIFFERENT: %zu difference%s (%zu added, %zu missing, %zu "
-                                 "changed) against %zu manifest entries\n",
+            pl_buf_appendf(&out,
+                           "DIFFERENT: %zu difference%s (%zu added, %zu missing, %zu "
+                           "changed) against %zu manifest entries\n",
                            r.n, r.n == 1 ? "" : "s", r.n_added, r.n_missing, r.n_changed,
                            r.entries_checked);
         else
-            pl_buf_appendf(&out, "OK: %zu entries match (%llu bytes hashed)%s\n",
-                           r.entries_checked, (unsigned long long)r.bytes_hashed,
-                           pubkey ? ", signature valid" : "");
+            pl_buf_appendf(&out, "OK: %zu entries match (%llu bytes hashed)%s\n", r.entries_checked,
+                           (unsigned long long)r.bytes_hashed, pubkey ? ", signature valid" : "");
     }
     fwrite(out.data, 1, out.len, stdout);
     rc = r.n ? 1 : 0;

@@ -45,7 +45,7 @@ static void s_usage(FILE *f)
     fprintf(f, "usage: protectlambda <command> [options]\n\n"
                "Runtime protection for AWS Lambda functions.\n\ncommands:\n");
     for (size_t i = 0; i < s_n_cmds; i++)
-        fprintf(f, "  %-14s %s\n", s_cmds[i]->name, s_cmds[i]->summary);
+        fprintf(f, "  %-16s %s\n", s_cmds[i]->name, s_cmds[i]->summary);
     fprintf(f, "\n'protectlambda <command> --help' describes a command; 'protectlambda config "
                "--help' lists every setting.\nExit status: 0 ok, 1 findings or denied, 2 usage or "
                "rule error.\n");

@@ -701,7 +701,7 @@ int pl_emulator_new(const struct pl_emulator_options *o, struct pl_emulator **ou
     emu->max_stream = o->max_stream ? o->max_stream : 20 * 1024 * 1024;
     emu->child_stdout_fd = o->child_stdout_fd ? o->child_stdout_fd : 2;
     emu->log_invocations = o->log_invocations;
-    snprintf(emu->arn, sizeof(emu->arn), "arn:aws:lambda:%s:012345678912:function:%s", emu->region,
+    snprintf(emu->arn, sizeof(emu->arn), "arn:aws:lambda:%s:012345678912:function:%s" /* S_ACCOUNT_ID */, emu->region,
              emu->function_name);
 
     emu->listen_fd = pl_http_listen_loopback(o->port, &emu->port);

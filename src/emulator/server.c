@@ -20,6 +20,7 @@
 #define S_INVOKE_PREFIX "/2015-03-31/functions/"
 #define S_STATS_PATH "/_protectlambda/emulator/stats"
 #define S_SMALL_BODY (64 * 1024)
+#define S_ACCOUNT_ID "012345678912" /* the account of the emulated function's ARN */
 
 /* handler result: keep the connection, or close it */
 enum { S_KEEP = 0, S_CLOSE = -1 };
@@ -166,6 +167,11 @@ static int s_runtime_next(struct pl_emulator *emu, struct pl_http_conn *hc, stru
             pthread_mutex_unlock(&emu->mu);
             return S_CLOSE;
         }
+    }
+    if (s_peer_closed(hc->fd)) {
+        /* a runtime that died while waiting: never hand it an invocation */
+        pthread_mutex_unlock(&emu->mu);
+        return S_CLOSE;
     }
     struct pl_emu_inv *inv = emu->q_head;
     emu->q_head = inv->next;
@@ -543,6 +549,13 @@ static struct pl_emu_ext *s_find_ext_locked(struct pl_emulator *emu, const char 
     return NULL;
 }
 
+/* Lambda-Extension-Accept-Feature: accountId adds the account id to the register answer */
+static bool s_accepts_account_id(const struct pl_http_msg *m)
+{
+    const struct pl_http_header *h = pl_http_msg_find(m, "Lambda-Extension-Accept-Feature");
+    return h && pl_http_value_has_token(h->value, h->value_len, "accountId");
+}
+
 static int s_ext_register(struct pl_emulator *emu, struct pl_http_conn *hc, struct pl_http_msg *m)
 {
     struct pl_buf body = PL_BUF_INIT;
@@ -639,7 +652,10 @@ static int s_ext_register(struct pl_emulator *emu, struct pl_http_conn *hc, stru
     if (pl_buf_append_str(&resp, "{\"functionName\":") == 0 &&
         pl_buf_append_json_cstr(&resp, emu->function_name) == 0 &&
         pl_buf_append_str(&resp, ",\"functionVersion\":\"$LATEST\",\"handler\":") == 0 &&
-        pl_buf_append_json_cstr(&resp, emu->handler) == 0 && pl_buf_append_char(&resp, '}') == 0) {
+        pl_buf_append_json_cstr(&resp, emu->handler) == 0 &&
+        (!s_accepts_account_id(m) ||
+         pl_buf_append_str(&resp, ",\"accountId\":\"" S_ACCOUNT_ID "\"") == 0) &&
+        pl_buf_append_char(&resp, '}') == 0) {
         struct pl_http_field f[] = {{"Lambda-Extension-Identifier", id}};
         if (pl_http_send_response(hc->fd, 200, "application/json", f, 1, resp.data, resp.len,
                                   m->keep_alive) == 0)
@@ -676,7 +692,7 @@ static int s_ext_next(struct pl_emulator *emu, struct pl_http_conn *hc, struct p
             return S_CLOSE;
         }
         pl_emu_timedwait(emu, 100 * S_MS);
-        if (!x->q_head && s_peer_closed(hc->fd)) {
+        if (s_peer_closed(hc->fd)) { /* gone: its events stay queued */
             x->in_next = false;
             pthread_cond_broadcast(&emu->cond);
             pthread_mutex_unlock(&emu->mu);

@@ -775,6 +775,7 @@ enum pl_proxy_verdict pl_guard_check_out(struct pl_guard_session *s, enum pl_pro
 {
     struct pl_guard *g = s->g;
     bool http, tainted, deny = false, redact = false;
+    pl_guard_monitor_drain(); /* events of this invocation first: they may block it */
     s_current(g, request_id, &http, &tainted);
     if (tainted && !g->monitor) {
         struct pl_buf x = PL_BUF_INIT;
@@ -890,6 +891,7 @@ int pl_guard_stream_begin(struct pl_guard_session *s, const char *request_id)
 {
     struct pl_guard *g = s->g;
     bool http, tainted;
+    pl_guard_monitor_drain();
     s_current(g, request_id, &http, &tainted);
     snprintf(s->stream_rid, sizeof(s->stream_rid), "%s", request_id);
     s->stream_denied = false;

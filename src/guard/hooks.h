@@ -26,6 +26,11 @@ int pl_guard_hook_wrap(const struct pl_config *cfg, struct pl_exec_env *env);
  * pl_guard_report_event). Called once at cold start. -1: logged, the guard goes on. */
 int pl_guard_hook_monitor_start(struct pl_guard *g);
 
+/* harden/monitor: deliver the monitor events the runtime already sent (pl_guard_report_event
+ * for each) — called before a response or error is checked, so an event raised during the
+ * invocation blocks its response. */
+void pl_guard_monitor_drain(void);
+
 /* integrity/audit: manifest verification, environment audit; may call pl_guard_deny_all().
  * Called once at cold start after rules are loaded. -1: logged as a guard failure and
  * (fail = closed) the guard denies all. */

@@ -105,8 +105,9 @@ static int s_verify_tree(struct pl_guard *g, const char *what, const char *manif
     }
     uint64_t ms = (pl_now_ns() - t0) / 1000000;
     if (!r.n) {
-        pl_log(PL_LOG_INFO, S_COMPONENT, "%s verified: %zu entries match %s (%llu bytes in %llu ms)%s",
-               what, r.entries_checked, manifest, (unsigned long long)r.bytes_hashed,
+        pl_log(PL_LOG_INFO, S_COMPONENT,
+               "%s verified: %zu entries match %s (%llu bytes in %llu ms)%s", what,
+               r.entries_checked, manifest, (unsigned long long)r.bytes_hashed,
                (unsigned long long)ms, pubkey && *pubkey ? ", signature valid" : "");
         pl_verify_report_clean_up(&r);
         return 0;
@@ -153,8 +154,8 @@ static int s_audit_env(struct pl_guard *g)
             if (f->expected)
                 continue;
             rc |= pl_buf_appendf(&names, "%s%s", names.len ? "," : "", f->name);
-            rc |= pl_buf_appendf(&detail, "%s%s (%s, sha256 %s)", detail.len ? ", " : "",
-                                 f->name, f->kind, f->hash8);
+            rc |= pl_buf_appendf(&detail, "%s%s (%s, sha256 %s)", detail.len ? ", " : "", f->name,
+                                 f->kind, f->hash8);
         }
         if (rc == 0)
             s_event(g, PL_EV_PLAINTEXT_SECRET, PL_SEV_MEDIUM, "PL-ENV-SECRET", names.data, false,
@@ -185,8 +186,10 @@ static int s_build_canaries(void)
         struct pl_rule *r = &s_canary_rules[i];
         struct pl_buf id = PL_BUF_INIT, msg = PL_BUF_INIT;
         if (pl_buf_appendf(&id, "PL-CANARY-%s", pl_canaries_var(s_canaries, i)) ||
-            pl_buf_appendf(&msg, "the value of the secret environment variable %s left in a "
-                                 "response", pl_canaries_var(s_canaries, i))) {
+            pl_buf_appendf(&msg,
+                           "the value of the secret environment variable %s left in a "
+                           "response",
+                           pl_canaries_var(s_canaries, i))) {
             pl_buf_clean_up(&id);
             pl_buf_clean_up(&msg);
             goto fail;
@@ -305,8 +308,7 @@ static int s_add_hit(const struct pl_canary_hit *hit, size_t base, struct pl_ver
     return 0;
 }
 
-int pl_guard_hook_out_check(struct pl_guard *g, const char *data, size_t len,
-                            struct pl_verdict *v)
+int pl_guard_hook_out_check(struct pl_guard *g, const char *data, size_t len, struct pl_verdict *v)
 {
     (void)g;
     if (!s_canaries || !data)

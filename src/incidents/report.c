@@ -89,17 +89,18 @@ struct s_recs {
     size_t n;
 };
 
-static void s_rec(struct s_recs *r, const char *fmt, ...) PL_PRINTF(2, 3);
-static void s_rec(struct s_recs *r, const char *fmt, ...)
+/* the next recommendation's buffer (NULL when full); callers snprintf into it */
+static char *s_rec_slot(struct s_recs *r)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    if (r->n < S_RECS_MAX) {
-        vsnprintf(r->text[r->n], sizeof(r->text[0]), fmt, ap);
-        r->n++;
-    }
-    va_end(ap);
+    return r->n < S_RECS_MAX ? r->text[r->n++] : NULL;
 }
+
+#define s_rec(r, ...)                                                                              \
+    do {                                                                                           \
+        char *slot_ = s_rec_slot(r);                                                               \
+        if (slot_)                                                                                 \
+            snprintf(slot_, sizeof((r)->text[0]), __VA_ARGS__);                                    \
+    } while (0)
 
 static void s_recommend(const struct s_agg *a, const struct pl_quarantine *q, struct s_recs *r)
 {
@@ -108,8 +109,8 @@ static void s_recommend(const struct s_agg *a, const struct pl_quarantine *q, st
         char ts[40];
         pl_format_time(q->time_ms, ts, sizeof(ts));
         s_rec(r,
-              "The function is quarantined since %s (%s, incident %s): investigate, then run "
-              "'protectlambda quarantine --clear'.",
+              "The function is quarantined since %s (%.120s, incident %.60s): investigate, then "
+              "run 'protectlambda quarantine --clear'.",
               ts, q->reason, q->incident_id);
     }
     if (high)
@@ -378,14 +379,14 @@ static int s_html(struct pl_buf *b, const struct pl_report_options *o, const str
     rc |= s_html_esc(b, fn);
     rc |= pl_buf_appendf(b, " &middot; %s &ndash; %s (%.1f h)</div>\n", t0, t1,
                          (double)(o->now_ms - o->since_ms) / 3600000.0);
-    rc |= pl_buf_appendf(
-        b,
-        "<div class=\"cards\"><div class=\"card\"><b>%llu</b>events</div>"
-        "<div class=\"card\"><b>%llu</b>HIGH or CRITICAL</div>"
-        "<div class=\"card\"><b>%llu</b>correlated</div>",
-        (unsigned long long)a->total,
-        (unsigned long long)(a->by_level[PL_SEV_HIGH] + a->by_level[PL_SEV_CRITICAL]),
-        (unsigned long long)a->corr_total);
+    rc |= pl_buf_appendf(b,
+                         "<div class=\"cards\"><div class=\"card\"><b>%llu</b>events</div>"
+                         "<div class=\"card\"><b>%llu</b>HIGH or CRITICAL</div>"
+                         "<div class=\"card\"><b>%llu</b>correlated</div>",
+                         (unsigned long long)a->total,
+                         (unsigned long long)a->by_level[PL_SEV_HIGH] +
+                             (unsigned long long)a->by_level[PL_SEV_CRITICAL],
+                         (unsigned long long)a->corr_total);
     if (q->active) {
         rc |= pl_buf_append_str(b, "<div class=\"card q\"><b>QUARANTINED</b>");
         rc |= s_html_esc(b, q->reason);

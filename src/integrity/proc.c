@@ -18,24 +18,48 @@ extern char **environ;
 
 const char *const pl_code_loading_vars[] = {
     /* dynamic loader and libc */
-    "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "GCONV_PATH",
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+    "LD_AUDIT",
+    "GCONV_PATH",
     /* Lambda */
     "AWS_LAMBDA_EXEC_WRAPPER",
     /* Node.js */
-    "NODE_OPTIONS", "NODE_PATH",
+    "NODE_OPTIONS",
+    "NODE_PATH",
     /* Python */
-    "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "PYTHONUSERBASE", "PYTHONWARNINGS",
+    "PYTHONPATH",
+    "PYTHONSTARTUP",
+    "PYTHONHOME",
+    "PYTHONUSERBASE",
+    "PYTHONWARNINGS",
     "PYTHONINSPECT",
     /* Java */
-    "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
     /* Ruby, Perl, PHP, Lua */
-    "RUBYOPT", "RUBYLIB", "PERL5OPT", "PERL5LIB", "PERLLIB", "PHPRC", "PHP_INI_SCAN_DIR",
-    "LUA_INIT", "LUA_PATH", "LUA_CPATH",
+    "RUBYOPT",
+    "RUBYLIB",
+    "PERL5OPT",
+    "PERL5LIB",
+    "PERLLIB",
+    "PHPRC",
+    "PHP_INI_SCAN_DIR",
+    "LUA_INIT",
+    "LUA_PATH",
+    "LUA_CPATH",
     /* .NET */
-    "DOTNET_STARTUP_HOOKS", "DOTNET_ADDITIONAL_DEPS", "CORECLR_ENABLE_PROFILING",
-    "CORECLR_PROFILER", "CORECLR_PROFILER_PATH", "COR_PROFILER",
+    "DOTNET_STARTUP_HOOKS",
+    "DOTNET_ADDITIONAL_DEPS",
+    "CORECLR_ENABLE_PROFILING",
+    "CORECLR_PROFILER",
+    "CORECLR_PROFILER_PATH",
+    "COR_PROFILER",
     /* shells */
-    "BASH_ENV", "ENV",
+    "BASH_ENV",
+    "ENV",
     NULL,
 };
 
@@ -47,7 +71,10 @@ bool pl_is_code_loading_var(const char *name, size_t len)
     return false;
 }
 
-static bool s_has_prefix(const char *s, const char *p) { return !strncmp(s, p, strlen(p)); }
+static bool s_has_prefix(const char *s, const char *p)
+{
+    return !strncmp(s, p, strlen(p));
+}
 
 bool pl_path_is_writable_place(const char *path)
 {
@@ -70,7 +97,10 @@ bool pl_path_is_writable_place(const char *path)
     return access(dir, W_OK) == 0;
 }
 
-void pl_proc_maps_init(struct pl_proc_maps *m) { memset(m, 0, sizeof(*m)); }
+void pl_proc_maps_init(struct pl_proc_maps *m)
+{
+    memset(m, 0, sizeof(*m));
+}
 
 void pl_proc_maps_clean_up(struct pl_proc_maps *m)
 {
@@ -174,9 +204,9 @@ int pl_elf_interp(const char *path, char *out, size_t outlen)
         return pl_raise(PL_ERR_IO, "%s: %s", path, strerror(errno));
     int ret = -1;
     Elf64_Ehdr eh;
-    if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
-        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
-        eh.e_phnum > 512) {
+    if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+        memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 512) {
         pl_raise(PL_ERR_PARSE, "%s: not a 64-bit ELF file", path);
         goto out;
     }

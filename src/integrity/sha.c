@@ -57,7 +57,8 @@ int pl_ed25519_keygen(struct pl_buf *priv_pem, struct pl_buf *pub_pem)
         pl_raise(PL_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if (!PEM_write_bio_PrivateKey(b1, k, NULL, NULL, 0, NULL, NULL) || !PEM_write_bio_PUBKEY(b2, k)) {
+    if (!PEM_write_bio_PrivateKey(b1, k, NULL, NULL, 0, NULL, NULL) ||
+        !PEM_write_bio_PUBKEY(b2, k)) {
         pl_raise(PL_ERR_INTEGRITY, "key serialization failed");
         goto out;
     }

@@ -54,15 +54,15 @@ struct pl_tamper_watch {
     size_t n_dirs;
     struct s_wd *wds;
     size_t n_wds, cap_wds;
-    struct timespec baseline;  /* files whose status changed before this are the baseline */
-    struct s_file_key *seen; /* already-reported files */
+    struct timespec baseline; /* files whose status changed before this are the baseline */
+    struct s_file_key *seen;  /* already-reported files */
     size_t n_seen, cap_seen;
     /* runtime */
     pid_t pid;
     char exe[4096];
-    struct pl_proc_maps base_maps;  /* baseline + reported objects */
-    struct pl_buf base_env;         /* code-loading "NAME=value\0" of the runtime at baseline */
-    pid_t *reported_children;       /* child pids already reported */
+    struct pl_proc_maps base_maps; /* baseline + reported objects */
+    struct pl_buf base_env;        /* code-loading "NAME=value\0" of the runtime at baseline */
+    pid_t *reported_children;      /* child pids already reported */
     size_t n_rep_children, cap_rep_children;
     uint64_t events;
     int gone_logged;
@@ -133,14 +133,18 @@ static const char *s_code_kind(const char *path, const struct stat *st)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    if (strstr(base, ".so") && (!strcmp(strstr(base, ".so"), ".so") || !strncmp(strstr(base, ".so"), ".so.", 4)))
+    if (strstr(base, ".so") &&
+        (!strcmp(strstr(base, ".so"), ".so") || !strncmp(strstr(base, ".so"), ".so.", 4)))
         return "shared object";
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd >= 0) {
         unsigned char magic[4];
         ssize_t r = read(fd, magic, 4);
         close(fd);
-        if (r == 4 && !memcmp(magic, "\x7f" "ELF", 4))
+        if (r == 4 && !memcmp(magic,
+                              "\x7f"
+                              "ELF",
+                              4))
             return "ELF file";
     }
     if (st->st_mode & 0111)
@@ -164,8 +168,8 @@ static void s_check_file(struct pl_tamper_watch *w, const char *path)
         return; /* not code (yet): a later close-write or chmod brings it back */
     s_mark_seen(w, &st);
     s_emit(w, "PL-TAMPER-TMP-EXEC", path, w->pid,
-           "new %s in a writable place since the baseline: %s (mode %04o, %lld bytes)", kind,
-           path, (unsigned)(st.st_mode & 07777), (long long)st.st_size);
+           "new %s in a writable place since the baseline: %s (mode %04o, %lld bytes)", kind, path,
+           (unsigned)(st.st_mode & 07777), (long long)st.st_size);
 }
 
 static int s_add_watch(struct pl_tamper_watch *w, const char *dir, int depth, bool baseline);
@@ -179,6 +183,7 @@ static void s_scan_dir(struct pl_tamper_watch *w, const char *dir, int depth, bo
         return;
     struct dirent *de;
     char path[4096];
+    // cppcheck-suppress readdirCalled ; one DIR stream per thread
     while ((de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
             continue;
@@ -202,8 +207,8 @@ static int s_add_watch(struct pl_tamper_watch *w, const char *dir, int depth, bo
     if (depth > S_MAX_DEPTH || w->n_wds >= S_MAX_WATCHES)
         return 0;
     int wd = inotify_add_watch(w->ifd, dir,
-                               IN_CLOSE_WRITE | IN_MOVED_TO | IN_ATTRIB | IN_CREATE |
-                                   IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
+                               IN_CLOSE_WRITE | IN_MOVED_TO | IN_ATTRIB | IN_CREATE | IN_ONLYDIR |
+                                   IN_DONT_FOLLOW | IN_EXCL_UNLINK);
     if (wd < 0)
         return pl_raise(PL_ERR_IO, "inotify watch on %s: %s", dir, strerror(errno));
     for (size_t i = 0; i < w->n_wds; i++)
@@ -283,8 +288,7 @@ static int s_code_env(pid_t pid, struct pl_buf *out)
         const char *kv = all.data + pos;
         size_t l = strlen(kv);
         const char *eq = strchr(kv, '=');
-        if (eq && pl_is_code_loading_var(kv, (size_t)(eq - kv)) &&
-            pl_buf_append(out, kv, l + 1))
+        if (eq && pl_is_code_loading_var(kv, (size_t)(eq - kv)) && pl_buf_append(out, kv, l + 1))
             goto out;
         pos += l + 1;
     }
@@ -374,6 +378,7 @@ static void s_check_children(struct pl_tamper_watch *w)
         return;
     struct dirent *de;
     size_t seen = 0;
+    // cppcheck-suppress readdirCalled ; one DIR stream per thread
     while ((de = readdir(d)) && seen < S_MAX_CHILDREN) {
         if (de->d_name[0] < '0' || de->d_name[0] > '9')
             continue;
@@ -418,6 +423,7 @@ static pid_t s_discover(const char *api)
         return 0;
     pid_t best = 0, self = getpid();
     struct dirent *de;
+    // cppcheck-suppress readdirCalled ; one DIR stream per thread
     while ((de = readdir(d))) {
         if (de->d_name[0] < '1' || de->d_name[0] > '9')
             continue;
@@ -447,8 +453,9 @@ static void s_check_runtime(struct pl_tamper_watch *w)
     if (!w->pid && w->discover) {
         pid_t p = s_discover(w->discover);
         if (p && s_baseline_pid(w, p) == 0)
-            pl_log(PL_LOG_INFO, "integrity", "tamper watch: runtime is pid %d (%zu mapped "
-                                             "files in the baseline)",
+            pl_log(PL_LOG_INFO, "integrity",
+                   "tamper watch: runtime is pid %d (%zu mapped "
+                   "files in the baseline)",
                    (int)p, w->base_maps.n);
         return;
     }
@@ -488,8 +495,8 @@ static void s_check_runtime(struct pl_tamper_watch *w)
 
     char exe[4096];
     if (w->exe[0] && s_read_exe(w->pid, exe, sizeof(exe)) == 0 && strcmp(exe, w->exe)) {
-        s_emit(w, "PL-TAMPER-EXE", exe, w->pid, "runtime pid %d now runs %s (was %s)",
-               (int)w->pid, exe, w->exe);
+        s_emit(w, "PL-TAMPER-EXE", exe, w->pid, "runtime pid %d now runs %s (was %s)", (int)w->pid,
+               exe, w->exe);
         snprintf(w->exe, sizeof(w->exe), "%s", exe);
     }
 

@@ -128,14 +128,39 @@ static void s_drain_locked(struct pl_monitor_listener *l)
 {
     char buf[PL_MON_DGRAM_MAX + 1];
     for (;;) {
-        ssize_t n = recv(l->fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+        /* SCM_CREDENTIALS: the kernel's word for who sent it, not the sender's */
+        union {
+            struct cmsghdr h;
+            char b[CMSG_SPACE(sizeof(struct ucred))];
+        } ctl;
+        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl,
+                            .msg_controllen = sizeof(ctl)};
+        ssize_t n = recvmsg(l->fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
         if (n < 0)
             break;
+        int32_t sender = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+                struct ucred cr;
+                memcpy(&cr, CMSG_DATA(c), sizeof(cr));
+                sender = (int32_t)cr.pid;
+            }
         __atomic_add_fetch(&l->received, 1, __ATOMIC_RELAXED);
         struct pl_event ev;
         if ((size_t)n > PL_MON_DGRAM_MAX || pl_monitor_parse_event(buf, (size_t)n, &ev) < 0) {
             __atomic_add_fetch(&l->rejected, 1, __ATOMIC_RELAXED);
             continue;
+        }
+        /* a sender may speak about another process (a vfork child, a signal handler) but
+         * not pretend to be one: keep the claimed pid only when it is the sender's */
+        if (sender > 0 && ev.pid != sender) {
+            char tmp[48];
+            snprintf(tmp, sizeof(tmp), " sender_pid=%d", (int)sender);
+            size_t dl = strlen(ev.detail);
+            if (dl + strlen(tmp) < sizeof(ev.detail))
+                memcpy(ev.detail + dl, tmp, strlen(tmp) + 1);
+            ev.pid = sender;
         }
         l->fn(l->ctx, &ev);
     }
@@ -210,8 +235,9 @@ int pl_monitor_listener_new(const char *name, pl_monitor_event_fn fn, void *ctx,
         goto fail;
     }
     /* room for bursts: the senders never wait, so a small buffer would drop */
-    int sz = 1 << 20;
+    int sz = 1 << 20, one = 1;
     setsockopt(l->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+    setsockopt(l->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
     if (pipe2(l->stop_pipe, O_CLOEXEC) < 0) {
         pl_raise(PL_ERR_IO, "pipe: %s", strerror(errno));
         goto fail;

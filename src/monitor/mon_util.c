@@ -316,6 +316,70 @@ bool pl_mon_is_host_pattern(const char *t, size_t n)
     return alpha;
 }
 
+/* case-insensitive search of a lower-case needle */
+static const char *s_find_ci(const char *h, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *h; h++) {
+        size_t i = 0;
+        while (i < n && h[i] && s_lower(h[i]) == needle[i])
+            i++;
+        if (i == n)
+            return h;
+    }
+    return NULL;
+}
+
+static bool s_keyish(const char *s)
+{
+    static const char *const pre[] = {"AKIA", "ASIA", "ghp_", "gho_", "ghs_", "github_pat_",
+                                      "xoxb-", "xoxp-", "xoxa-", "sk-", "eyJ", "-----BEGIN"};
+    for (size_t i = 0; i < sizeof(pre) / sizeof(pre[0]); i++)
+        if (!strncmp(s, pre[i], strlen(pre[i])) && strlen(s) >= strlen(pre[i]) + 8)
+            return true;
+    return false;
+}
+
+const char *pl_mon_redact_arg(const char *arg, bool redact_this, bool *redact_next, char *out,
+                              size_t outlen)
+{
+    static const char *const keys[] = {"passw", "secret", "token", "authorization", "bearer",
+                                       "apikey", "api_key", "api-key", "credential",
+                                       "session", "private"};
+    *redact_next = false;
+    if (!arg)
+        return arg;
+    if (redact_this || s_keyish(arg))
+        return "***";
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        const char *hit = s_find_ci(arg, keys[k]);
+        if (!hit)
+            continue;
+        /* the value starts after the first '=', ':' or ' ' following the key */
+        const char *v = hit + strlen(keys[k]);
+        while (*v && *v != '=' && *v != ':' && *v != ' ')
+            v++;
+        if (!*v) {
+            /* a bare flag names a secret: its value is the next argument */
+            if (arg[0] == '-')
+                *redact_next = true;
+            return arg;
+        }
+        while (*v == '=' || *v == ':' || *v == ' ')
+            v++;
+        /* "Authorization: Bearer x": keep the scheme word */
+        if (!strncmp(v, "Bearer ", 7) || !strncmp(v, "Basic ", 6))
+            v = strchr(v, ' ') + 1;
+        size_t keep = (size_t)(v - arg);
+        if (keep + 4 > outlen)
+            return "***";
+        memcpy(out, arg, keep);
+        memcpy(out + keep, "***", 4);
+        return out;
+    }
+    return arg;
+}
+
 /* ---- JSON ---- */
 
 /* keep room for the closing characters of a datagram */

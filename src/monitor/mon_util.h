@@ -51,6 +51,14 @@ PL_MON_HIDDEN bool pl_mon_host_match(const char *pattern, const char *name);
 /* does text look like a host name pattern (letters, digits, '-', '.', leading "*.")? */
 PL_MON_HIDDEN bool pl_mon_is_host_pattern(const char *text, size_t n);
 
+/* Secret-looking command-line arguments never leave the process: a value after a key that
+ * names a secret ("--password=x", "Authorization: Bearer x", "AWS_SECRET_ACCESS_KEY=x"), the
+ * argument after such a flag ("--token x"), and values shaped like keys (AKIA/ASIA ids, ghp_,
+ * xox?-, sk-, JWTs) become "***". Returns arg itself or out (the redacted copy).
+ * *redact_next is set when the next argument is the value of a secret flag. */
+PL_MON_HIDDEN const char *pl_mon_redact_arg(const char *arg, bool redact_this, bool *redact_next,
+                                            char *out, size_t outlen);
+
 /* ---- bounded JSON writer ---- */
 struct pl_mon_json {
     char *buf;

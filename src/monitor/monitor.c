@@ -131,9 +131,16 @@ static struct {
     struct pl_mon_net proxy;
     bool has_proxy;
     const char *task_root;
-    /* devices the restricted paths live on: a file opened elsewhere cannot be one of them */
-    dev_t restricted_dev[16];
-    size_t n_restricted_dev;
+    /* what an opened file must be for its resolved path to matter (see s_file_recheck):
+     * devices holding glob/directory entries, devices of write-only entries, and the
+     * identities of the plain restricted files */
+    dev_t glob_dev[16], write_dev[16];
+    size_t n_glob_dev, n_write_dev;
+    struct {
+        dev_t dev;
+        ino_t ino;
+    } file_id[S_MAX_LIST];
+    size_t n_file_id;
     /* event socket */
     struct sockaddr_un addr;
     socklen_t addrlen;
@@ -312,6 +319,49 @@ static bool s_keep_name(const char *kv)
 
 static void s_signal_init(void);
 
+static void s_add_dev(dev_t *arr, size_t *n, dev_t d)
+{
+    for (size_t k = 0; k < *n; k++)
+        if (arr[k] == d)
+            return;
+    if (*n < 16)
+        arr[(*n)++] = d;
+}
+
+/* what identifies files a restricted entry can match, once opened */
+static void s_restricted_identity(const char *pat, bool write_only)
+{
+    char dir[PATH_MAX];
+    pl_mon_strlcpy(dir, pat, sizeof(dir));
+    char *star = strchr(dir, '*');
+    if (star)
+        *star = '\0';
+    struct stat st;
+    if (!star && stat(dir, &st) == 0) {
+        if (write_only)
+            s_add_dev(C.write_dev, &C.n_write_dev, st.st_dev);
+        else if (S_ISDIR(st.st_mode))
+            s_add_dev(C.glob_dev, &C.n_glob_dev, st.st_dev);
+        else if (C.n_file_id < S_MAX_LIST) {
+            C.file_id[C.n_file_id].dev = st.st_dev;
+            C.file_id[C.n_file_id++].ino = st.st_ino;
+        }
+        return;
+    }
+    /* a glob, or a path that does not exist (yet): anything on the device of its closest
+     * existing directory may match */
+    while (dir[0] && stat(dir, &st) != 0) {
+        char *sl = strrchr(dir, '/');
+        if (!sl)
+            break;
+        *sl = '\0';
+    }
+    if (!dir[0] && stat("/", &st) != 0)
+        return;
+    s_add_dev(write_only ? C.write_dev : C.glob_dev, write_only ? &C.n_write_dev : &C.n_glob_dev,
+              st.st_dev);
+}
+
 /* a fork() child owns its copy of the state: publish descriptors it creates */
 static void s_atfork_child(void)
 {
@@ -369,28 +419,8 @@ static void s_init(void)
     s_list("monitor.library_unsafe", s_add_lib_unsafe);
     s_list("monitor.network_allow", s_add_net_allow);
     s_list("monitor.network_suspicious", s_add_net_susp);
-    for (size_t i = 0; i < C.n_restricted; i++) {
-        /* the directory part before the first wildcard */
-        char dir[PATH_MAX];
-        pl_mon_strlcpy(dir, C.restricted[i].pat, sizeof(dir));
-        char *star = strchr(dir, '*');
-        if (star)
-            *star = '\0';
-        struct stat st;
-        while (dir[0] && stat(dir, &st) != 0) {
-            char *sl = strrchr(dir, '/');
-            if (!sl)
-                break;
-            *sl = '\0';
-        }
-        if (!dir[0] && stat("/", &st) != 0)
-            continue;
-        bool seen = false;
-        for (size_t k = 0; k < C.n_restricted_dev; k++)
-            seen |= C.restricted_dev[k] == st.st_dev;
-        if (!seen && C.n_restricted_dev < 16)
-            C.restricted_dev[C.n_restricted_dev++] = st.st_dev;
-    }
+    for (size_t i = 0; i < C.n_restricted; i++)
+        s_restricted_identity(C.restricted[i].pat, C.restricted[i].write_only);
     const char *up = getenv(PL_MON_ENV_UPSTREAM);
     if (up && *up)
         s_add_net_susp(up, strlen(up));
@@ -543,6 +573,7 @@ static void s_emit(const char *type, const char *sev, const char *act, const cha
     }
     if (argv) {
         pl_mon_json_raw(&j, ",\"argv\":[");
+        bool redact_next = false;
         for (int i = 0; argv[i]; i++) {
             if (i >= PL_MON_MAX_ARGV || j.cap - j.len < 200) {
                 if (i)
@@ -552,7 +583,9 @@ static void s_emit(const char *type, const char *sev, const char *act, const cha
             }
             if (i)
                 pl_mon_json_raw(&j, ",");
-            pl_mon_json_str(&j, argv[i], PL_MON_MAX_ARG);
+            char red[PL_MON_MAX_ARG + 8];
+            const char *a = pl_mon_redact_arg(argv[i], redact_next, &redact_next, red, sizeof(red));
+            pl_mon_json_str(&j, a, PL_MON_MAX_ARG);
         }
         pl_mon_json_raw(&j, "]");
     }
@@ -747,13 +780,19 @@ static int s_file_check(int dirfd, const char *path, int flags, bool *recheck)
 /* after a successful open of a path that may go through links: check what it really is */
 static int s_file_recheck(int fd, int flags)
 {
+    bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_APPEND));
     struct stat st;
     if (fstat(fd, &st) == 0) {
+        /* one fstat decides whether the resolved name can matter at all */
         bool maybe = false;
-        for (size_t k = 0; k < C.n_restricted_dev; k++)
-            maybe |= C.restricted_dev[k] == st.st_dev;
+        for (size_t k = 0; k < C.n_glob_dev && !maybe; k++)
+            maybe = C.glob_dev[k] == st.st_dev;
+        for (size_t k = 0; write && k < C.n_write_dev && !maybe; k++)
+            maybe = C.write_dev[k] == st.st_dev;
+        for (size_t k = 0; k < C.n_file_id && !maybe; k++)
+            maybe = C.file_id[k].dev == st.st_dev && C.file_id[k].ino == st.st_ino;
         if (!maybe)
-            return 0; /* not on a filesystem that holds a restricted path */
+            return 0;
     }
     char link[64] = "/proc/self/fd/", num[16], real[PATH_MAX];
     int i = 15, v = fd;
@@ -767,7 +806,6 @@ static int s_file_recheck(int fd, int flags)
     if (r <= 0 || real[0] != '/')
         return 0;
     real[r] = '\0';
-    bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_APPEND));
     bool wonly;
     if (!s_restricted_match(real, write, &wonly))
         return 0;

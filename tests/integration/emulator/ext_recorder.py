@@ -27,7 +27,7 @@ def rec(obj):
 
 name = os.path.basename(sys.argv[0])
 r, data = req("POST", "/2020-01-01/extension/register",
-              json.dumps({"events": ["INVOKE", "SHUTDOWN"]}), {"Lambda-Extension-Name": name})
+              json.dumps({"events": ["INVOKE", "SHUTDOWN"]}), {"Lambda-Extension-Name": name, "Lambda-Extension-Accept-Feature": "accountId"})
 ext_id = r.getheader("Lambda-Extension-Identifier")
 rec({"what": "registered", "status": r.status, "id": ext_id, "body": json.loads(data),
      "version": r.version})

@@ -290,7 +290,8 @@ def t_extensions(tmp):
     check(recs[0]["what"] == "registered" and recs[0]["status"] == 200, repr(recs[0]))
     check(recs[0]["version"] == 11, "Extensions API did not answer HTTP/1.1")
     check(recs[0]["body"] == {"functionName": "function", "functionVersion": "$LATEST",
-                              "handler": "function.handler"}, repr(recs[0]["body"]))
+                              "handler": "function.handler", "accountId": "012345678912"},
+          repr(recs[0]["body"]))
     runtime_init = int(open(mark).read())
     check(recs[0]["t"] < runtime_init, "the runtime started before the extension registered")
     events = [r["event"] for r in recs[1:]]

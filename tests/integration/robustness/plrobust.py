@@ -23,14 +23,32 @@ def check(cond, msg):
         raise Fail(msg)
 
 
+# Linux keeps ru_maxrss across fork/vfork + exec: a child started from this (big) Python
+# process would report this process's peak. A small Python process in between starts the real
+# child and reports the child's own peak RSS (KB) on fd 3.
+_MEASURE = r"""
+import os, subprocess, sys
+fd = os.environ["PL_MEASURE_FD"]
+p = subprocess.Popen(sys.argv[1:], env={k: v for k, v in os.environ.items() if k != "PL_MEASURE_FD"})
+_, status, ru = os.wait4(p.pid, 0)
+os.write(int(fd), b"%d" % ru.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status) & 0xff)
+"""
+
+
 def run_measured(argv, stdin_path=None, env=None, timeout=300, cwd=None):
     """run a child to completion; returns (rc, stdout, stderr, peak RSS in MB, seconds)"""
     e = dict(os.environ)
     e.update(env or {})
+    rfd, wfd = os.pipe()
+    e["PL_MEASURE_FD"] = str(wfd)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         fin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
         t0 = time.monotonic()
-        p = subprocess.Popen(argv, stdin=fin, stdout=out, stderr=err, env=e, cwd=cwd)
+        p = subprocess.Popen([sys.executable, "-c", _MEASURE] + list(argv), stdin=fin,
+                             stdout=out, stderr=err, env=e, cwd=cwd,
+                             pass_fds=(wfd,))
+        os.close(wfd)
         deadline = t0 + timeout
         while True:
             pid, status, ru = os.wait4(p.pid, os.WNOHANG)
@@ -43,12 +61,16 @@ def run_measured(argv, stdin_path=None, env=None, timeout=300, cwd=None):
             time.sleep(0.02)
         secs = time.monotonic() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
+        with os.fdopen(rfd, "rb") as r:
+            kb = r.read().strip()
+        if not kb:
+            raise Fail("%s: no RSS measurement (exit %d)" % (argv[:3], p.returncode))
         if fin is not subprocess.DEVNULL:
             fin.close()
         out.seek(0)
         err.seek(0)
         return (p.returncode, out.read().decode("utf-8", "replace"),
-                err.read().decode("utf-8", "replace"), ru.ru_maxrss / 1024.0, secs)
+                err.read().decode("utf-8", "replace"), int(kb) / 1024.0, secs)
 
 
 def log_lines(stderr):

@@ -103,9 +103,9 @@ def test_deep_nesting():
     v, logs, _, _ = s_check("deep-unclosed.json", b"[" * n)
     check(v["verdict"] == "deny", "deep unclosed input allowed: %r" % v)
     # JSON nested in strings counts towards depth too
-    s = "1"
-    for _ in range(400):
-        s = json.dumps({"body": s})
+    s = "[" * 200 + "]" * 200
+    for _ in range(3):
+        s = json.dumps({"body": "[" * 30 + s + "]" * 30})
     v, logs, _, _ = s_check("deep-in-strings.json", s.encode())
     s_bound_denied("deep-in-strings.json", v, logs)
 
@@ -154,7 +154,8 @@ def test_redos():
     with open(pack, "w") as f:
         f.write("name: redos\nrules:\n"
                 "  - id: user-redos-pcre\n    target: in\n"
-                "    pattern: '^(a|aa)+(?<!c)$'\n    severity: LOW\n    category: test\n"
+                "    pattern: '^(a|aa)+(?<!c)$'\n    flags: [multiline]\n"
+                "    severity: LOW\n    category: test\n"
                 "    action: deny\n")
     a = "a" * 100000
     for rules in ([classic], [pack]):

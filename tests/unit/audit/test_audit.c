@@ -11,12 +11,27 @@
 
 /* secrets made at run time, so that the literal values appear in no source line a grep
  * of build output could match by accident */
-#define GH_TOKEN "ghp_" "0123456789abcdefghijABCDEFGHIJ012345"
-#define SLACK "xoxb-" "1234567890-abcdefghij"
-#define OPENAI "sk-" "proj-AbCdEfGhIjKlMnOpQrStUv0123"
-#define STRIPE "sk_live_" "4eC39HqLyjWDarjtT1zdp7dc"
-#define AKID "AKIA" "Z7QWERTYUIOP2345"
-#define JWT "eyJhbGciOiJIUzI1NiJ9" "." "eyJzdWIiOiIxMjM0NTY3ODkwIn0" "." "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+#define GH_TOKEN                                                                                   \
+    "ghp_"                                                                                         \
+    "0123456789abcdefghijABCDEFGHIJ012345"
+#define SLACK                                                                                      \
+    "xoxb-"                                                                                        \
+    "1234567890-abcdefghij"
+#define OPENAI                                                                                     \
+    "sk-"                                                                                          \
+    "proj-AbCdEfGhIjKlMnOpQrStUv0123"
+#define STRIPE                                                                                     \
+    "sk_live_"                                                                                     \
+    "4eC39HqLyjWDarjtT1zdp7dc"
+#define AKID                                                                                       \
+    "AKIA"                                                                                         \
+    "Z7QWERTYUIOP2345"
+#define JWT                                                                                        \
+    "eyJhbGciOiJIUzI1NiJ9"                                                                         \
+    "."                                                                                            \
+    "eyJzdWIiOiIxMjM0NTY3ODkwIn0"                                                                  \
+    "."                                                                                            \
+    "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 #define AWS_SECRET "kq8Vd3TbN0pZ/xW1yR7uHsLmC4fJgE2aQ9iO+5Bn"
 #define PEM "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----"
 #define HIGHENT "Zr8Kq2Lm9Xw4Tn7Vb1Hc6Jd3Fs5Pg0Ry"
@@ -28,22 +43,32 @@ PL_TEST(value_shapes_table)
         const char *kind; /* NULL: not a secret */
     } t[] = {
         {AKID, "aws_access_key_id"},
-        {"ASIA" "Z7QWERTYUIOP2345", "aws_access_key_id"},
-        {"AROA" "Z7QWERTYUIOP2345", "aws_access_key_id"},
+        {"ASIA"
+         "Z7QWERTYUIOP2345",
+         "aws_access_key_id"},
+        {"AROA"
+         "Z7QWERTYUIOP2345",
+         "aws_access_key_id"},
         {"key=" AKID ";", "aws_access_key_id"},
-        {"AKIAIOSFODNN7EXAMPLE", NULL},                       /* AWS documentation key */
-        {"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", NULL},   /* its documentation secret */
+        {"AKIAIOSFODNN7EXAMPLE", NULL},                     /* AWS documentation key */
+        {"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", NULL}, /* its documentation secret */
         {AWS_SECRET, "aws_secret_access_key"},
         {GH_TOKEN, "github_token"},
-        {"github_pat_" "11ABCDEFG0123456789_abcdefghijklmnop", "github_token"},
+        {"github_pat_"
+         "11ABCDEFG0123456789_abcdefghijklmnop",
+         "github_token"},
         {SLACK, "slack_token"},
-        {"xoxp-" "1234567890-abcdefghij", "slack_token"},
+        {"xoxp-"
+         "1234567890-abcdefghij",
+         "slack_token"},
         {OPENAI, "openai_key"},
         {STRIPE, "stripe_key"},
         {PEM, "private_key"},
         {JWT, "jwt"},
         {"Bearer " JWT, "jwt"},
-        {"postgres://app:" "s3cr3tpw@db.internal:5432/app", "url_credentials"},
+        {"postgres://app:"
+         "s3cr3tpw@db.internal:5432/app",
+         "url_credentials"},
         {HIGHENT, "high_entropy"},
         {"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "high_entropy"},
         /* not secrets */
@@ -55,7 +80,9 @@ PL_TEST(value_shapes_table)
         {"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1", NULL},
         {"skip-this-value-please", NULL},
         {"ghp_short", NULL},
-        {"xAKIA" "Z7QWERTYUIOP2345", "high_entropy"}, /* no word boundary: not a key id */
+        {"xAKIA"
+         "Z7QWERTYUIOP2345",
+         "high_entropy"}, /* no word boundary: not a key id */
         {"hello world this is a sentence", NULL},
     };
     for (size_t i = 0; i < PL_ARRAY_LEN(t); i++) {
@@ -72,12 +99,21 @@ PL_TEST(name_kinds_table)
         const char *name;
         const char *kind;
     } t[] = {
-        {"DB_PASSWORD", "name:password"}, {"MYSQL_PWD", "name:password"},
-        {"db_passwd", "name:password"},   {"CLIENT_SECRET", "name:secret"},
-        {"GITHUB_TOKEN", "name:token"},   {"STRIPE_API_KEY", "name:api_key"},
-        {"apikey", "name:api_key"},       {"JWT_PRIVATE_KEY", "name:private_key"},
-        {"GOOGLE_CREDENTIALS", "name:credentials"}, {"BASIC_AUTH", "name:auth"},
-        {"PWD", NULL}, {"OLDPWD", NULL}, {"AUTHOR", NULL}, {"PATH", NULL}, {"HOME", NULL},
+        {"DB_PASSWORD", "name:password"},
+        {"MYSQL_PWD", "name:password"},
+        {"db_passwd", "name:password"},
+        {"CLIENT_SECRET", "name:secret"},
+        {"GITHUB_TOKEN", "name:token"},
+        {"STRIPE_API_KEY", "name:api_key"},
+        {"apikey", "name:api_key"},
+        {"JWT_PRIVATE_KEY", "name:private_key"},
+        {"GOOGLE_CREDENTIALS", "name:credentials"},
+        {"BASIC_AUTH", "name:auth"},
+        {"PWD", NULL},
+        {"OLDPWD", NULL},
+        {"AUTHOR", NULL},
+        {"PATH", NULL},
+        {"HOME", NULL},
         {"KMS_KEY_ID", NULL},
     };
     for (size_t i = 0; i < PL_ARRAY_LEN(t); i++) {
@@ -95,9 +131,14 @@ static char *const s_env[] = {
     "AWS_REGION=us-east-1",
     "AWS_LAMBDA_FUNCTION_NAME=orders-prod",
     "_X_AMZN_TRACE_ID=Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-    "AWS_ACCESS_KEY_ID=" "ASIA" "QWERTYUIOPASDFGH",
+    "AWS_ACCESS_KEY_ID="
+    "ASIA"
+    "QWERTYUIOPASDFGH",
     "AWS_SECRET_ACCESS_KEY=" AWS_SECRET,
-    "AWS_SESSION_TOKEN=IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQDx8vN1cNp3k9ZsY2Q1a0sYbWlqZ3F0dGZ1c2VyX3Rva2VuX2Zvcl90ZXN0aW5nX29ubHlfbm90X3JlYWxfbG9uZ19lbm91Z2hfdG9fc3BhbjI1NmJ5dGVzX2FuZF9tb3JlX3BhZGRpbmdfcGFkZGluZ19wYWRkaW5nX3BhZGRpbmdfcGFkZGluZw==",
+    "AWS_SESSION_TOKEN=IQoJb3JpZ2luX2VjEJr//////////"
+    "wEaCXVzLWVhc3QtMSJHMEUCIQDx8vN1cNp3k9ZsY2Q1a0sYbWlqZ3F0dGZ1c2VyX3Rva2VuX2Zvcl90ZXN0aW5nX29ubHl"
+    "fbm90X3JlYWxfbG9uZ19lbm91Z2hfdG9fc3BhbjI1NmJ5dGVzX2FuZF9tb3JlX3BhZGRpbmdfcGFkZGluZ19wYWRkaW5nX"
+    "3BhZGRpbmdfcGFkZGluZw==",
     "DOC_KEY=AKIAIOSFODNN7EXAMPLE",
     "DB_PASSWORD=correct-horse-battery",
     "FEATURE_TOKEN_ENABLED=true",
@@ -108,7 +149,8 @@ static char *const s_env[] = {
     "PAYMENTS=" STRIPE,
     "SIGNING=" PEM,
     "SESSION=" JWT,
-    "DATABASE_URL=postgres://app:" "s3cr3tpw@db.internal:5432/app",
+    "DATABASE_URL=postgres://app:"
+    "s3cr3tpw@db.internal:5432/app",
     "UPLOAD_SALT=" HIGHENT,
     "LEGACY=" AKID,
     "MODE=production",
@@ -126,9 +168,20 @@ static const struct pl_env_finding *s_item(const struct pl_env_audit *a, const c
 /* no value of a secret variable of the crafted env appears in `text` */
 static bool s_leaks(const char *text)
 {
-    static const char *const names[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN", "DB_PASSWORD", "GH", "SLACK_HOOK", "OPENAI", "PAYMENTS", "SIGNING",
-        "SESSION", "DATABASE_URL", "UPLOAD_SALT", "LEGACY", NULL};
+    static const char *const names[] = {"AWS_ACCESS_KEY_ID",
+                                        "AWS_SECRET_ACCESS_KEY",
+                                        "AWS_SESSION_TOKEN",
+                                        "DB_PASSWORD",
+                                        "GH",
+                                        "SLACK_HOOK",
+                                        "OPENAI",
+                                        "PAYMENTS",
+                                        "SIGNING",
+                                        "SESSION",
+                                        "DATABASE_URL",
+                                        "UPLOAD_SALT",
+                                        "LEGACY",
+                                        NULL};
     for (size_t i = 0; s_env[i]; i++) {
         const char *eq = strchr(s_env[i], '=');
         for (size_t k = 0; names[k]; k++)
@@ -174,7 +227,8 @@ PL_TEST(env_audit_reports_each_kind_by_name_kind_and_hash_only)
     PL_CHECK(!s_leaks(out.data));
     pl_buf_reset(&out);
     PL_CHECK_OK(pl_env_audit_json(&a, &out));
-    PL_CHECK(strstr(out.data, "{\"name\":\"GH\",\"kind\":\"github_token\",\"sha256_prefix\":\"") != NULL);
+    PL_CHECK(strstr(out.data, "{\"name\":\"GH\",\"kind\":\"github_token\",\"sha256_prefix\":\"") !=
+             NULL);
     PL_CHECK(!s_leaks(out.data));
     pl_buf_clean_up(&out);
     pl_env_audit_clean_up(&a);
@@ -226,11 +280,14 @@ PL_TEST(canaries_catch_every_form_of_a_leak)
             PL_CHECK_STR(hit.var, "AWS_SECRET_ACCESS_KEY");
         }
     /* URL-encoded (upper and lower hex) */
-    snprintf(buf, sizeof(buf), "https://evil.example/?d=postgres%%3A%%2F%%2Fapp%%3As3cr3tpw%%40db.internal%%3A5432%%2Fapp");
+    snprintf(buf, sizeof(buf),
+             "https://evil.example/"
+             "?d=postgres%%3A%%2F%%2Fapp%%3As3cr3tpw%%40db.internal%%3A5432%%2Fapp");
     PL_CHECK(pl_canaries_scan(c, buf, strlen(buf), &hit) == 1);
     PL_CHECK_STR(hit.var, "DATABASE_URL");
     PL_CHECK_STR(hit.form, "url");
-    snprintf(buf, sizeof(buf), "x=postgres%%3a%%2f%%2fapp%%3as3cr3tpw%%40db.internal%%3a5432%%2fapp");
+    snprintf(buf, sizeof(buf),
+             "x=postgres%%3a%%2f%%2fapp%%3as3cr3tpw%%40db.internal%%3a5432%%2fapp");
     PL_CHECK(pl_canaries_scan(c, buf, strlen(buf), &hit) == 1);
     /* the long session token: its head or its tail is enough */
     const char *st = strchr(s_env[8], '=') + 1;

@@ -88,6 +88,9 @@ PL_TEST(monitor_listener_delivers_and_counts_garbage)
     PL_CHECK_INT(n, 1);
     PL_CHECK_STR(got.last.path, "ctypes");
     PL_CHECK_STR(got.last.rule, "python.import");
+    /* the datagram claimed pid 7: the kernel's credentials say who really sent it */
+    PL_CHECK_INT(got.last.pid, getpid());
+    PL_CHECK(strstr(got.last.detail, "sender_pid=") != NULL);
     PL_CHECK_INT(rx, 2);
     PL_CHECK_INT(rej, 1);
     /* the name is free again */

@@ -146,3 +146,27 @@ PL_TEST(mon_host_patterns)
     PL_CHECK(!pl_mon_is_host_pattern("fd00::1", 7));
     PL_CHECK(!pl_mon_is_host_pattern("*", 1));
 }
+
+static const char *s_red(const char *a, bool this_one, bool *next)
+{
+    static char buf[300];
+    return pl_mon_redact_arg(a, this_one, next, buf, sizeof(buf));
+}
+
+PL_TEST(mon_redacts_secret_arguments)
+{
+    bool next;
+    PL_CHECK_STR(s_red("--password=hunter2", false, &next), "--password=***");
+    PL_CHECK(!next);
+    PL_CHECK_STR(s_red("Authorization: Bearer abc.def", false, &next), "Authorization: Bearer ***");
+    PL_CHECK_STR(s_red("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI", false, &next), "AWS_SECRET_ACCESS_KEY=***");
+    PL_CHECK_STR(s_red("--token", false, &next), "--token");
+    PL_CHECK(next);
+    PL_CHECK_STR(s_red("s3cr3tvalue", next, &next), "***");
+    PL_CHECK(!next);
+    PL_CHECK_STR(s_red("AKIAIOSFODNN7EXAMPLE", false, &next), "***");
+    PL_CHECK_STR(s_red("ghp_0123456789abcdef0123", false, &next), "***");
+    PL_CHECK_STR(s_red("-u", false, &next), "-u");
+    PL_CHECK_STR(s_red("/usr/bin/id", false, &next), "/usr/bin/id");
+    PL_CHECK_STR(s_red("sk-", false, &next), "sk-"); /* too short to be a key */
+}

@@ -260,7 +260,8 @@ PL_TEST(signature_good_forged_unsigned_and_wrong_key)
     PL_CHECK_INT(r.n, 1);
     pl_verify_report_clean_up(&r);
     /* a private key is not a public key, an RSA-less garbage key is refused */
-    PL_CHECK(s_verify(dir, &signed_text, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", &r) == -1);
+    PL_CHECK(s_verify(dir, &signed_text,
+                      "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", &r) == -1);
     PL_CHECK_INT(pl_last_error(), PL_ERR_SIGNATURE);
     pl_verify_report_clean_up(&r);
     pl_buf_clean_up(&forged);
@@ -299,27 +300,27 @@ PL_TEST(parser_refuses_hostile_manifests)
         {"F 0644 0 " H64 " /etc/passwd\n", 1, PL_ERR_PARSE},
         {"F 0644 0 " H64 " a/./b\n", 1, PL_ERR_PARSE},
         {"F 0644 0 " H64 " a//b\n", 1, PL_ERR_PARSE},
-        {"F 0644 0 " H64 " b\nF 0644 0 " H64 " a\n", 2, PL_ERR_PARSE},   /* unsorted */
-        {"F 0644 0 " H64 " a\nF 0644 0 " H64 " a\n", 2, PL_ERR_PARSE},   /* duplicate */
-        {"F 0644 0 " H64 " %61\n", 1, PL_ERR_PARSE},                      /* non-canonical */
-        {"F 0644 0 " H64 " a%00b\n", 1, PL_ERR_PARSE},                    /* NUL */
+        {"F 0644 0 " H64 " b\nF 0644 0 " H64 " a\n", 2, PL_ERR_PARSE}, /* unsorted */
+        {"F 0644 0 " H64 " a\nF 0644 0 " H64 " a\n", 2, PL_ERR_PARSE}, /* duplicate */
+        {"F 0644 0 " H64 " %61\n", 1, PL_ERR_PARSE},                   /* non-canonical */
+        {"F 0644 0 " H64 " a%00b\n", 1, PL_ERR_PARSE},                 /* NUL */
         {"F 0644 0 " H64 " a%zz\n", 1, PL_ERR_PARSE},
         {"F 0644 0 " H64 " a%4\n", 1, PL_ERR_PARSE},
-        {"F 0644 0 " H64 "  a\n", 1, PL_ERR_PARSE},                       /* empty field */
-        {"F 0644 0 " H64 " a \n", 1, PL_ERR_PARSE},                       /* trailing space */
-        {"F 0644 0 " H64 " a\r\n", 1, PL_ERR_PARSE},                      /* CR */
-        {"F 0844 0 " H64 " a\n", 1, PL_ERR_PARSE},                        /* bad mode */
-        {"F 0644 01 " H64 " a\n", 1, PL_ERR_PARSE},                       /* leading zero */
-        {"F 0644 99999999999999999999 " H64 " a\n", 1, PL_ERR_PARSE},    /* overflow */
-        {"F 0644 0 " H64 "A a\n", 1, PL_ERR_PARSE},                       /* hash length */
+        {"F 0644 0 " H64 "  a\n", 1, PL_ERR_PARSE},                   /* empty field */
+        {"F 0644 0 " H64 " a \n", 1, PL_ERR_PARSE},                   /* trailing space */
+        {"F 0644 0 " H64 " a\r\n", 1, PL_ERR_PARSE},                  /* CR */
+        {"F 0844 0 " H64 " a\n", 1, PL_ERR_PARSE},                    /* bad mode */
+        {"F 0644 01 " H64 " a\n", 1, PL_ERR_PARSE},                   /* leading zero */
+        {"F 0644 99999999999999999999 " H64 " a\n", 1, PL_ERR_PARSE}, /* overflow */
+        {"F 0644 0 " H64 "A a\n", 1, PL_ERR_PARSE},                   /* hash length */
         {"F 0644 0 E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855 a\n", 1,
-         PL_ERR_PARSE},                                                   /* upper-case hex */
-        {"D 0755 0 " H64 " d\n", 1, PL_ERR_PARSE},                        /* dir with hash */
-        {"L 0777 1 " H64 " l x\n", 1, PL_ERR_PARSE},                      /* link hash wrong */
-        {"L 0777 0 " H64 " l\n", 1, PL_ERR_PARSE},                        /* link no target */
+         PL_ERR_PARSE},                              /* upper-case hex */
+        {"D 0755 0 " H64 " d\n", 1, PL_ERR_PARSE},   /* dir with hash */
+        {"L 0777 1 " H64 " l x\n", 1, PL_ERR_PARSE}, /* link hash wrong */
+        {"L 0777 0 " H64 " l\n", 1, PL_ERR_PARSE},   /* link no target */
         {"X 0644 0 " H64 " a\n", 1, PL_ERR_PARSE},
-        {"F 0644 0 " H64 " a\n", 2, PL_ERR_PARSE},                        /* count too high */
-        {"F 0644 0 " H64 " a\nF 0644 0 " H64 " b\n", 1, PL_ERR_PARSE},  /* count too low */
+        {"F 0644 0 " H64 " a\n", 2, PL_ERR_PARSE},                     /* count too high */
+        {"F 0644 0 " H64 " a\nF 0644 0 " H64 " b\n", 1, PL_ERR_PARSE}, /* count too low */
     };
     struct pl_buf t = PL_BUF_INIT;
     for (size_t i = 0; i < PL_ARRAY_LEN(bad); i++) {
@@ -373,8 +374,9 @@ PL_TEST(parser_refuses_hostile_manifests)
 PL_TEST(parser_survives_allocation_failures_without_leaks)
 {
     struct pl_buf t = PL_BUF_INIT;
-    s_with_total(&t, "D 0755 0 - d\nF 0644 0 " H64 " d/a\nL 0777 3 "
-                     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad d/l abc\n",
+    s_with_total(&t,
+                 "D 0755 0 - d\nF 0644 0 " H64 " d/a\nL 0777 3 "
+                 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad d/l abc\n",
                  3);
     for (long n = 0; n < 40; n++) {
         struct pl_manifest m;

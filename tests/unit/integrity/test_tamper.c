@@ -121,17 +121,17 @@ PL_TEST(tamper_watch_reports_dropped_code_loaded_library_and_child_env)
     close(p[0]);
     s_n_events = 0;
     const char *dirs[] = {dir};
-    struct pl_tamper_opts o = {.dirs = dirs, .n_dirs = 1, .pid = child, .interval_ms = 100,
-                               .on_event = s_on_event};
+    struct pl_tamper_opts o = {
+        .dirs = dirs, .n_dirs = 1, .pid = child, .interval_ms = 100, .on_event = s_on_event};
     struct pl_tamper_watch *w = NULL;
     PL_CHECK_OK(pl_tamper_watch_new(&o, &w));
 
-    PL_CHECK_OK(s_copy("/bin/true", dropped, 0644));        /* ELF, not executable */
+    PL_CHECK_OK(s_copy("/bin/true", dropped, 0644)); /* ELF, not executable */
     PL_CHECK_OK(pl_write_file_atomic(script, "#!/bin/sh\nid\n", 13, 0644));
-    chmod(script, 0755);                                    /* made executable later */
+    chmod(script, 0755); /* made executable later */
     PL_CHECK_OK(pl_write_file_atomic(data, "hello\n", 6, 0644));
     PL_CHECK_OK(s_copy("/lib/x86_64-linux-gnu/libutil.so.1", lib, 0644));
-    mkdir(sub, 0755);                                       /* a new directory is watched too */
+    mkdir(sub, 0755); /* a new directory is watched too */
     usleep(200 * 1000);
     PL_CHECK_OK(s_copy("/bin/true", subexe, 0755));
     PL_CHECK(write(p[1], "g", 1) == 1);
@@ -165,7 +165,7 @@ PL_TEST(tamper_watch_reports_dropped_code_loaded_library_and_child_env)
     /* one event per file, not one per inotify event */
     size_t n_dropped = 0;
     for (size_t i = 0; i < s_n_events; i++)
-        n_dropped += !strcmp(s_events[i].rule, "PL-TAMPER-TMP-EXEC") &&
-                     strstr(s_events[i].path, "/dropped");
+        n_dropped +=
+            !strcmp(s_events[i].rule, "PL-TAMPER-TMP-EXEC") && strstr(s_events[i].path, "/dropped");
     PL_CHECK_INT(n_dropped, 1);
 }
