@@ -90,7 +90,9 @@ def cold_starts(bin_path, guard, db, fn_dir, extra, reps):
             t0 = time.monotonic()
             rt = ["sh", "-c", 'exec curl -s -o /dev/null '
                   '"http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/next"']
-            cmd = ([bin_path, "wrap", "--"] + rt) if guard else rt
+            wb = os.path.join(os.path.dirname(bin_path), "protectlambda-wrap")
+            wb = wb if os.path.exists(wb) else bin_path
+            cmd = ([wb, "wrap", "--"] + rt) if guard else rt
             p = subprocess.Popen(cmd, env=env)
             with sim.lock:
                 while len(sim.next_times) <= seen:
@@ -150,6 +152,7 @@ def main():
                   sim.first_next_ms - direct.first_next_ms,
                   sim.first_next_ms / max(direct.first_next_ms, 1e-3)))
     reps = 30
+    # what the layer runs: protectlambda-lambda extension, protectlambda-wrap wrap
     lbin = a.bin + "-lambda" if os.path.exists(a.bin + "-lambda") else a.bin
     c_direct = cold_starts(lbin, False, db, fn, None, reps)
     c_guard = cold_starts(lbin, True, db, fn, PROXY_ONLY, reps)

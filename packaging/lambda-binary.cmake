@@ -74,3 +74,30 @@ set_target_properties(protectlambda-lambda PROPERTIES
 target_link_options(protectlambda-lambda PRIVATE -Wl,--disable-new-dtags -no-pie)
 # non-PIE: no start-up relocation of ~55,000 pointers (wrap runs on every cold start)
 set_target_properties(protectlambda-lambda PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+
+# protectlambda-wrap: the exec wrapper alone (role `wrap`), for the layer's wrapper script. It
+# runs on every cold start before the runtime, so it links only what wrapping needs (settings,
+# harden hook, monitor discovery): no rules engine, no libcurl chain to load and relocate.
+# hooks_harden.c also holds the extension-side monitor listener start, which refers to the
+# guard: --gc-sections drops that unreferenced function and its references.
+add_executable(protectlambda-wrap
+  ${CMAKE_SOURCE_DIR}/src/cli/main.c
+  ${CMAKE_SOURCE_DIR}/src/cli/cmd_wrap.c
+  ${CMAKE_SOURCE_DIR}/src/guard/exec_env.c
+  ${CMAKE_SOURCE_DIR}/src/guard/hooks_harden.c)
+target_compile_options(protectlambda-wrap PRIVATE -ffunction-sections -fdata-sections)
+set(_pl_wrap_libs)
+foreach(_t pl_harden pl_monitor_listener pl_common)
+  if(TARGET ${_t})
+    list(APPEND _pl_wrap_libs $<TARGET_FILE:${_t}>)
+    add_dependencies(protectlambda-wrap ${_t})
+  endif()
+endforeach()
+set(_pl_wrap_seccomp ${SECCOMP_LIB})
+if(SECCOMP_STATIC_LIB)
+  set(_pl_wrap_seccomp ${SECCOMP_STATIC_LIB})
+endif()
+target_link_libraries(protectlambda-wrap PRIVATE -Wl,--start-group ${_pl_wrap_libs}
+  -Wl,--end-group ${_pl_wrap_seccomp} Threads::Threads)
+target_link_options(protectlambda-wrap PRIVATE -Wl,--gc-sections -no-pie)
+set_target_properties(protectlambda-wrap PROPERTIES POSITION_INDEPENDENT_CODE OFF)

@@ -5,6 +5,7 @@
 #   protectlambda/wrapper           AWS_LAMBDA_EXEC_WRAPPER=/opt/protectlambda/wrapper
 #   protectlambda/bin/protectlambda protectlambda-lambda: Vectorscan runtime only, static
 #                                   pcre2/yaml/sqlite/seccomp/crypto, glibc <= 2.34
+#   protectlambda/bin/protectlambda-wrap  the `wrap` role alone (fast exec on cold start)
 #   protectlambda/lib/              the monitor (LD_PRELOAD) and any non-glibc shared library
 #                                   the binary needs (rpath $ORIGIN/../lib)
 #   protectlambda/adapters/         the monitor's language adapters
@@ -18,10 +19,16 @@ BUILD="$(cd "${1:-$SRC/build}" && pwd)"
 OUT="${2:-$BUILD/protectlambda-layer.zip}"
 STAGE="$BUILD/layer"
 
-cmake --build "$BUILD" --target protectlambda protectlambda-lambda -j "$(nproc)" >/dev/null
-if cmake --build "$BUILD" --target help | grep -q pl_monitor_so; then
-  cmake --build "$BUILD" --target pl_monitor_so >/dev/null
+# PL_LAYER_NO_BUILD=1: use the binaries as built (the test suite: never relink under other tests)
+if [ -z "${PL_LAYER_NO_BUILD:-}" ]; then
+  cmake --build "$BUILD" --target protectlambda protectlambda-lambda protectlambda-wrap -j "$(nproc)" >/dev/null
+  if cmake --build "$BUILD" --target help | grep -q pl_monitor_so; then
+    cmake --build "$BUILD" --target pl_monitor_so >/dev/null
+  fi
 fi
+for b in protectlambda protectlambda-lambda protectlambda-wrap; do
+  [ -x "$BUILD/src/cli/$b" ] || { echo "make-layer: $BUILD/src/cli/$b missing (build first)" >&2; exit 2; }
+done
 
 rm -rf "$STAGE"
 mkdir -p "$STAGE/extensions" "$STAGE/protectlambda/bin" "$STAGE/protectlambda/lib" \
@@ -31,6 +38,8 @@ install -m 0755 "$SRC/packaging/wrapper" "$STAGE/protectlambda/wrapper"
 BIN="$STAGE/protectlambda/bin/protectlambda"
 install -m 0755 "$BUILD/src/cli/protectlambda-lambda" "$BIN"
 strip --strip-debug "$BIN"
+install -m 0755 "$BUILD/src/cli/protectlambda-wrap" "$STAGE/protectlambda/bin/protectlambda-wrap"
+strip --strip-debug "$STAGE/protectlambda/bin/protectlambda-wrap"
 
 # the monitor library and its adapters (harden/monitor part), when built
 MON="$(find "$BUILD/src/monitor" -maxdepth 1 -name 'libprotectlambda_monitor.so' 2>/dev/null | head -1)"

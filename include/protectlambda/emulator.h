@@ -23,6 +23,16 @@
 
 struct pl_emulator;
 
+/* a child that ended by itself (not killed by the emulator: timeout, init failure, shutdown) */
+struct pl_emulator_child_exit {
+    int pid;
+    int status;             /* waitpid status */
+    bool runtime;           /* the runtime (else an extension) */
+    const char *name;       /* executable basename */
+    const char *request_id; /* invocation it was serving, "" if none */
+};
+typedef void (*pl_emulator_exit_fn)(void *ctx, const struct pl_emulator_child_exit *x);
+
 struct pl_emulator_options {
     const char *function_dir;  /* LAMBDA_TASK_ROOT and the runtime's cwd (required) */
     const char *handler;       /* _HANDLER (required) */
@@ -50,6 +60,10 @@ struct pl_emulator_options {
     int child_stdout_fd;            /* children's stdout goes here; default 2 (stderr) so the
                                        CLI's stdout carries only responses; -1 = inherit */
     bool log_invocations;           /* log one line per invoke-URL invocation */
+    /* called on the supervisor thread, no lock held (e.g. to report a runtime killed by an
+     * rlimit signal as a security event) */
+    pl_emulator_exit_fn on_child_exit;
+    void *on_child_exit_ctx;
 };
 
 enum pl_emulator_outcome {

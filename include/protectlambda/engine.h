@@ -128,4 +128,8 @@ int pl_engine_load_or_compile(const char *db_path, const struct pl_ruleset *set,
 /* destroy every engine of the array and set them NULL */
 void pl_engine_destroy_all(struct pl_engine *engines[PL_TARGET_COUNT]);
 
+/* The checksum that ends a rules database or engine cache file: XXH64 (seed 0) of every byte
+ * before it. */
+uint64_t pl_engine_db_checksum(const void *data, size_t len);
+
 #endif

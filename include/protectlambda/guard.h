@@ -94,6 +94,9 @@ int pl_guard_report_event(struct pl_guard *g, const struct pl_event *ev,
                           struct pl_guard_decision *d);
 /* true once a terminate decision was taken (the extension exits with exit/error) */
 bool pl_guard_terminate_requested(struct pl_guard *g);
+/* called once (from a proxy thread) when the invocation that led to a terminate decision has
+ * been answered: the extension reports exit/error and exits, so Lambda ends the sandbox */
+void pl_guard_on_terminate(struct pl_guard *g, void (*fn)(void *ctx), void *ctx);
 
 /* ---- per-connection decisions (the proxy calls these through its callbacks) ---- */
 int pl_guard_session_new(struct pl_guard *g, struct pl_guard_session **out);

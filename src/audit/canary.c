@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "protectlambda/audit.h"
 
@@ -21,12 +22,18 @@ struct s_pattern {
     char *bytes;
     uint32_t len;
     uint32_t var;
+    uint32_t skip; /* bytes of the whole form before this pattern (tail patterns) */
     uint16_t hash; /* filter hash of the first 8 bytes */
     uint8_t form;
 };
 
+/* presigned URLs carry the access key id (X-Amz-Credential=) and the session token
+ * (X-Amz-Security-Token=), never the secret key: in that place they are not a leak */
+enum s_presign { S_PRESIGN_NONE, S_PRESIGN_KEY_ID, S_PRESIGN_TOKEN };
+
 struct pl_canaries {
     char **vars;
+    uint8_t *presign; /* enum s_presign, per variable */
     size_t n_vars, cap_vars;
     struct s_pattern *p;
     size_t n, cap;
@@ -48,7 +55,8 @@ static void s_wipe(void *p, size_t n)
         explicit_bzero(p, n);
 }
 
-static int s_add_one(struct pl_canaries *c, const char *b, size_t len, uint32_t var, int form)
+static int s_add_one(struct pl_canaries *c, const char *b, size_t len, uint32_t var, int form,
+                     size_t skip)
 {
     if (len < S_WIN)
         return 0;
@@ -65,6 +73,7 @@ static int s_add_one(struct pl_canaries *c, const char *b, size_t len, uint32_t 
     p->len = (uint32_t)len;
     p->var = var;
     p->form = (uint8_t)form;
+    p->skip = (uint32_t)skip;
     p->hash = s_hash8(b);
     c->filter[p->hash >> 6] |= 1ull << (p->hash & 63);
     uint16_t f2 = (uint16_t)((unsigned char)b[0] | (unsigned)(unsigned char)b[1] << 8);
@@ -80,10 +89,11 @@ static int s_add_one(struct pl_canaries *c, const char *b, size_t len, uint32_t 
 static int s_add(struct pl_canaries *c, const char *b, size_t len, uint32_t var, int form)
 {
     if (len <= PL_CANARY_MAX_PATTERN)
-        return s_add_one(c, b, len, var, form);
-    if (s_add_one(c, b, PL_CANARY_MAX_PATTERN, var, form))
+        return s_add_one(c, b, len, var, form, 0);
+    if (s_add_one(c, b, PL_CANARY_MAX_PATTERN, var, form, 0))
         return -1;
-    return s_add_one(c, b + len - PL_CANARY_MAX_PATTERN, PL_CANARY_MAX_PATTERN, var, form);
+    return s_add_one(c, b + len - PL_CANARY_MAX_PATTERN, PL_CANARY_MAX_PATTERN, var, form,
+                     len - PL_CANARY_MAX_PATTERN);
 }
 
 static size_t s_b64(const unsigned char *in, size_t n, char *out, bool url)
@@ -219,8 +229,18 @@ int pl_canaries_new(char *const *envp, struct pl_canaries **out)
             }
         if (!val || strlen(val) < PL_CANARY_MIN_VALUE || s_doc_example(val))
             continue;
+        size_t cap_before = c->cap_vars;
         if (pl_array_reserve((void **)&c->vars, &c->cap_vars, c->n_vars + 1, sizeof(char *)))
             goto fail;
+        if (c->cap_vars != cap_before) {
+            uint8_t *ps = pl_realloc(c->presign, c->cap_vars);
+            if (!ps)
+                goto fail;
+            c->presign = ps;
+        }
+        c->presign[c->n_vars] = !strcmp(name, "AWS_ACCESS_KEY_ID")   ? S_PRESIGN_KEY_ID
+                                : !strcmp(name, "AWS_SESSION_TOKEN") ? S_PRESIGN_TOKEN
+                                                                     : S_PRESIGN_NONE;
         if (!(c->vars[c->n_vars] = pl_strdup(name)))
             goto fail;
         c->n_vars++;
@@ -252,6 +272,7 @@ void pl_canaries_destroy(struct pl_canaries *c)
     for (size_t i = 0; i < c->n_vars; i++)
         pl_free(c->vars[i]);
     pl_free(c->vars);
+    pl_free(c->presign);
     pl_free(c->p);
     pl_free(c);
 }
@@ -271,6 +292,28 @@ size_t pl_canaries_max_len(const struct pl_canaries *c)
 const char *pl_canaries_var(const struct pl_canaries *c, size_t i)
 {
     return c && i < c->n_vars ? c->vars[i] : NULL;
+}
+
+static bool s_preceded_by(const char *data, size_t start, const char *lit)
+{
+    size_t n = strlen(lit);
+    return start >= n && !strncasecmp(data + start - n, lit, n);
+}
+
+/* a key id or session token inside a presigned URL (or a SigV4 Authorization header) */
+static bool s_presigned_place(const struct pl_canaries *c, const struct s_pattern *p,
+                              const char *data, size_t at)
+{
+    uint8_t role = c->presign ? c->presign[p->var] : S_PRESIGN_NONE;
+    if (role == S_PRESIGN_NONE || (p->form != S_PLAIN && p->form != S_URL))
+        return false;
+    if (p->skip > at)
+        return false;
+    size_t start = at - p->skip;
+    if (role == S_PRESIGN_KEY_ID)
+        return s_preceded_by(data, start, "X-Amz-Credential=") ||
+               s_preceded_by(data, start, "Credential=");
+    return s_preceded_by(data, start, "X-Amz-Security-Token=");
 }
 
 int pl_canaries_scan(const struct pl_canaries *c, const char *data, size_t len,
@@ -298,6 +341,8 @@ int pl_canaries_scan(const struct pl_canaries *c, const char *data, size_t len,
         for (size_t k = lo; k < c->n && c->p[k].hash == h; k++) {
             const struct s_pattern *p = &c->p[k];
             if (p->len <= len - i && !memcmp(data + i, p->bytes, p->len)) {
+                if (s_presigned_place(c, p, data, i))
+                    continue;
                 if (hit) {
                     hit->var = c->vars[p->var];
                     hit->var_index = p->var;

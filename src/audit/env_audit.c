@@ -334,7 +334,8 @@ int pl_env_audit_run(char *const *envp, struct pl_env_audit *a)
         const char *kind = pl_secret_value_kind(v, scan_len);
         if (kind && !strcmp(kind, "high_entropy") && s_platform_name(kv, nlen))
             kind = NULL;
-        if (!kind) {
+        /* a specific shape says more than the name; the name says more than entropy */
+        if (!kind || !strcmp(kind, "high_entropy")) {
             const char *nk = pl_secret_name_kind(kv, nlen);
             if (nk && !s_not_a_secret_value(v, vlen))
                 kind = nk;

@@ -9,7 +9,33 @@
 
 #include "cli_emulator.h"
 #include "protectlambda/cli.h"
+#include "protectlambda/event.h"
+#include "protectlambda/harden.h"
 #include "protectlambda/http.h"
+#include "protectlambda/log.h"
+
+/* Locally the emulator is the runtime's parent, so it sees what Lambda alone sees in the
+ * cloud: a runtime killed by a signal (rlimit SIGXCPU/SIGXFSZ, ...). Log it as the security
+ * event the harden part makes of it. */
+static void s_on_child_exit(void *ctx, const struct pl_emulator_child_exit *x)
+{
+    struct pl_event ev;
+    if (!x->runtime || !pl_harden_event_from_status(x->status, x->pid, &ev))
+        return;
+    PL_EVENT_SET(&ev, request_id, x->request_id);
+    struct pl_buf f = PL_BUF_INIT;
+    if (pl_buf_append_str(&f, "\"type\":") == 0 &&
+        pl_buf_append_json_cstr(&f, pl_event_type_name(ev.type)) == 0 &&
+        pl_buf_append_str(&f, ",\"severity\":") == 0 &&
+        pl_buf_append_json_cstr(&f, pl_severity_name(ev.severity)) == 0 &&
+        pl_buf_append_str(&f, ",\"source\":") == 0 && pl_buf_append_json_cstr(&f, ev.source) == 0 &&
+        pl_buf_append_str(&f, ",\"rule\":") == 0 && pl_buf_append_json_cstr(&f, ev.rule) == 0 &&
+        pl_buf_append_str(&f, ",\"path\":") == 0 && pl_buf_append_json_cstr(&f, ev.path) == 0 &&
+        pl_buf_appendf(&f, ",\"pid\":%d,\"request_id\":", x->pid) == 0 &&
+        pl_buf_append_json_cstr(&f, ev.request_id) == 0)
+        pl_log_fields(PL_LOG_WARN, "emulator", f.data, "%s", ev.detail);
+    pl_buf_clean_up(&f);
+}
 
 static int s_need_value(struct pl_cli_emu *c, int argc, char **argv, int *i, const char **out)
 {
@@ -421,6 +447,7 @@ int pl_cli_emu_prepare(struct pl_cli_emu *c)
     o->function_name = c->function_name;
     o->child_stdout_fd = 2;
     o->log_invocations = c->verbose;
+    o->on_child_exit = s_on_child_exit;
     return 0;
 }
 

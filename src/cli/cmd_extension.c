@@ -5,7 +5,9 @@
  * rules and run the cold-start checks, start the Runtime API proxy on 127.0.0.1:<port>, and
  * only then call event/next: Lambda starts the runtime once every extension has called
  * event/next, so the proxy is listening before the runtime's first request. */
+#include <errno.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,67 @@ struct s_ext {
     struct pl_buf head, body;
     char id[256];
 };
+
+/* Signals from anyone but the parent (Lambda's init, or the emulator) are logged with the
+ * sender and ignored: function code running in the sandbox must not be able to stop the guard
+ * with kill(). Lambda ends extensions with SHUTDOWN then SIGKILL, which cannot be caught: the
+ * runtime then loses its Runtime API and invocations fail (fail closed, docs/robustness.md).
+ * The handler only uses async-signal-safe calls. */
+static void s_sig_append(char **p, const char *s)
+{
+    while (*s)
+        *(*p)++ = *s++;
+}
+
+static void s_on_signal(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    int saved = errno;
+    pid_t from = si ? si->si_pid : 0;
+    if (from == getppid() || (si && si->si_code > 0)) {
+        /* the parent, or the kernel: default action */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        errno = saved;
+        return;
+    }
+    char line[256], *p = line, num[24];
+    const char *name = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT"
+                     : sig == SIGHUP ? "SIGHUP" : sig == SIGQUIT ? "SIGQUIT"
+                     : sig == SIGUSR1 ? "SIGUSR1" : sig == SIGUSR2 ? "SIGUSR2" : "signal";
+    int n = 0;
+    unsigned long v = from > 0 ? (unsigned long)from : 0;
+    do
+        num[n++] = (char)('0' + v % 10);
+    while ((v /= 10) && n < (int)sizeof(num));
+    s_sig_append(&p, "{\"level\":\"warn\",\"component\":\"extension\",\"msg\":\"signal ");
+    s_sig_append(&p, name);
+    s_sig_append(&p, " from pid ");
+    char *digits = p;
+    while (n)
+        *p++ = num[--n];
+    s_sig_append(&p, " ignored: the guard stops only on SHUTDOWN\",\"type\":\"GUARD_TAMPERING\",\"signal\":\"");
+    s_sig_append(&p, name);
+    s_sig_append(&p, "\",\"sender_pid\":");
+    for (char *d = digits; *d >= '0' && *d <= '9'; d++)
+        *p++ = *d;
+    s_sig_append(&p, "}\n");
+    ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
+    (void)w;
+    errno = saved;
+}
+
+static void s_guard_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = s_on_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        sigaction(sigs[i], &sa, NULL);
+}
 
 /* one request to the Extensions API; the answer body in x->body */
 static int s_ext_call(struct s_ext *x, const char *method, const char *path,
@@ -88,6 +151,28 @@ static void s_ext_error(struct s_ext *x, const char *what, const char *type, con
     pl_buf_clean_up(&b);
 }
 
+/* a playbook terminated the sandbox: report exit/error (own connection: the main thread is
+ * blocked in event/next) and exit, so Lambda discards this execution environment */
+struct s_term {
+    const char *upstream;
+    const char *id;
+    struct pl_guard *g;
+};
+
+static void s_terminate(void *ctx)
+{
+    struct s_term *t = ctx;
+    struct s_ext x = {.upstream = t->upstream};
+    pl_http_conn_init(&x.conn, -1);
+    pl_http_msg_init(&x.resp);
+    snprintf(x.id, sizeof(x.id), "%s", t->id);
+    s_ext_error(&x, S_EXT_PREFIX "exit/error", "Extension.SecurityTerminate",
+                "a security playbook terminated this execution environment");
+    pl_guard_shutdown(t->g, "terminated by a security playbook");
+    fflush(NULL);
+    _exit(1);
+}
+
 static void s_usage(FILE *f)
 {
     fprintf(f,
@@ -115,6 +200,7 @@ static int s_extension_main(int argc, char **argv)
     }
     int ret = 2;
     uint64_t t0 = pl_now_ns();
+    s_guard_signals();
     struct pl_config cfg;
     bool cfg_failed = false;
     char cfg_err[512] = "";
@@ -168,6 +254,9 @@ static int s_extension_main(int argc, char **argv)
     }
     pl_guard_load_rules(g);
     pl_guard_cold_start(g);
+    static struct s_term term;
+    term = (struct s_term){.upstream = upstream, .id = x.id, .g = g};
+    pl_guard_on_terminate(g, s_terminate, &term);
 
     /* 3. the proxy, listening before the runtime starts */
     if (pl_guard_serve(g, upstream, (int)pl_config_int(&cfg, PL_CFG_PORT))) {

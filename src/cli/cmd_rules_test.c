@@ -15,8 +15,8 @@
 
 #define S_MAX_TABLE (16u << 20)
 #define S_MAX_INPUT (16u << 20)
-#define S_MAX_IDS 64           /* rule ids in one row's RULES column */
-#define S_EXCERPT 100          /* bytes of the input shown for a failing row */
+#define S_MAX_IDS 64  /* rule ids in one row's RULES column */
+#define S_EXCERPT 100 /* bytes of the input shown for a failing row */
 
 static const char s_usage[] =
     "usage: protectlambda rules test [--rules PATH]... [--rules-db FILE] [--no-default-rules]\n"
@@ -49,8 +49,8 @@ static const char *const s_verdict_names[] = {"allow", "alert", "deny"};
 
 static const struct {
     const char *lang, *ext;
-} s_langs[] = {{"python", "py"}, {"node", "js"},   {"java", "java"},
-               {"go", "go"},     {"ruby", "rb"},   {"shell", "sh"}};
+} s_langs[] = {{"python", "py"}, {"node", "js"}, {"java", "java"},
+               {"go", "go"},     {"ruby", "rb"}, {"shell", "sh"}};
 
 struct s_ctx {
     struct pl_cli_rules *r;
@@ -251,8 +251,7 @@ static void s_table_error(struct s_ctx *c, const char *table, unsigned line, con
 }
 
 /* one row; returns -1 only on internal errors (memory), table errors are counted */
-static int s_row(struct s_ctx *c, const char *table, unsigned lineno, const char *line,
-                 size_t len)
+static int s_row(struct s_ctx *c, const char *table, unsigned lineno, const char *line, size_t len)
 {
     int ret = -1;
     const char *p = line, *end = line + len;
@@ -484,8 +483,8 @@ static int s_rules_test_main(int argc, char **argv)
         if (s_table(&c, tables[i]))
             goto error;
     printf("rules test: %zu row%s, %zu passed, %zu failed, %zu table error%s (%zu table%s)\n",
-           c.rows, c.rows == 1 ? "" : "s", c.passed, c.failed, c.errors,
-           c.errors == 1 ? "" : "s", n_tables, n_tables == 1 ? "" : "s");
+           c.rows, c.rows == 1 ? "" : "s", c.passed, c.failed, c.errors, c.errors == 1 ? "" : "s",
+           n_tables, n_tables == 1 ? "" : "s");
     status = c.errors ? 2 : c.failed ? 1 : 0;
     goto out;
 error:

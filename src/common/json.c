@@ -748,6 +748,8 @@ int pl_json_write(struct pl_buf *out, const struct pl_json *v)
     bool first = true;
     while (cur || n) {
         if (!cur) {
+            /* cur == NULL implies n > 0 (loop condition), so stack is allocated */
+            // cppcheck-suppress nullPointer ; see above
             const struct pl_json *c = stack[--n];
             if (pl_buf_append_char(out, c->type == PL_JSON_OBJECT ? '}' : ']'))
                 goto out;

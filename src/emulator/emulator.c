@@ -325,7 +325,7 @@ static int s_start_extensions(struct pl_emulator *emu)
         if (!d)
             return pl_raise(PL_ERR_IO, "cannot open extensions dir %s: %s", emu->extensions_dir,
                             strerror(errno));
-        char *names[64];
+        char *names[64] = {0};
         size_t n = 0;
         struct dirent *de;
         while ((de = readdir(d)) && n < PL_ARRAY_LEN(names)) {
@@ -375,8 +375,17 @@ static const char *s_exit_text(int status, char *buf, size_t len)
 }
 
 /* reap exited children (supervisor thread) */
+struct s_exit_note {
+    int pid, status;
+    bool runtime;
+    char name[128];
+    char request_id[S_ID_LEN];
+};
+
 static void s_reap(struct pl_emulator *emu)
 {
+    struct s_exit_note notes[16];
+    size_t n_notes = 0;
     pthread_mutex_lock(&emu->mu);
     for (struct pl_emu_child *c = emu->children; c; c = c->next) {
         if (c->exited)
@@ -387,6 +396,15 @@ static void s_reap(struct pl_emulator *emu)
             continue;
         c->exited = true;
         c->status = r == c->pid ? st : 0;
+        if (!c->killed && emu->on_child_exit && n_notes < PL_ARRAY_LEN(notes)) {
+            struct s_exit_note *x = &notes[n_notes++];
+            x->pid = c->pid;
+            x->status = c->status;
+            x->runtime = c->kind == PL_EMU_CHILD_RUNTIME;
+            snprintf(x->name, sizeof(x->name), "%s", c->name);
+            snprintf(x->request_id, sizeof(x->request_id), "%s",
+                     x->runtime && c == emu->runtime && emu->in_flight ? emu->in_flight->id : "");
+        }
         /* whatever is left in its process group goes too */
         pl_emu_kill_group(c->pid, SIGKILL);
         char why[128];
@@ -427,6 +445,11 @@ static void s_reap(struct pl_emulator *emu)
         pthread_cond_broadcast(&emu->cond);
     }
     pthread_mutex_unlock(&emu->mu);
+    for (size_t i = 0; i < n_notes; i++) {
+        struct pl_emulator_child_exit x = {notes[i].pid, notes[i].status, notes[i].runtime,
+                                           notes[i].name, notes[i].request_id};
+        emu->on_child_exit(emu->on_child_exit_ctx, &x);
+    }
 }
 
 static bool s_extensions_initialised_locked(struct pl_emulator *emu)
@@ -441,8 +464,10 @@ static bool s_extensions_initialised_locked(struct pl_emulator *emu)
 static void s_kill_all(struct pl_emulator *emu, int sig, bool only_live)
 {
     for (struct pl_emu_child *c = emu->children; c; c = c->next)
-        if (!only_live || !c->exited)
+        if (!only_live || !c->exited) {
+            c->killed = true;
             pl_emu_kill_group(c->pid, sig);
+        }
 }
 
 static bool s_all_exited_locked(struct pl_emulator *emu, int kind /* -1 any */)
@@ -483,6 +508,9 @@ static void s_shutdown_sequence(struct pl_emulator *emu)
 
     /* 1. the runtime: SIGTERM, then SIGKILL after 500 ms */
     if (rt) {
+        pthread_mutex_lock(&emu->mu);
+        rt->killed = true;
+        pthread_mutex_unlock(&emu->mu);
         pl_emu_kill_group(rt->pid, SIGTERM);
         uint64_t dl = pl_now_ns() + 500 * S_MS;
         S_WAIT_UNTIL(emu, rt->exited, dl);
@@ -606,8 +634,10 @@ static void *s_supervisor_main(void *arg)
             pl_log(PL_LOG_WARN, "emulator", "%s (request %s); restarting the runtime", msg,
                    emu->in_flight->id);
             s_complete_error_locked(emu, emu->in_flight, PL_EMU_TIMEOUT, "Sandbox.Timedout", msg);
-            if (emu->runtime)
+            if (emu->runtime) {
+                emu->runtime->killed = true;
                 pl_emu_kill_group(emu->runtime->pid, SIGKILL);
+            }
         }
         bool restart =
             emu->runtime_restart_pending && emu->phase == PL_EMU_PHASE_READY && !emu->runtime;
@@ -701,7 +731,10 @@ int pl_emulator_new(const struct pl_emulator_options *o, struct pl_emulator **ou
     emu->max_stream = o->max_stream ? o->max_stream : 20 * 1024 * 1024;
     emu->child_stdout_fd = o->child_stdout_fd ? o->child_stdout_fd : 2;
     emu->log_invocations = o->log_invocations;
-    snprintf(emu->arn, sizeof(emu->arn), "arn:aws:lambda:%s:012345678912:function:%s" /* S_ACCOUNT_ID */, emu->region,
+    emu->on_child_exit = o->on_child_exit;
+    emu->on_child_exit_ctx = o->on_child_exit_ctx;
+    snprintf(emu->arn, sizeof(emu->arn),
+             "arn:aws:lambda:%s:012345678912:function:%s" /* S_ACCOUNT_ID */, emu->region,
              emu->function_name);
 
     emu->listen_fd = pl_http_listen_loopback(o->port, &emu->port);

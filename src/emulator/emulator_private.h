@@ -42,6 +42,7 @@ struct pl_emu_child {
     enum pl_emu_child_kind kind;
     char name[128]; /* basename of the executable */
     bool exited;
+    bool killed; /* the emulator signalled it (timeout, failed init, shutdown) */
     int status;
     struct pl_emu_ext *ext; /* registration matched to this process */
 };
@@ -111,6 +112,8 @@ struct pl_emulator {
     size_t max_payload, max_stream;
     int child_stdout_fd;
     bool log_invocations;
+    pl_emulator_exit_fn on_child_exit;
+    void *on_child_exit_ctx;
 
     /* sockets */
     int listen_fd, invoke_fd;

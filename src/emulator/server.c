@@ -20,6 +20,7 @@
 #define S_INVOKE_PREFIX "/2015-03-31/functions/"
 #define S_STATS_PATH "/_protectlambda/emulator/stats"
 #define S_SMALL_BODY (64 * 1024)
+#define S_MAX_CONNS 256 /* connections (threads) served at once */
 #define S_ACCOUNT_ID "012345678912" /* the account of the emulated function's ARN */
 
 /* handler result: keep the connection, or close it */
@@ -970,6 +971,20 @@ void *pl_emu_acceptor_main(void *arg)
             int fd = pl_http_accept(p[i].fd);
             if (fd < 0)
                 continue;
+            pthread_mutex_lock(&emu->mu);
+            size_t live = 0;
+            for (struct pl_emu_conn *k = emu->conns; k; k = k->next)
+                live += !k->finished;
+            if (live >= S_MAX_CONNS)
+                emu->stats.http_errors++;
+            pthread_mutex_unlock(&emu->mu);
+            if (live >= S_MAX_CONNS) {
+                /* bounded: one thread per connection */
+                s_reply_error(fd, 503, "TooManyConnections",
+                              "the emulator serves at most 256 connections at once", false);
+                close(fd);
+                continue;
+            }
             struct pl_emu_conn *c = pl_calloc(1, sizeof(*c));
             if (!c) {
                 close(fd);

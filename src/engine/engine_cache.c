@@ -21,7 +21,7 @@
 #include "protectlambda/log.h"
 
 #define S_MAGIC "PLENGCAC"
-#define S_VERSION 1u
+#define S_VERSION 2u /* 2: XXH64 file checksum */
 #define S_MAX_FILE (1024u * 1024u * 1024u)
 
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -145,7 +145,7 @@ int pl_engine_cache_load(const struct pl_ruleset *set, enum pl_target target, un
     if (len < hdr + 8 || memcmp(p, S_MAGIC, 8) || pl_edb_get_u32(p + 8) != S_VERSION ||
         memcmp(p + 12, ver, 64) || pl_edb_get_u64(p + 76) != key ||
         pl_edb_get_u32(p + 84) != (uint32_t)target || pl_edb_get_u32(p + 88) != count ||
-        pl_edb_get_u64(p + len - 8) != pl_hash_fnv1a(p, len - 8, 0))
+        pl_edb_get_u64(p + len - 8) != pl_engine_db_checksum(p, len - 8))
         goto out; /* not ours, old or damaged: compile (and overwrite) */
     struct pl_edb_reader r = {p, len - 8, hdr, path};
     struct pl_engine *e = NULL;
@@ -195,7 +195,7 @@ void pl_engine_cache_store(const struct pl_engine *e)
     if (pl_buf_append(&b, S_MAGIC, 8) || pl_edb_put_u32(&b, S_VERSION) ||
         pl_buf_append(&b, ver, sizeof(ver)) || pl_edb_put_u64(&b, key) ||
         pl_edb_put_u32(&b, (uint32_t)e->target) || pl_edb_put_u32(&b, (uint32_t)e->n) ||
-        pl_edb_put_target(&b, e) || pl_edb_put_u64(&b, pl_hash_fnv1a(b.data, b.len, 0)))
+        pl_edb_put_target(&b, e) || pl_edb_put_u64(&b, pl_engine_db_checksum(b.data, b.len)))
         goto fail;
     if (pl_write_file_atomic(path, b.data, b.len, 0600))
         goto fail;

@@ -11,7 +11,8 @@
  *         u32 options, u32 n PCRE2 rules, per PCRE2 rule: u32 local index, u32 reason
  *         length, reason bytes; u64 block db length, block db bytes (hs_serialize_database),
  *         u64 stream db length, stream db bytes
- *   end u64 FNV-1a of every byte before it
+ *   end u64 XXH64 (seed 0) of every byte before it (pl_engine_db_checksum; format 2 used
+ *       FNV-1a, a byte at a time: two thirds of a load's time)
  * The engine cache (engine_cache.c) writes the same target body.
  */
 #include <stdio.h>
@@ -21,7 +22,7 @@
 #include "protectlambda/log.h"
 
 #define S_MAGIC "PLRULEDB"
-#define S_FORMAT 2u
+#define S_FORMAT 3u
 #define S_HEADER 96u
 #define S_MAX_DB (1024u * 1024u * 1024u)
 #define S_MAX_REASON 4096u
@@ -46,6 +47,73 @@ uint32_t pl_edb_get_u32(const unsigned char *p)
 uint64_t pl_edb_get_u64(const unsigned char *p)
 {
     return (uint64_t)pl_edb_get_u32(p) | (uint64_t)pl_edb_get_u32(p + 4) << 32;
+}
+
+/* XXH64 (Yann Collet's xxHash, 64-bit, seed 0): four independent lanes of 8 bytes, ~10x the
+ * speed of byte-wise FNV-1a on a multi-megabyte database */
+#define S_P1 0x9E3779B185EBCA87ull
+#define S_P2 0xC2B2AE3D27D4EB4Full
+#define S_P3 0x165667B19E3779F9ull
+#define S_P4 0x85EBCA77C2B2AE63ull
+#define S_P5 0x27D4EB2F165667C5ull
+
+static inline uint64_t s_rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static inline uint64_t s_round(uint64_t acc, uint64_t in)
+{
+    acc += in * S_P2;
+    acc = s_rotl(acc, 31);
+    return acc * S_P1;
+}
+
+static inline uint64_t s_merge(uint64_t acc, uint64_t v)
+{
+    acc ^= s_round(0, v);
+    return acc * S_P1 + S_P4;
+}
+
+uint64_t pl_engine_db_checksum(const void *data, size_t len)
+{
+    const unsigned char *p = data, *end = p + len;
+    uint64_t h;
+    if (len >= 32) {
+        uint64_t v1 = S_P1 + S_P2, v2 = S_P2, v3 = 0, v4 = 0 - S_P1;
+        const unsigned char *limit = end - 32;
+        do {
+            v1 = s_round(v1, pl_edb_get_u64(p));
+            v2 = s_round(v2, pl_edb_get_u64(p + 8));
+            v3 = s_round(v3, pl_edb_get_u64(p + 16));
+            v4 = s_round(v4, pl_edb_get_u64(p + 24));
+            p += 32;
+        } while (p <= limit);
+        h = s_rotl(v1, 1) + s_rotl(v2, 7) + s_rotl(v3, 12) + s_rotl(v4, 18);
+        h = s_merge(h, v1);
+        h = s_merge(h, v2);
+        h = s_merge(h, v3);
+        h = s_merge(h, v4);
+    } else {
+        h = S_P5;
+    }
+    h += (uint64_t)len;
+    for (; end - p >= 8; p += 8) {
+        h ^= s_round(0, pl_edb_get_u64(p));
+        h = s_rotl(h, 27) * S_P1 + S_P4;
+    }
+    if (end - p >= 4) {
+        h ^= (uint64_t)pl_edb_get_u32(p) * S_P1;
+        h = s_rotl(h, 23) * S_P2 + S_P3;
+        p += 4;
+    }
+    for (; p < end; p++) {
+        h ^= (uint64_t)*p * S_P5;
+        h = s_rotl(h, 11) * S_P1;
+    }
+    h ^= h >> 33;
+    h *= S_P2;
+    h ^= h >> 29;
+    h *= S_P3;
+    h ^= h >> 32;
+    return h;
 }
 
 int pl_edb_put_db(struct pl_buf *b, const hs_database_t *db)
@@ -115,7 +183,7 @@ int pl_engine_db_save(const char *path, const struct pl_ruleset *set,
             pl_edb_put_target(&b, e))
             goto out;
     }
-    if (pl_edb_put_u64(&b, pl_hash_fnv1a(b.data, b.len, 0)))
+    if (pl_edb_put_u64(&b, pl_engine_db_checksum(b.data, b.len)))
         goto out;
     if (pl_write_file_atomic(path, b.data, b.len, 0644))
         goto out;
@@ -266,7 +334,7 @@ int pl_engine_db_load(const char *path, const struct pl_ruleset *set,
                  mine);
         goto out;
     }
-    if (pl_edb_get_u64(p + len - 8) != pl_hash_fnv1a(p, len - 8, 0)) {
+    if (pl_edb_get_u64(p + len - 8) != pl_engine_db_checksum(p, len - 8)) {
         pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: checksum mismatch (truncated or damaged)", path);
         goto out;
     }

@@ -16,12 +16,16 @@
 #define S_LAYER_DIR "/opt"
 #define S_MAX_STREAM_HITS 16
 #define S_MAX_CODE_HITS 8
+#define S_SETS 2
 
 struct pl_guard {
     const struct pl_config *cfg;
     bool monitor, fail_open, deny_as_error, deny_on_bound;
-    struct pl_ruleset rules;
-    struct pl_engine *engines[PL_TARGET_COUNT];
+    /* two rule sets: [0] the packs (rules_dir + the setting `rules`: what rules.db holds),
+     * [1] the function's own *_protect.txt (task root and /opt), compiled at cold start, so a
+     * function's own rules never make the precompiled database stale */
+    struct pl_ruleset rules[S_SETS];
+    struct pl_engine *engines[S_SETS][PL_TARGET_COUNT];
     struct pl_inspect_limits limits;
     char task_root[1024];
 
@@ -41,6 +45,10 @@ struct pl_guard {
     uint64_t invocations, denied;
     bool terminate;
 
+    void (*terminate_fn)(void *);
+    void *terminate_ctx;
+    bool terminate_called;
+
     pthread_mutex_t event_lock; /* serialises the incidents hook */
     char fn_name[128], fn_version[64];
     struct pl_proxy *proxy;
@@ -48,15 +56,17 @@ struct pl_guard {
 
 struct pl_guard_session {
     struct pl_guard *g;
-    struct pl_checker in, out;
-    bool in_ok, out_ok;
+    struct pl_checker in[S_SETS], out[S_SETS];
+    bool in_ok[S_SETS], out_ok[S_SETS];
     struct pl_verdict v, v2;
     struct pl_buf tmp;
     /* streamed response */
-    struct pl_engine_stream *st;
+    struct pl_engine_stream *st[S_SETS];
+    int cur_set; /* set whose stream is being scanned (match callback) */
     char stream_rid[128];
     bool stream_denied;
     uint32_t hits[S_MAX_STREAM_HITS];
+    uint8_t hit_set[S_MAX_STREAM_HITS];
     size_t n_hits;
     unsigned long long hit_offset;
     struct pl_buf overlap;
@@ -232,7 +242,8 @@ int pl_guard_new(const struct pl_config *cfg, struct pl_guard **out)
     const char *fv = getenv("AWS_LAMBDA_FUNCTION_VERSION");
     snprintf(g->fn_name, sizeof(g->fn_name), "%s", fn ? fn : "");
     snprintf(g->fn_version, sizeof(g->fn_version), "%s", fv ? fv : "");
-    if (pl_ruleset_init(&g->rules)) {
+    if (pl_ruleset_init(&g->rules[0]) || pl_ruleset_init(&g->rules[1])) {
+        pl_ruleset_clean_up(&g->rules[0]);
         pl_free(g);
         return -1;
     }
@@ -247,9 +258,11 @@ void pl_guard_destroy(struct pl_guard *g)
     if (!g)
         return;
     pl_guard_stop(g);
-    for (int t = 0; t < PL_TARGET_COUNT; t++)
-        pl_engine_destroy(g->engines[t]);
-    pl_ruleset_clean_up(&g->rules);
+    for (int k = 0; k < S_SETS; k++) {
+        for (int t = 0; t < PL_TARGET_COUNT; t++)
+            pl_engine_destroy(g->engines[k][t]);
+        pl_ruleset_clean_up(&g->rules[k]);
+    }
     pthread_mutex_destroy(&g->lock);
     pthread_mutex_destroy(&g->event_lock);
     pl_free(g);
@@ -288,7 +301,7 @@ static int s_load_classic(struct pl_guard *g, const char *dir)
         snprintf(path, sizeof(path), "%s/%s", dir, names[t]);
         if (!s_is_file(path))
             continue;
-        if (pl_rules_load_classic(&g->rules, path, (enum pl_target)t))
+        if (pl_rules_load_classic(&g->rules[1], path, (enum pl_target)t))
             return -1;
         pl_log(PL_LOG_DEBUG, S_COMPONENT, "loaded %s", path);
     }
@@ -303,7 +316,7 @@ int pl_guard_load_rules(struct pl_guard *g)
     const char *dir = pl_config_str(cfg, PL_CFG_RULES_DIR);
     if (*dir) {
         if (s_is_dir(dir)) {
-            if (pl_rules_load(&g->rules, dir, -1))
+            if (pl_rules_load(&g->rules[0], dir, -1))
                 goto fail;
         } else if (cfg->v[PL_CFG_RULES_DIR].origin == PL_ORIGIN_DEFAULT) {
             pl_log(PL_LOG_WARN, S_COMPONENT, "default rule packs not found at %s", dir);
@@ -321,30 +334,41 @@ int pl_guard_load_rules(struct pl_guard *g)
     for (size_t i = 0; i < n; i++) {
         if (!*extra[i])
             continue;
-        if (pl_rules_load(&g->rules, extra[i], -1))
+        if (pl_rules_load(&g->rules[0], extra[i], -1))
             goto fail;
     }
-    if (pl_ruleset_validate(&g->rules))
+    if (pl_ruleset_validate(&g->rules[0]) || pl_ruleset_validate(&g->rules[1]))
         goto fail;
-    if (pl_engine_load_or_compile(pl_config_str(cfg, PL_CFG_RULES_DB), &g->rules, g->engines,
-                                  &report))
+    if (pl_engine_load_or_compile(pl_config_str(cfg, PL_CFG_RULES_DB), &g->rules[0],
+                                  g->engines[0], &report))
         goto fail;
+    for (int t = 0; t < PL_TARGET_COUNT; t++)
+        if (pl_ruleset_count(&g->rules[1], (enum pl_target)t) &&
+            pl_engine_compile(&g->rules[1], (enum pl_target)t, &g->engines[1][t], &report))
+            goto fail;
     if (report.len)
         pl_log(PL_LOG_DEBUG, S_COMPONENT, "engine: %s", report.data);
     pl_buf_clean_up(&report);
-    pl_log(PL_LOG_DEBUG, S_COMPONENT, "rules loaded: %zu code, %zu in, %zu out in %llu us",
-           pl_ruleset_count(&g->rules, PL_TARGET_CODE), pl_ruleset_count(&g->rules, PL_TARGET_IN),
-           pl_ruleset_count(&g->rules, PL_TARGET_OUT),
+    pl_log(PL_LOG_DEBUG, S_COMPONENT,
+           "rules loaded: packs %zu code, %zu in, %zu out; function's own %zu code, %zu in, "
+           "%zu out; in %llu us",
+           pl_ruleset_count(&g->rules[0], PL_TARGET_CODE),
+           pl_ruleset_count(&g->rules[0], PL_TARGET_IN),
+           pl_ruleset_count(&g->rules[0], PL_TARGET_OUT),
+           pl_ruleset_count(&g->rules[1], PL_TARGET_CODE),
+           pl_ruleset_count(&g->rules[1], PL_TARGET_IN),
+           pl_ruleset_count(&g->rules[1], PL_TARGET_OUT),
            (unsigned long long)((pl_now_ns() - t0) / 1000));
     return 0;
 fail:;
     char msg[600];
     snprintf(msg, sizeof(msg), "rules failed to load: %s", pl_last_error_msg());
     pl_buf_clean_up(&report);
-    for (int t = 0; t < PL_TARGET_COUNT; t++) {
-        pl_engine_destroy(g->engines[t]);
-        g->engines[t] = NULL;
-    }
+    for (int k = 0; k < S_SETS; k++)
+        for (int t = 0; t < PL_TARGET_COUNT; t++) {
+            pl_engine_destroy(g->engines[k][t]);
+            g->engines[k][t] = NULL;
+        }
     struct pl_event ev;
     pl_event_init(&ev, PL_EV_GUARD_FAILURE, PL_SEV_CRITICAL, "guard");
     PL_EVENT_SET(&ev, action, g->monitor ? "log" : "deny");
@@ -354,31 +378,17 @@ fail:;
     return pl_raise(PL_ERR_GUARD, "%s", msg);
 }
 
-static int s_code_scan(struct pl_guard *g)
+/* scan the task root with the code rules of one set */
+static int s_code_scan_set(struct pl_guard *g, int k, char *const *skips, size_t n_skips)
 {
-    const struct pl_engine *e = g->engines[PL_TARGET_CODE];
-    if (!pl_config_bool(g->cfg, PL_CFG_CODE_SCAN) || !e || !g->task_root[0])
+    const struct pl_engine *e = g->engines[k][PL_TARGET_CODE];
+    if (!e)
         return 0;
-    if (!s_is_dir(g->task_root)) {
-        pl_log(PL_LOG_WARN, S_COMPONENT, "task root %s is not a directory: code not scanned",
-               g->task_root);
-        return 0;
-    }
-    /* the rule files themselves are not code */
-    size_t n_skip;
-    char *const *skip = pl_config_list(g->cfg, PL_CFG_SCAN_SKIP, &n_skip);
-    char *skips[n_skip + 4];
-    for (size_t i = 0; i < n_skip; i++)
-        skips[i] = skip[i];
-    skips[n_skip] = (char *)"code_protect.txt";
-    skips[n_skip + 1] = (char *)"in_protect.txt";
-    skips[n_skip + 2] = (char *)"out_protect.txt";
-    skips[n_skip + 3] = NULL;
     struct pl_code_scan scan;
     pl_code_scan_init(&scan);
     char *root = g->task_root;
     uint64_t t0 = pl_now_ns();
-    int rc = pl_code_scan_paths(&g->rules, e, &root, 1, skips, n_skip + 3, &scan);
+    int rc = pl_code_scan_paths(&g->rules[k], e, &root, 1, skips, n_skips, &scan);
     if (rc) {
         char msg[600];
         snprintf(msg, sizeof(msg), "code scan of %.200s failed: %.300s", g->task_root,
@@ -420,6 +430,32 @@ static int s_code_scan(struct pl_guard *g)
     pl_log(PL_LOG_DEBUG, S_COMPONENT, "code scan: %zu files, %zu findings in %llu us",
            scan.files_scanned, scan.n, (unsigned long long)((pl_now_ns() - t0) / 1000));
     pl_code_scan_clean_up(&scan);
+    return 0;
+}
+
+static int s_code_scan(struct pl_guard *g)
+{
+    if (!pl_config_bool(g->cfg, PL_CFG_CODE_SCAN) || !g->task_root[0] ||
+        (!g->engines[0][PL_TARGET_CODE] && !g->engines[1][PL_TARGET_CODE]))
+        return 0;
+    if (!s_is_dir(g->task_root)) {
+        pl_log(PL_LOG_WARN, S_COMPONENT, "task root %s is not a directory: code not scanned",
+               g->task_root);
+        return 0;
+    }
+    /* the rule files themselves are not code */
+    size_t n_skip;
+    char *const *skip = pl_config_list(g->cfg, PL_CFG_SCAN_SKIP, &n_skip);
+    char *skips[n_skip + 4];
+    for (size_t i = 0; i < n_skip; i++)
+        skips[i] = skip[i];
+    skips[n_skip] = (char *)"code_protect.txt";
+    skips[n_skip + 1] = (char *)"in_protect.txt";
+    skips[n_skip + 2] = (char *)"out_protect.txt";
+    skips[n_skip + 3] = NULL;
+    /* the function's own rules first: their lines lead the per-invocation log */
+    if (s_code_scan_set(g, 1, skips, n_skip + 3) || s_code_scan_set(g, 0, skips, n_skip + 3))
+        return -1;
     if (g->code_violation) {
         char msg[800];
         snprintf(msg, sizeof(msg), "code rule violations in %.400s (%zu rule%s)", g->task_root,
@@ -462,10 +498,10 @@ void pl_guard_shutdown(struct pl_guard *g, const char *reason)
 /* ---------------------------------------------------------------- accessors */
 
 const struct pl_config *pl_guard_config(const struct pl_guard *g) { return g->cfg; }
-const struct pl_ruleset *pl_guard_ruleset(const struct pl_guard *g) { return &g->rules; }
+const struct pl_ruleset *pl_guard_ruleset(const struct pl_guard *g) { return &g->rules[0]; }
 const struct pl_engine *pl_guard_engine(const struct pl_guard *g, enum pl_target t)
 {
-    return (unsigned)t < PL_TARGET_COUNT ? g->engines[t] : NULL;
+    return (unsigned)t < PL_TARGET_COUNT ? g->engines[0][t] : NULL;
 }
 bool pl_guard_monitor_mode(const struct pl_guard *g) { return g->monitor; }
 const char *pl_guard_function_name(const struct pl_guard *g) { return g->fn_name; }
@@ -509,19 +545,21 @@ int pl_guard_session_new(struct pl_guard *g, struct pl_guard_session **out)
     pl_verdict_init(&s->v2);
     pl_buf_init(&s->tmp);
     pl_buf_init(&s->overlap);
-    struct pl_checker *cs[2] = {&s->in, &s->out};
-    bool *oks[2] = {&s->in_ok, &s->out_ok};
-    enum pl_target ts[2] = {PL_TARGET_IN, PL_TARGET_OUT};
-    for (int i = 0; i < 2; i++) {
-        if (!g->engines[ts[i]])
-            continue;
-        if (pl_checker_init(cs[i], &g->rules, g->engines[ts[i]])) {
-            pl_guard_session_destroy(s);
-            return -1;
+    for (int k = 0; k < S_SETS; k++) {
+        struct pl_checker *cs[2] = {&s->in[k], &s->out[k]};
+        bool *oks[2] = {&s->in_ok[k], &s->out_ok[k]};
+        enum pl_target ts[2] = {PL_TARGET_IN, PL_TARGET_OUT};
+        for (int i = 0; i < 2; i++) {
+            if (!g->engines[k][ts[i]])
+                continue;
+            if (pl_checker_init(cs[i], &g->rules[k], g->engines[k][ts[i]])) {
+                pl_guard_session_destroy(s);
+                return -1;
+            }
+            cs[i]->limits = g->limits;
+            cs[i]->deny_on_bound = g->deny_on_bound;
+            *oks[i] = true;
         }
-        cs[i]->limits = g->limits;
-        cs[i]->deny_on_bound = g->deny_on_bound;
-        *oks[i] = true;
     }
     *out = s;
     return 0;
@@ -531,12 +569,15 @@ void pl_guard_session_destroy(struct pl_guard_session *s)
 {
     if (!s)
         return;
-    if (s->in_ok)
-        pl_checker_clean_up(&s->in);
-    if (s->out_ok)
-        pl_checker_clean_up(&s->out);
-    if (s->st)
-        pl_engine_stream_close(s->st, s->out.scratch, NULL, NULL);
+    for (int k = 0; k < S_SETS; k++) {
+        if (s->st[k])
+            pl_engine_stream_close(s->st[k], s->out[k].scratch, NULL, NULL);
+        s->st[k] = NULL;
+        if (s->in_ok[k])
+            pl_checker_clean_up(&s->in[k]);
+        if (s->out_ok[k])
+            pl_checker_clean_up(&s->out[k]);
+    }
     pl_verdict_clean_up(&s->v);
     pl_verdict_clean_up(&s->v2);
     pl_buf_clean_up(&s->tmp);
@@ -672,29 +713,32 @@ enum pl_proxy_verdict pl_guard_check_event(struct pl_guard_session *s, const cha
         if (!g->monitor)
             deny = true;
     }
-    if (!deny && data && s->in_ok) {
-        if (pl_checker_check(&s->in, data, len, &s->v)) {
+    for (int k = 0; k < S_SETS; k++) {
+        if (deny || !data || !s->in_ok[k])
+            continue;
+        if (pl_checker_check(&s->in[k], data, len, &s->v)) {
             char msg[400];
             snprintf(msg, sizeof(msg), "in inspection failed: %s", pl_last_error_msg());
             bool d = !g->monitor && !g->fail_open;
             s_report_failure(g, request_id, msg, d);
             deny = d;
         } else {
-            http = s->in.view.http_event;
+            http = http || s->in[k].view.http_event;
             http_known = true;
             if (s->v.bound_exceeded) {
                 char msg[200];
                 snprintf(msg, sizeof(msg), "event past an inspection bound: %s",
-                         s->in.view.bound_reason);
+                         s->in[k].view.bound_reason);
                 bool d = !g->monitor && g->deny_on_bound;
                 s_report_failure(g, request_id, msg, d);
                 if (d)
                     deny = true;
             }
             for (size_t i = 0; i < s->v.n_matches; i++) {
-                struct pl_guard_decision d =
-                    s_report_match(g, PL_TARGET_IN, request_id, &s->v.matches[i]);
-                if (d.block)
+                const struct pl_match *m = &s->v.matches[i];
+                struct pl_guard_decision d = s_report_match(g, PL_TARGET_IN, request_id, m);
+                /* a playbook can add a block, never take a deny rule's away */
+                if (d.block || !m->rule || m->rule->action == PL_ACTION_DENY)
                     deny = true;
             }
         }
@@ -723,7 +767,7 @@ static int s_redact(struct pl_guard_session *s, const char *data, size_t len,
                     struct pl_buf *out)
 {
     static const char marker[] = "[REDACTED]";
-    const struct pl_engine *e = s->g->engines[PL_TARGET_OUT];
+    const struct pl_engine *e = s->g->engines[0][PL_TARGET_OUT]; /* s->v is set 0's verdict */
     pl_buf_reset(out);
     if (pl_buf_append(out, data, len))
         return -1;
@@ -791,10 +835,12 @@ enum pl_proxy_verdict pl_guard_check_out(struct pl_guard_session *s, enum pl_pro
         s_report_failure(g, request_id, "response larger than max_body", d);
         deny = d;
     }
-    if (!deny && data) {
+    /* the function's own rules, then the packs and the canaries hook: s->v ends up holding
+     * set 0's verdict, the one redaction works from */
+    for (int k = S_SETS - 1; k >= 0 && !deny && data; k--) {
         pl_verdict_reset(&s->v);
-        int rc = s->out_ok ? pl_checker_check(&s->out, data, len, &s->v) : 0;
-        if (rc == 0)
+        int rc = s->out_ok[k] ? pl_checker_check(&s->out[k], data, len, &s->v) : 0;
+        if (rc == 0 && k == 0)
             rc = pl_guard_hook_out_check(g, data, len, &s->v);
         if (rc) {
             char msg[400];
@@ -802,24 +848,24 @@ enum pl_proxy_verdict pl_guard_check_out(struct pl_guard_session *s, enum pl_pro
             bool d = !g->monitor && !g->fail_open;
             s_report_failure(g, request_id, msg, d);
             deny = d;
-        } else {
-            if (s->v.bound_exceeded) {
-                char msg[200];
-                snprintf(msg, sizeof(msg), "response past an inspection bound: %s",
-                         s->out_ok ? s->out.view.bound_reason : "");
-                bool d = !g->monitor && g->deny_on_bound;
-                s_report_failure(g, request_id, msg, d);
-                if (d)
-                    deny = true;
-            }
-            for (size_t i = 0; i < s->v.n_matches; i++) {
-                const struct pl_match *m = &s->v.matches[i];
-                struct pl_guard_decision d = s_report_match(g, PL_TARGET_OUT, request_id, m);
-                if (d.block)
-                    deny = true;
-                if (m->rule && m->rule->action == PL_ACTION_REDACT)
-                    redact = true;
-            }
+            break;
+        }
+        if (s->v.bound_exceeded) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "response past an inspection bound: %s",
+                     s->out_ok[k] ? s->out[k].view.bound_reason : "");
+            bool d = !g->monitor && g->deny_on_bound;
+            s_report_failure(g, request_id, msg, d);
+            if (d)
+                deny = true;
+        }
+        for (size_t i = 0; i < s->v.n_matches; i++) {
+            const struct pl_match *m = &s->v.matches[i];
+            struct pl_guard_decision d = s_report_match(g, PL_TARGET_OUT, request_id, m);
+            if (d.block || !m->rule || m->rule->action == PL_ACTION_DENY)
+                deny = true;
+            if (m->rule && m->rule->action == PL_ACTION_REDACT)
+                redact = true;
         }
     }
     if (g->monitor)
@@ -827,9 +873,11 @@ enum pl_proxy_verdict pl_guard_check_out(struct pl_guard_session *s, enum pl_pro
     if (!deny && redact) {
         /* redact, then check the result again: anything left (or a failure) denies */
         bool ok = s_redact(s, data, len, rewritten) == 0;
-        if (ok && s->out_ok) {
+        for (int k = 0; k < S_SETS && ok; k++) {
+            if (!s->out_ok[k])
+                continue;
             pl_verdict_reset(&s->v2);
-            ok = pl_checker_check(&s->out, rewritten->data, rewritten->len, &s->v2) == 0 &&
+            ok = pl_checker_check(&s->out[k], rewritten->data, rewritten->len, &s->v2) == 0 &&
                  !s->v2.deny && !s->v2.redact && s->v2.n_matches == 0;
         }
         if (ok) {
@@ -858,9 +906,10 @@ static int s_stream_match(void *ctx, uint32_t rule_index, unsigned long long fro
 {
     struct pl_guard_session *s = ctx;
     for (size_t i = 0; i < s->n_hits; i++)
-        if (s->hits[i] == rule_index)
+        if (s->hits[i] == rule_index && s->hit_set[i] == s->cur_set)
             return 0;
     if (s->n_hits < S_MAX_STREAM_HITS) {
+        s->hit_set[s->n_hits] = (uint8_t)s->cur_set;
         s->hits[s->n_hits++] = rule_index;
         s->hit_offset = to;
     }
@@ -873,18 +922,28 @@ static bool s_stream_hits(struct pl_guard_session *s, size_t first)
     struct pl_guard *g = s->g;
     bool deny = false;
     for (size_t i = first; i < s->n_hits; i++) {
-        if (s->hits[i] >= g->rules.count)
+        const struct pl_ruleset *set = &g->rules[s->hit_set[i]];
+        if (s->hits[i] >= set->count)
             continue;
         char path[64];
         snprintf(path, sizeof(path), "$stream@%llu", s->hit_offset);
-        struct pl_match m = {.rule_index = s->hits[i], .rule = &g->rules.rules[s->hits[i]],
+        struct pl_match m = {.rule_index = s->hits[i], .rule = &set->rules[s->hits[i]],
                              .path = path, .decoding = PL_DEC_RAW};
         struct pl_guard_decision d = s_report_match(g, PL_TARGET_OUT, s->stream_rid, &m);
         /* a redact rule cannot rewrite bytes already streamed: it denies */
-        if (d.block || (!g->monitor && m.rule->action == PL_ACTION_REDACT))
+        if (d.block || m.rule->action == PL_ACTION_DENY || m.rule->action == PL_ACTION_REDACT)
             deny = true;
     }
     return deny;
+}
+
+static void s_stream_close_all(struct pl_guard_session *s)
+{
+    for (int k = 0; k < S_SETS; k++)
+        if (s->st[k]) {
+            pl_engine_stream_close(s->st[k], s->out[k].scratch, NULL, NULL);
+            s->st[k] = NULL;
+        }
 }
 
 int pl_guard_stream_begin(struct pl_guard_session *s, const char *request_id)
@@ -897,15 +956,15 @@ int pl_guard_stream_begin(struct pl_guard_session *s, const char *request_id)
     s->stream_denied = false;
     s->n_hits = 0;
     pl_buf_reset(&s->overlap);
-    if (s->st) {
-        pl_engine_stream_close(s->st, s->out.scratch, NULL, NULL);
-        s->st = NULL;
-    }
+    s_stream_close_all(s);
     if (tainted && !g->monitor) {
         s->stream_denied = true;
         return -1;
     }
-    if (s->out_ok && pl_engine_stream_open(g->engines[PL_TARGET_OUT], &s->st)) {
+    for (int k = 0; k < S_SETS; k++) {
+        if (!s->out_ok[k] || pl_engine_stream_open(g->engines[k][PL_TARGET_OUT], &s->st[k]) == 0)
+            continue;
+        s->st[k] = NULL;
         char msg[300];
         snprintf(msg, sizeof(msg), "cannot open a stream scan: %s", pl_last_error_msg());
         bool d = !g->monitor && !g->fail_open;
@@ -926,8 +985,12 @@ enum pl_proxy_verdict pl_guard_stream_chunk(struct pl_guard_session *s, const ch
         return PL_PROXY_DENY;
     size_t first = s->n_hits;
     bool fail = false;
-    if (s->st && pl_engine_stream_scan(s->st, s->out.scratch, data, len, s_stream_match, s))
-        fail = true;
+    for (int k = 0; k < S_SETS && !fail; k++) {
+        s->cur_set = k;
+        if (s->st[k] &&
+            pl_engine_stream_scan(s->st[k], s->out[k].scratch, data, len, s_stream_match, s))
+            fail = true;
+    }
     /* canaries: window = tail of the previous chunk + this chunk */
     if (!fail) {
         size_t ov = s->overlap.len;
@@ -939,9 +1002,10 @@ enum pl_proxy_verdict pl_guard_stream_chunk(struct pl_guard_session *s, const ch
                 fail = true;
             else
                 for (size_t i = 0; i < s->v.n_matches; i++) {
+                    const struct pl_match *m = &s->v.matches[i];
                     struct pl_guard_decision d =
-                        s_report_match(g, PL_TARGET_OUT, s->stream_rid, &s->v.matches[i]);
-                    if (d.block)
+                        s_report_match(g, PL_TARGET_OUT, s->stream_rid, m);
+                    if (d.block || !m->rule || m->rule->action == PL_ACTION_DENY)
                         s->stream_denied = true;
                 }
             if (s->overlap.len > PL_GUARD_STREAM_OVERLAP) {
@@ -970,16 +1034,19 @@ enum pl_proxy_verdict pl_guard_stream_end(struct pl_guard_session *s,
                                           struct pl_proxy_answer *answer)
 {
     struct pl_guard *g = s->g;
-    if (s->st) {
-        size_t first = s->n_hits;
-        int rc = pl_engine_stream_close(s->st, s->out.scratch,
+    size_t first = s->n_hits;
+    for (int k = 0; k < S_SETS; k++) {
+        if (!s->st[k])
+            continue;
+        s->cur_set = k;
+        int rc = pl_engine_stream_close(s->st[k], s->out[k].scratch,
                                         s->stream_denied ? NULL : s_stream_match, s);
-        s->st = NULL;
+        s->st[k] = NULL;
         if (rc && !s->stream_denied && !g->monitor && !g->fail_open)
             s->stream_denied = true;
-        if (!s->stream_denied && s_stream_hits(s, first) && !g->monitor)
-            s->stream_denied = true;
     }
+    if (!s->stream_denied && s_stream_hits(s, first) && !g->monitor)
+        s->stream_denied = true;
     if (!s->stream_denied)
         return PL_PROXY_PASS;
     pthread_mutex_lock(&g->lock);
@@ -997,6 +1064,22 @@ void pl_guard_invocation_end(struct pl_guard_session *s, const char *request_id)
         g->request_id[0] = '\0';
         g->tainted = false;
     }
+    void (*fn)(void *) = NULL;
+    if (g->terminate && g->terminate_fn && !g->terminate_called) {
+        g->terminate_called = true;
+        fn = g->terminate_fn;
+    }
+    void *ctx = g->terminate_ctx;
+    pthread_mutex_unlock(&g->lock);
+    if (fn)
+        fn(ctx);
+}
+
+void pl_guard_on_terminate(struct pl_guard *g, void (*fn)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&g->lock);
+    g->terminate_fn = fn;
+    g->terminate_ctx = ctx;
     pthread_mutex_unlock(&g->lock);
 }
 

@@ -23,8 +23,8 @@ struct s_agg {
     int64_t first_ms, last_ms;
     struct pl_incident *recent; /* ring of S_RECENT_N */
     size_t recent_n, recent_head;
-    struct pl_incident *corr; /* first S_CORR_N correlated */
-    size_t corr_n;
+    struct pl_incident *corr; /* ring: the last S_CORR_N correlated */
+    size_t corr_n, corr_head;
     uint64_t corr_total;
     struct s_rule_count *rules;
     size_t rules_n;
@@ -49,8 +49,10 @@ static int s_collect(void *ctx, const struct pl_incident *inc)
         a->recent_n++;
     if (inc->correlation[0]) {
         a->corr_total++;
+        a->corr[a->corr_head] = *inc;
+        a->corr_head = (a->corr_head + 1) % S_CORR_N;
         if (a->corr_n < S_CORR_N)
-            a->corr[a->corr_n++] = *inc;
+            a->corr_n++;
     }
     const char *rule = inc->rule[0] ? inc->rule : "(no rule)";
     for (size_t i = 0; i < a->rules_n; i++) {
@@ -74,6 +76,12 @@ static int s_collect(void *ctx, const struct pl_incident *inc)
 static const struct pl_incident *s_recent_at(const struct s_agg *a, size_t i)
 {
     return &a->recent[(a->recent_head + S_RECENT_N - 1 - i) % S_RECENT_N];
+}
+
+/* correlated, most recent first */
+static const struct pl_incident *s_corr_at(const struct s_agg *a, size_t i)
+{
+    return &a->corr[(a->corr_head + S_CORR_N - 1 - i) % S_CORR_N];
 }
 
 static int s_cmp_rules(const void *x, const void *y)
@@ -195,10 +203,11 @@ static int s_text(struct pl_buf *b, const struct pl_report_options *o, const str
     rc |= pl_buf_appendf(b, "\ncorrelated incidents: %llu\n", (unsigned long long)a->corr_total);
     for (size_t i = 0; i < a->corr_n; i++) {
         char ts[40];
-        pl_format_time(a->corr[i].time_ms, ts, sizeof(ts));
-        rc |= pl_buf_appendf(
-            b, "  %s  %s -> %s by '%s'  %s\n", ts, pl_event_type_name(a->corr[i].type),
-            pl_severity_name(a->corr[i].level), a->corr[i].correlation, a->corr[i].id);
+        pl_format_time(s_corr_at(a, i)->time_ms, ts, sizeof(ts));
+        rc |= pl_buf_appendf(b, "  %s  %s -> %s by '%s'  %s\n", ts,
+                             pl_event_type_name(s_corr_at(a, i)->type),
+                             pl_severity_name(s_corr_at(a, i)->level), s_corr_at(a, i)->correlation,
+                             s_corr_at(a, i)->id);
     }
     rc |= pl_buf_append_str(b, "\nrecommendations:\n");
     for (size_t i = 0; i < r->n; i++)
@@ -245,7 +254,7 @@ static int s_json(struct pl_buf *b, const struct pl_report_options *o, const str
     for (size_t i = 0; i < a->corr_n; i++) {
         if (i)
             rc |= pl_buf_append_char(b, ',');
-        rc |= pl_incident_to_json(&a->corr[i], b);
+        rc |= pl_incident_to_json(s_corr_at(a, i), b);
     }
     rc |= pl_buf_append_str(b, "],\"top_rules\":[");
     for (size_t i = 0; i < nrules && i < 10; i++) {
@@ -451,13 +460,13 @@ static int s_html(struct pl_buf *b, const struct pl_report_options *o, const str
                          (unsigned long long)a->corr_total);
     for (size_t i = 0; i < a->corr_n; i++) {
         char ts[40];
-        pl_format_time(a->corr[i].time_ms, ts, sizeof(ts));
-        rc |=
-            pl_buf_appendf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>", ts,
-                           pl_event_type_name(a->corr[i].type), pl_severity_name(a->corr[i].level));
-        rc |= s_html_esc(b, a->corr[i].correlation);
+        pl_format_time(s_corr_at(a, i)->time_ms, ts, sizeof(ts));
+        rc |= pl_buf_appendf(b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>", ts,
+                             pl_event_type_name(s_corr_at(a, i)->type),
+                             pl_severity_name(s_corr_at(a, i)->level));
+        rc |= s_html_esc(b, s_corr_at(a, i)->correlation);
         rc |= pl_buf_append_str(b, "</td><td>");
-        rc |= s_html_esc(b, a->corr[i].id);
+        rc |= s_html_esc(b, s_corr_at(a, i)->id);
         rc |= pl_buf_append_str(b, "</td></tr>");
     }
     if (!a->corr_n)

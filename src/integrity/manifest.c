@@ -841,6 +841,7 @@ static int s_add_diff(struct pl_verify_report *r, const struct pl_manifest_entry
         return -1;
     struct pl_manifest_diff *d = &r->diffs[r->n];
     memset(d, 0, sizeof(*d));
+    // cppcheck-suppress nullPointerRedundantCheck ; any is old or cur, checked non-NULL above
     d->path = pl_strdup(any->path);
     if (!d->path)
         return -1;

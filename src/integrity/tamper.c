@@ -50,6 +50,7 @@ struct pl_tamper_watch {
     pl_tamper_event_fn on_event;
     void *ud;
     char *discover;
+    unsigned discover_tries;
     char **dirs;
     size_t n_dirs;
     struct s_wd *wds;
@@ -69,6 +70,7 @@ struct pl_tamper_watch {
     /* events collected under the lock, delivered after */
     struct pl_event pending[S_EV_BATCH];
     size_t n_pending;
+    size_t n_dropped; /* events past the batch in one pass: counted and logged */
 };
 
 static void s_emit(struct pl_tamper_watch *w, const char *rule, const char *path, pid_t pid,
@@ -77,8 +79,10 @@ static void s_emit(struct pl_tamper_watch *w, const char *rule, const char *path
 static void s_emit(struct pl_tamper_watch *w, const char *rule, const char *path, pid_t pid,
                    const char *fmt, ...)
 {
-    if (w->n_pending >= S_EV_BATCH)
+    if (w->n_pending >= S_EV_BATCH) {
+        w->n_dropped++;
         return;
+    }
     struct pl_event *ev = &w->pending[w->n_pending++];
     pl_event_init(ev, PL_EV_RUNTIME_MODIFICATION, PL_SEV_HIGH, "integrity");
     ev->pid = (int32_t)pid;
@@ -106,6 +110,12 @@ static size_t s_take_pending(struct pl_tamper_watch *w, struct pl_event *local)
     size_t n = w->n_pending;
     memcpy(local, w->pending, n * sizeof(*local));
     w->n_pending = 0;
+    if (w->n_dropped) {
+        pl_log(PL_LOG_WARN, "integrity",
+               "tamper watch: %zu further change(s) in one pass not reported one by one",
+               w->n_dropped);
+        w->n_dropped = 0;
+    }
     return n;
 }
 
@@ -369,48 +379,101 @@ static bool s_child_reported(struct pl_tamper_watch *w, pid_t c)
     return false;
 }
 
-static void s_check_children(struct pl_tamper_watch *w)
+/* executable mappings from writable places in pid's maps not seen before: one event each.
+ * -1 when the maps cannot be read (process gone). */
+static int s_check_maps(struct pl_tamper_watch *w, pid_t pid, const char *who)
+{
+    struct pl_proc_maps now;
+    pl_proc_maps_init(&now);
+    if (pl_proc_maps_read(pid, &now)) {
+        pl_proc_maps_clean_up(&now);
+        return -1;
+    }
+    for (size_t i = 0; i < now.n; i++) {
+        struct pl_mapped_object *o = &now.objs[i];
+        if (!o->writable_place || !o->exec)
+            continue;
+        size_t k;
+        for (k = 0; k < w->base_maps.n; k++)
+            if (!strcmp(w->base_maps.objs[k].path, o->path))
+                break;
+        if (k < w->base_maps.n)
+            continue;
+        s_emit(w, "PL-TAMPER-WRITABLE-LIB", o->path, pid,
+               "%s mapped executable code from a writable place: %s", who, o->path);
+        /* remember it: one event per object */
+        if (pl_array_reserve((void **)&w->base_maps.objs, &w->base_maps.cap, w->base_maps.n + 1,
+                             sizeof(w->base_maps.objs[0])) == 0) {
+            w->base_maps.objs[w->base_maps.n] = *o;
+            o->path = NULL;
+            w->base_maps.n++;
+        }
+    }
+    pl_proc_maps_clean_up(&now);
+    return 0;
+}
+
+/* append the direct children of pid to out (bounded) */
+static void s_children_of(pid_t pid, pid_t *out, size_t *n, size_t cap)
 {
     char path[96];
-    snprintf(path, sizeof(path), "/proc/%d/task", (int)w->pid);
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
     DIR *d = opendir(path);
     if (!d)
         return;
     struct dirent *de;
-    size_t seen = 0;
     // cppcheck-suppress readdirCalled ; one DIR stream per thread
-    while ((de = readdir(d)) && seen < S_MAX_CHILDREN) {
+    while ((de = readdir(d)) && *n < cap) {
         if (de->d_name[0] < '0' || de->d_name[0] > '9')
             continue;
         char cp[160];
-        snprintf(cp, sizeof(cp), "/proc/%d/task/%.16s/children", (int)w->pid, de->d_name);
+        snprintf(cp, sizeof(cp), "/proc/%d/task/%.16s/children", (int)pid, de->d_name);
         char *text = NULL;
         size_t len = 0;
         if (pl_read_file(cp, &text, &len, 65536))
             continue;
         char *save = NULL;
-        for (char *t = strtok_r(text, " \n", &save); t && seen < S_MAX_CHILDREN;
+        for (char *t = strtok_r(text, " \n", &save); t && *n < cap;
              t = strtok_r(NULL, " \n", &save)) {
             pid_t c = (pid_t)atoi(t);
-            seen++;
-            if (c <= 0 || s_child_reported(w, c))
-                continue;
-            struct pl_buf env = PL_BUF_INIT;
-            if (s_code_env(c, &env) == 0) {
-                size_t before = w->n_pending;
-                char who[64];
-                snprintf(who, sizeof(who), "child process %d", (int)c);
-                s_diff_env(w, &env, c, who);
-                if (w->n_pending != before &&
-                    pl_array_reserve((void **)&w->reported_children, &w->cap_rep_children,
-                                     w->n_rep_children + 1, sizeof(pid_t)) == 0)
-                    w->reported_children[w->n_rep_children++] = c;
-            }
-            pl_buf_clean_up(&env);
+            if (c > 0)
+                out[(*n)++] = c;
         }
         pl_free(text);
     }
     closedir(d);
+    pl_error_clear();
+}
+
+/* the runtime's descendants (breadth first, at most S_MAX_CHILDREN): their code-loading
+ * variables against the runtime's baseline, and their maps */
+static void s_check_children(struct pl_tamper_watch *w)
+{
+    pid_t kids[S_MAX_CHILDREN];
+    size_t n = 0;
+    s_children_of(w->pid, kids, &n, S_MAX_CHILDREN);
+    for (size_t i = 0; i < n; i++) {
+        pid_t c = kids[i];
+        s_children_of(c, kids, &n, S_MAX_CHILDREN);
+        char who[64];
+        snprintf(who, sizeof(who), "child process %d", (int)c);
+        s_check_maps(w, c, who);
+        if (s_child_reported(w, c))
+            continue;
+        struct pl_buf env = PL_BUF_INIT;
+        if (s_code_env(c, &env) == 0) {
+            size_t before = w->n_pending;
+            s_diff_env(w, &env, c, who);
+            if (w->n_rep_children >= S_MAX_SEEN)
+                w->n_rep_children = 0; /* bounded: forget the oldest reports */
+            if (w->n_pending != before &&
+                pl_array_reserve((void **)&w->reported_children, &w->cap_rep_children,
+                                 w->n_rep_children + 1, sizeof(pid_t)) == 0)
+                w->reported_children[w->n_rep_children++] = c;
+        }
+        pl_buf_clean_up(&env);
+    }
+    pl_error_clear();
 }
 
 static pid_t s_discover(const char *api)
@@ -451,6 +514,9 @@ static pid_t s_discover(const char *api)
 static void s_check_runtime(struct pl_tamper_watch *w)
 {
     if (!w->pid && w->discover) {
+        /* every interval for the first 30, then every 10th: no runtime may ever come */
+        if (w->discover_tries++ >= 30 && w->discover_tries % 10)
+            return;
         pid_t p = s_discover(w->discover);
         if (p && s_baseline_pid(w, p) == 0)
             pl_log(PL_LOG_INFO, "integrity",
@@ -461,37 +527,15 @@ static void s_check_runtime(struct pl_tamper_watch *w)
     }
     if (!w->pid)
         return;
-    struct pl_proc_maps now;
-    pl_proc_maps_init(&now);
-    if (pl_proc_maps_read(w->pid, &now)) {
+    char who[64];
+    snprintf(who, sizeof(who), "runtime pid %d", (int)w->pid);
+    if (s_check_maps(w, w->pid, who)) {
         if (!w->gone_logged++)
             pl_log(PL_LOG_INFO, "integrity", "tamper watch: runtime pid %d not readable: %s",
                    (int)w->pid, pl_last_error_msg());
-        pl_proc_maps_clean_up(&now);
+        pl_error_clear();
         return;
     }
-    for (size_t i = 0; i < now.n; i++) {
-        struct pl_mapped_object *o = &now.objs[i];
-        if (!o->writable_place || !o->exec)
-            continue;
-        size_t k;
-        for (k = 0; k < w->base_maps.n; k++)
-            if (!strcmp(w->base_maps.objs[k].path, o->path))
-                break;
-        if (k < w->base_maps.n)
-            continue;
-        s_emit(w, "PL-TAMPER-WRITABLE-LIB", o->path, w->pid,
-               "runtime pid %d mapped executable code from a writable place: %s", (int)w->pid,
-               o->path);
-        /* remember it: one event per object */
-        if (pl_array_reserve((void **)&w->base_maps.objs, &w->base_maps.cap, w->base_maps.n + 1,
-                             sizeof(w->base_maps.objs[0])) == 0) {
-            w->base_maps.objs[w->base_maps.n] = *o;
-            o->path = NULL;
-            w->base_maps.n++;
-        }
-    }
-    pl_proc_maps_clean_up(&now);
 
     char exe[4096];
     if (w->exe[0] && s_read_exe(w->pid, exe, sizeof(exe)) == 0 && strcmp(exe, w->exe)) {
@@ -503,8 +547,6 @@ static void s_check_runtime(struct pl_tamper_watch *w)
     struct pl_buf env = PL_BUF_INIT;
     if (s_code_env(w->pid, &env) == 0) {
         size_t before = w->n_pending;
-        char who[64];
-        snprintf(who, sizeof(who), "runtime pid %d", (int)w->pid);
         s_diff_env(w, &env, w->pid, who);
         if (w->n_pending != before) { /* new baseline: report each change once */
             pl_buf_reset(&w->base_env);

@@ -952,7 +952,7 @@ static char *const *s_env_fix(char *const *envp, char **out, char *ld, size_t ld
     size_t n = 0;
     const char *their_ld = NULL;
     for (size_t i = 0; envp[i]; i++) {
-        if (s_keep_name(envp[i]))
+        if (s_keep_name(envp[i]) || !strncmp(envp[i], PL_MON_ENV_CHAIN "=", sizeof(PL_MON_ENV_CHAIN)))
             continue;
         if (!strncmp(envp[i], "LD_PRELOAD=", 11)) {
             their_ld = envp[i];

@@ -47,8 +47,11 @@ export const handler = awslambda.streamifyResponse(async (event, stream, context
 """
 
 PY_FN = r"""
-import os, time
+import os, signal, time
 def handler(event, context):
+    if event.get("xcpu"):
+        os.kill(os.getpid(), signal.SIGXCPU)
+        time.sleep(5)
     if event.get("fail"):
         raise ValueError("boom from python")
     if event.get("sleep"):
@@ -307,6 +310,45 @@ def t_extensions(tmp):
     check(len({r["event_id"] for r in recs[1:]}) == 4, "event identifiers not unique")
 
 
+FAILING_EXTENSION = r"""#!/usr/bin/env python3
+import http.client, json, os, sys
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+c = http.client.HTTPConnection(host, int(port))
+c.request("POST", "/2020-01-01/extension/register", json.dumps({"events": ["SHUTDOWN"]}),
+          {"Lambda-Extension-Name": os.path.basename(sys.argv[0])})
+r = c.getresponse(); r.read()
+ext_id = r.getheader("Lambda-Extension-Identifier")
+c.request("POST", "/2020-01-01/extension/init/error",
+          json.dumps({"errorMessage": "config missing", "errorType": "Extension.ConfigError"}),
+          {"Lambda-Extension-Identifier": ext_id,
+           "Lambda-Extension-Function-Error-Type": "Extension.ConfigError"})
+r = c.getresponse(); r.read()
+sys.stderr.write("INIT_ERROR_STATUS %d\n" % r.status)
+sys.exit(1)
+"""
+
+
+def t_ext_init_error(tmp):
+    """an extension that reports init/error fails init: the runtime never starts and every
+    invocation answers that error"""
+    fn = shell_fn(tmp)
+    mark = os.path.join(tmp, "runtime-started")
+    write(os.path.join(fn, "function.sh"), 'touch "$INIT_MARK"\n' + SHELL_FN)
+    extdir = os.path.join(tmp, "extensions")
+    os.makedirs(extdir)
+    write(os.path.join(extdir, "failing"), FAILING_EXTENSION, 0o755)
+    with Emulate(["--unprotected", "--function", fn, "--handler", "function.handler",
+                  "--runtime", SHELL_RUNTIME, "--extensions-dir", extdir,
+                  "--env", "INIT_MARK=" + mark]) as em:
+        for _ in range(2):
+            j = expect_error(em, {"a": 1}, "Extension.ConfigError")
+            check(j["errorMessage"] == "config missing", repr(j))
+        check(not os.path.exists(mark), "the runtime started although init failed")
+        s = em.stats()
+        check(s["init_errors"] == 2 and s["runtime_starts"] == 0, repr(s))
+        check(em.stop() == 0, "emulate exit code")
+
+
 MISBEHAVING_RUNTIME = r"""
 import http.client, json, os, sys
 host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
@@ -400,8 +442,22 @@ def t_timeout_crash(tmp):
         expect_response(em, {"after": "timeout"})        # the runtime was restarted
         expect_error(em, {"exit": True}, "Runtime.ExitError")
         expect_response(em, {"after": "exit"})
+        # killed by a CPU-limit signal: also reported as the harden part's security event
+        st, h, _ = em.invoke({"xcpu": True})
+        check(h.get("x-amz-function-error") == "Unhandled", "SIGXCPU: no function error")
+        rid = h["x-amzn-requestid"]
+        deadline = time.time() + 5
+        ev = []
+        while time.time() < deadline and not ev:
+            ev = [json.loads(x) for x in em.lines if "RESOURCE_LIMIT_EXCEEDED" in x]
+            time.sleep(0.05)
+        check(ev and ev[0]["path"] == "SIGXCPU" and ev[0]["request_id"] == rid,
+              "no RESOURCE_LIMIT_EXCEEDED event for SIGXCPU: %r" % ev)
+        check(len(ev) == 1 and not any("RUNTIME_EXCEPTION" in x for x in em.lines),
+              "the emulator's own timeout kill was reported as a security event: %r" % ev)
+        expect_response(em, {"after": "xcpu"})
         s = em.stats()
-        check(s["timeouts"] == 1 and s["runtime_exits"] == 1 and s["runtime_starts"] == 3, repr(s))
+        check(s["timeouts"] == 1 and s["runtime_exits"] == 2 and s["runtime_starts"] == 4, repr(s))
         clean_ledger(s)
 
 
@@ -540,6 +596,7 @@ TESTS = {
     "python_runtime": t_python_runtime,
     "extensions": t_extensions,
     "ledger": t_ledger,
+    "ext_init_error": t_ext_init_error,
     "thousand": t_thousand,
     "timeout_crash": t_timeout_crash,
     "invoke_cli": t_invoke_cli,

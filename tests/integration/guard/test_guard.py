@@ -55,8 +55,10 @@ class Env:
         self.tmp = tempfile.mkdtemp(prefix="pl-guard-%s-" % name)
         self.log_path = os.path.join(self.tmp, "log")
         self.sim = lambdasim.Sim(extra_next_headers=extra_next_headers)
+        # every sandbox its own incident store: a quarantine in one test never leaks into another
         e = {"_HANDLER": handler, "PROTECTLAMBDA_RULES_DIR": RULES,
-             "PROTECTLAMBDA_RULES_DB": os.path.join(self.tmp, "none.db")}
+             "PROTECTLAMBDA_RULES_DB": os.path.join(self.tmp, "none.db"),
+             "PROTECTLAMBDA_STORE_PATH": os.path.join(self.tmp, "incidents.db")}
         e.update(env or {})
         self.sim.start(PL_BIN, runtime, env=e, task_root=task_root, guard=guard,
                        log_path=self.log_path, ext_argv=ext_argv, wrap_argv=wrap_argv)
@@ -228,6 +230,15 @@ def test_fail_closed():
     finally:
         env.close()
         shutil.rmtree(tmp, ignore_errors=True)
+    # a bad setting: the guard still serves, with defaults, denying every invocation
+    env = Env("badsetting", os.path.join(FUNCS, "clean"), env={"PROTECTLAMBDA_MAX_DEPTH": "many"})
+    try:
+        a = env.sim.invoke({"name": "Ada"})
+        check(a.json() == "Security Violation...", "bad setting not denied: %r" % a)
+        check([l for l in env.log().splitlines() if "PROTECTLAMBDA_MAX_DEPTH" in l],
+              "the bad setting is not named in the log")
+    finally:
+        env.close()
 
 
 def test_big_payloads():
@@ -479,7 +490,8 @@ def test_layer():
     try:
         z = os.path.join(tmp, "layer.zip")
         r = subprocess.run(["bash", os.path.join(SRC, "packaging/make-layer.sh"), build, z],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True,
+                           env=dict(os.environ, PL_LAYER_NO_BUILD="1"))
         check(r.returncode == 0, "make-layer.sh failed: %s%s" % (r.stdout, r.stderr))
         opt = os.path.join(tmp, "opt")
         with zipfile.ZipFile(z) as zf:
@@ -493,14 +505,17 @@ def test_layer():
         subprocess.run(["unzip", "-q", z, "-d", opt], check=True)
         binp = os.path.join(opt, "protectlambda/bin/protectlambda")
         libdir = os.path.join(opt, "protectlambda/lib")
-        files = [binp] + [os.path.join(libdir, f) for f in os.listdir(libdir)
-                          if ".so" in f]
+        wrapb = os.path.join(opt, "protectlambda/bin/protectlambda-wrap")
+        check(os.access(wrapb, os.X_OK), "bin/protectlambda-wrap missing")
+        files = [binp, wrapb] + [os.path.join(libdir, f) for f in os.listdir(libdir)
+                                 if ".so" in f]
         for f in files:
             out = subprocess.run(["objdump", "-T", f], capture_output=True, text=True).stdout
             vers = set(re.findall(r"GLIBC_(\d+)\.(\d+)", out))
             bad = sorted("GLIBC_%s.%s" % v for v in vers if (int(v[0]), int(v[1])) > (2, 34))
             check(not bad, "%s needs %s" % (os.path.basename(f), bad))
         ldd = subprocess.run(["ldd", binp], capture_output=True, text=True).stdout
+        ldd += subprocess.run(["ldd", wrapb], capture_output=True, text=True).stdout
         for line in ldd.splitlines():
             line = line.strip()
             name = line.split()[0]
@@ -526,6 +541,36 @@ def test_layer():
         finally:
             env.close()
     finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_terminate():
+    """a playbook's terminate: the invocation is denied, then the extension reports exit/error
+    to the Extensions API and exits (Lambda discards the sandbox)"""
+    tmp = tempfile.mkdtemp(prefix="pl-term-")
+    conf = os.path.join(tmp, "pl.conf")
+    with open(conf, "w") as f:
+        f.write("playbook.IN_RULE_VIOLATION.* = terminate\n")
+    env = Env("terminate", os.path.join(FUNCS, "clean"),
+              env={"PROTECTLAMBDA_CONFIG": conf, "PROTECTLAMBDA_STORE": "none"})
+    try:
+        a = env.sim.invoke({"name": "Ada"})
+        check(a.json()["greeting"] == "hello Ada", "clean first %r" % a)
+        a = env.sim.invoke(CMDI_EVENT)
+        check(a.json() == "Security Violation...", "attack %r" % a)
+        ext = env.sim.procs[0]
+        try:
+            rc = ext.wait(10)
+        except Exception:
+            rc = None
+        check(rc == 1, "the extension did not exit after terminate (rc %r)" % rc)
+        with env.sim.lock:
+            paths = [p for p, _ in env.sim.init_errors]
+        check("/2020-01-01/extension/exit/error" in paths, "no exit/error: %r" % paths)
+        check("terminated by a security playbook" in env.log(), "no final log line")
+    finally:
+        env.sim.stop()
+        shutil.rmtree(env.tmp, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -65,7 +65,9 @@ def invoke(fdir, handler, mode, extra=()):
     argv = [PL_BIN, "invoke", "--function", fdir, "--handler", handler,
             "--env", "TMPDIR=" + os.path.dirname(fdir),  # the private temp dir goes there
             "--env", "PROTECTLAMBDA_MONITOR_PROCESS=" + mode,
-            "--env", "PROTECTLAMBDA_LOG_LEVEL=info"] + list(extra)
+            "--env", "PROTECTLAMBDA_LOG_LEVEL=info",
+            # no default rule packs: a faster cold start; this test is about the monitor
+            "--env", "PROTECTLAMBDA_RULES_DIR="] + list(extra)
     p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     out = None
     for line in p.stdout.splitlines():

@@ -147,6 +147,79 @@ def canaries_and_tamper(root):
     check(ran == [e["op"] for e in events], "the handler ran for every event", " ".join(ran))
 
 
+def example_env_dump():
+    """the example function of the repository, unchanged (examples/functions/env-dump)"""
+    src = os.environ.get("PL_SOURCE_DIR") or os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__)))))
+    fdir = os.path.join(src, "examples", "functions", "env-dump")
+    p = invoke(fdir, [{}, {"source": "proc"}], {"PROTECTLAMBDA_INTEGRITY_TAMPER_WATCH": "false"})
+    lines = p.stdout.splitlines()
+    check(len(lines) == 2 and all("Security Violation" in l for l in lines),
+          "examples/functions/env-dump: os.environ and /proc/self/environ dumps denied",
+          p.stdout + p.stderr)
+    check("Out Rule violation for PL-CANARY-AWS_" in p.stderr,
+          "the injected AWS credentials are canaries", p.stderr)
+
+
+STREAM_RUNTIME = r'''
+import http.client, json, os, time
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+host, _, port = api.rpartition(":")
+while True:
+    c = http.client.HTTPConnection(host, int(port))
+    c.request("GET", "/2018-06-01/runtime/invocation/next")
+    r = c.getresponse()
+    event = json.loads(r.read() or b"{}")
+    rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
+    secret = os.environ["DB_PASSWORD"] if event.get("leak") else "nothing-to-see-here-at-all"
+    half = len(secret) // 2
+    chunks = [b'{"part1":"' + secret[:half].encode(), secret[half:].encode() + b'","n":1}']
+    def body():
+        for ch in chunks:
+            yield ch
+            time.sleep(0.05)
+    c.request("POST", "/2018-06-01/runtime/invocation/%s/response" % rid, body=body(),
+              headers={"Lambda-Runtime-Function-Response-Mode": "streaming",
+                       "Content-Type": "application/json"}, encode_chunked=True)
+    c.getresponse().read()
+'''
+
+
+def streaming(root):
+    """a streamed response: the secret split across two chunks is still found (the guard's
+    stream window), and the stream is cut before its second half leaves"""
+    fdir = os.path.join(root, "stream-fn")
+    os.makedirs(fdir)
+    rt = os.path.join(fdir, "stream_runtime.py")
+    with open(rt, "w") as f:
+        f.write(STREAM_RUNTIME)
+    tmp = tempfile.mkdtemp(prefix="pl-ev-")
+    evs = []
+    for i, e in enumerate([{"leak": False}, {"leak": True}]):
+        path = os.path.join(tmp, "e%d.json" % i)
+        with open(path, "w") as f:
+            json.dump(e, f)
+        evs += ["--event", path]
+    env = dict(os.environ)
+    env.update(SECRETS)
+    env["PROTECTLAMBDA_INTEGRITY_TAMPER_WATCH"] = "false"
+    if STORE.get("path"):
+        env["PROTECTLAMBDA_STORE_PATH"] = STORE["path"]
+    p = subprocess.run([PL, "invoke", "--function", fdir, "--handler", "x.handler",
+                        "--runtime", "%s %s" % (sys.executable, rt), "--timeout", "20"] + evs,
+                       capture_output=True, text=True, env=env, timeout=90)
+    shutil.rmtree(tmp, ignore_errors=True)
+    OUTPUTS.append(p.stdout)
+    OUTPUTS.append(p.stderr)
+    lines = p.stdout.splitlines()
+    check(len(lines) >= 1 and "nothing-to-see-here-at-all" in lines[0],
+          "clean streamed response passes", p.stdout + p.stderr)
+    check("Out Rule violation for PL-CANARY-DB_PASSWORD" in p.stderr,
+          "secret split across stream chunks detected", p.stderr)
+    second_half = SECRETS["DB_PASSWORD"][len(SECRETS["DB_PASSWORD"]) // 2:]
+    check(second_half not in p.stdout, "the stream is cut before the secret completes", p.stdout)
+
+
 def manifests(root):
     fdir = function_dir(root, "signed-fn")
     marker = os.path.join(root, "ran-signed.txt")
@@ -217,6 +290,8 @@ def main():
     os.makedirs(os.path.dirname(STORE["path"]))
     try:
         canaries_and_tamper(root)
+        example_env_dump()
+        streaming(root)
         manifests(root)
         # what the guard wrote to disk: the incident store (and its journal files)
         stored = []

@@ -7,7 +7,9 @@ tests/data/heldout-*.txt   first list, written from public payload lists (Payloa
                            markdown, base64). The packs were tuned once after a first run on it.
 tests/data/heldout2/*.txt  second list, written afterwards; its first (blind) run is reported
                            in docs/rules.md, then the packs were tuned on its misses.
-tests/data/heldout3/*.txt  third list, written last and run once blind (results in docs/rules.md).
+tests/data/heldout3/*.txt  third list, run once blind (results in docs/rules.md).
+tests/data/heldout4/*.txt  fourth list, written after the last changes of the packs, run once
+                           blind (results in docs/rules.md), then the 3 misses were fixed.
 
 Each string goes through the same 8 real event shapes as the corpus test. The test fails if
 any benign string is denied in any shape (zero false positives) or if an attack list falls
@@ -22,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rulescommon as rc  # noqa: E402
 from shapes import Shapes  # noqa: E402
 
-ATTACK_THRESHOLD = {"heldout": 95.0, "heldout2": 90.0, "heldout3": 90.0}
+ATTACK_THRESHOLD = {"heldout": 95.0, "heldout2": 90.0, "heldout3": 90.0, "heldout4": 90.0}
 
 # benign-list strings that contain a literal dot-dot path segment: the packs deny every
 # "../" segment by design (a value that climbs directories is path traversal, whatever file it
@@ -30,6 +32,7 @@ ATTACK_THRESHOLD = {"heldout": 95.0, "heldout2": 90.0, "heldout3": 90.0}
 ARGUABLE = {
     "See https://example.com/docs/../faq for details": "URL with a /../ segment",
     "../assets/logo.svg": "relative path starting with ../",
+    '{"url":"https://example.com/a/b/../c"}': "URL with a /../ segment",
 }
 
 
@@ -55,7 +58,8 @@ def main():
         db, _ = rc.compile_db(tmp)
         sets = [("heldout", sorted(glob.glob(os.path.join(rc.DATA, "heldout-*.txt")))),
                 ("heldout2", sorted(glob.glob(os.path.join(rc.DATA, "heldout2", "*.txt")))),
-                ("heldout3", sorted(glob.glob(os.path.join(rc.DATA, "heldout3", "*.txt"))))]
+                ("heldout3", sorted(glob.glob(os.path.join(rc.DATA, "heldout3", "*.txt")))),
+                ("heldout4", sorted(glob.glob(os.path.join(rc.DATA, "heldout4", "*.txt"))))]
         for set_name, files in sets:
             if not files:
                 failures.append("no files for %s" % set_name)

@@ -386,3 +386,50 @@ PL_TEST(system_audit_reports_views_without_secret_values)
     PL_CHECK(strstr(out.data, "/etc/shadow") != NULL);
     pl_buf_clean_up(&out);
 }
+
+/* URL-encode like botocore does for presigned URLs (unreserved kept, %XX upper case) */
+static size_t s_urlenc(const char *v, char *out)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~')
+            out[o++] = (char)*p;
+        else
+            o += (size_t)sprintf(out + o, "%%%02X", *p);
+    }
+    out[o] = '\0';
+    return o;
+}
+
+PL_TEST(presigned_urls_carry_key_id_and_token_but_the_secret_key_still_denies)
+{
+    struct pl_canaries *c = NULL;
+    PL_CHECK_OK(pl_canaries_new(s_env, &c));
+    const char *kid = strchr(s_env[6], '=') + 1;
+    const char *tok = strchr(s_env[8], '=') + 1;
+    char enc[2048], url[4096], buf[4096];
+    s_urlenc(tok, enc);
+    snprintf(url, sizeof(url),
+             "{\"url\":\"https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&"
+             "X-Amz-Credential=%s%%2F20261122%%2Fus-east-1%%2Fs3%%2Faws4_request&"
+             "X-Amz-Date=20261122T000000Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host&"
+             "X-Amz-Security-Token=%s&X-Amz-Signature=0123abcd\"}",
+             kid, enc);
+    struct pl_canary_hit hit;
+    PL_CHECK_MSG(pl_canaries_scan(c, url, strlen(url), &hit) == 0, "presigned URL denied (%s)",
+                 hit.var);
+    /* the same token or key id anywhere else is a leak */
+    snprintf(buf, sizeof(buf), "{\"t\":\"%s\"}", enc);
+    PL_CHECK(pl_canaries_scan(c, buf, strlen(buf), &hit) == 1);
+    PL_CHECK_STR(hit.var, "AWS_SESSION_TOKEN");
+    snprintf(buf, sizeof(buf), "{\"id\":\"%s\"}", kid);
+    PL_CHECK(pl_canaries_scan(c, buf, strlen(buf), &hit) == 1);
+    PL_CHECK_STR(hit.var, "AWS_ACCESS_KEY_ID");
+    /* the secret key is never part of a presigned URL: denied even there */
+    snprintf(buf, sizeof(buf), "?X-Amz-Credential=%s&X-Amz-Security-Token=%s", AWS_SECRET,
+             AWS_SECRET);
+    PL_CHECK(pl_canaries_scan(c, buf, strlen(buf), &hit) == 1);
+    PL_CHECK_STR(hit.var, "AWS_SECRET_ACCESS_KEY");
+    pl_canaries_destroy(c);
+}

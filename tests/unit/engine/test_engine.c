@@ -370,14 +370,14 @@ static int s_patch_file(const char *path, long off, const void *bytes, size_t n,
     return 0;
 }
 
-/* rewrite the file's trailing checksum (FNV-1a, docs/engine.md) after a patch */
+/* rewrite the file's trailing checksum (XXH64, docs/engine.md) after a patch */
 static int s_fix_checksum(const char *path)
 {
     size_t len;
     unsigned char *d = (unsigned char *)pl_test_read(path, &len);
     if (!d)
         return -1;
-    uint64_t h = pl_hash_fnv1a(d, len - 8, 0);
+    uint64_t h = pl_engine_db_checksum(d, len - 8);
     for (int i = 0; i < 8; i++)
         d[len - 8 + i] = (unsigned char)(h >> (8 * i));
     FILE *f = fopen(path, "wb");

@@ -66,6 +66,8 @@ struct fixture {
     struct pl_buf rw;
 };
 
+static bool s_task_root_rules; /* in_protect.txt from the task root instead of `rules` */
+
 static int s_setup(struct fixture *f, const char *mode, const char *extra_rules)
 {
     pl_log_set_level(getenv("PL_TEST_LOG") ? PL_LOG_DEBUG : PL_LOG_OFF);
@@ -85,12 +87,16 @@ static int s_setup(struct fixture *f, const char *mode, const char *extra_rules)
     if (pl_config_init(&f->cfg))
         return -1;
     char rules[600];
-    snprintf(rules, sizeof(rules), "%s/in_protect.txt,%s/pack.yaml%s%s", s_dir, s_dir,
-             extra_rules ? "," : "", extra_rules ? extra_rules : "");
+    if (s_task_root_rules)
+        snprintf(rules, sizeof(rules), "%s/pack.yaml", s_dir);
+    else
+        snprintf(rules, sizeof(rules), "%s/in_protect.txt,%s/pack.yaml%s%s", s_dir, s_dir,
+                 extra_rules ? "," : "", extra_rules ? extra_rules : "");
     if (pl_config_set(&f->cfg, PL_CFG_RULES_DIR, "", PL_ORIGIN_CLI) ||
         pl_config_set(&f->cfg, PL_CFG_RULES, rules, PL_ORIGIN_CLI) ||
         pl_config_set(&f->cfg, PL_CFG_RULES_DB, "/nonexistent/rules.db", PL_ORIGIN_CLI) ||
-        pl_config_set(&f->cfg, PL_CFG_TASK_ROOT, "/nonexistent-task-root", PL_ORIGIN_CLI) ||
+        pl_config_set(&f->cfg, PL_CFG_TASK_ROOT, s_task_root_rules ? s_dir : "/nonexistent-task-root",
+                      PL_ORIGIN_CLI) ||
         pl_config_set(&f->cfg, PL_CFG_MODE, mode, PL_ORIGIN_CLI))
         return -1;
     if (pl_guard_new(&f->cfg, &f->g))
@@ -230,5 +236,25 @@ PL_TEST(deny_all_and_custom_body)
     pl_guard_deny_all(f.g, "integrity check failed");
     PL_CHECK_INT(s_event(&f, "{\"name\":\"Ada\"}"), PL_PROXY_DENY);
     PL_CHECK(!strcmp(f.a.body.data, "\"Nope\""));
+    s_teardown(&f);
+}
+
+PL_TEST(function_rules_beside_the_packs)
+{
+    /* the function's own in_protect.txt (task root) is a second rule set: both apply */
+    struct fixture f;
+    s_task_root_rules = true;
+    int rc = s_setup(&f, "block", NULL);
+    s_task_root_rules = false;
+    PL_CHECK_OK(rc);
+    PL_CHECK(!pl_guard_denying_all(f.g));
+    PL_CHECK_INT(s_event(&f, "{\"name\":\"Ada\"}"), PL_PROXY_PASS);
+    PL_CHECK_INT(s_event(&f, "{\"name\":\"x; cat /etc/passwd\"}"), PL_PROXY_DENY);
+    const char *leak = "{\"k\":\"SECRET123456\"}";
+    pl_guard_invocation_end(f.s, "rid-1");
+    PL_CHECK_INT(s_event(&f, "{\"name\":\"Ada\"}"), PL_PROXY_PASS);
+    PL_CHECK_INT(pl_guard_check_out(f.s, PL_PROXY_RESPONSE, "rid-1", leak, strlen(leak), &f.rw,
+                                    &f.a),
+                 PL_PROXY_DENY);
     s_teardown(&f);
 }

@@ -170,3 +170,24 @@ PL_TEST(mon_redacts_secret_arguments)
     PL_CHECK_STR(s_red("/usr/bin/id", false, &next), "/usr/bin/id");
     PL_CHECK_STR(s_red("sk-", false, &next), "sk-"); /* too short to be a key */
 }
+
+#include "protectlambda/config.h"
+
+/* the defaults the .so compiles from settings.def must all be well-formed */
+PL_TEST(mon_default_network_lists_parse)
+{
+    enum pl_setting_id ids[] = {PL_CFG_MONITOR_NETWORK_ALLOW, PL_CFG_MONITOR_NETWORK_SUSPICIOUS};
+    for (size_t k = 0; k < PL_ARRAY_LEN(ids); k++) {
+        char buf[512];
+        snprintf(buf, sizeof(buf), "%s", pl_setting_def(ids[k])->def);
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            struct pl_mon_net n;
+            PL_CHECK_MSG(pl_mon_net_parse(t, &n) == 0, "default entry '%s' does not parse", t);
+        }
+    }
+    /* every restricted default is absolute (after an optional w:) */
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s", pl_setting_def(PL_CFG_MONITOR_RESTRICTED_PATHS)->def);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        PL_CHECK_MSG(t[0] == '/' || (t[0] == 'w' && t[1] == ':' && t[2] == '/'), "entry %s", t);
+}

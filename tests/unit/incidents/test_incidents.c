@@ -367,3 +367,39 @@ PL_TEST(since_parsing)
     PL_CHECK(pl_report_parse_since("yesterday", 0, &s) == -1);
     PL_CHECK(pl_report_parse_since("5x", 0, &s) == -1);
 }
+
+PL_TEST(allocation_failures_are_clean)
+{
+    /* every allocation of new/report/flush/destroy failing in turn: errors, never crashes or
+     * leaks (the harness counts live allocations) */
+    pl_log_set_fd(s_devnull());
+    int ok_runs = 0;
+    for (long n = 0; n < 60; n++) {
+        struct pl_config cfg;
+        if (pl_config_init(&cfg))
+            break;
+        pl_config_set(&cfg, PL_CFG_STORE, "none", PL_ORIGIN_CLI);
+        pl_config_set(&cfg, PL_CFG_INCIDENTS_QUEUE, "8", PL_ORIGIN_CLI);
+        pl_config_set(&cfg, PL_CFG_SINKS_QUEUE, "8", PL_ORIGIN_CLI);
+        struct pl_incidents_options o = {.cfg = &cfg, .function = "fn", .clock = s_clock,
+                                         .emf_fd = s_devnull()};
+        struct pl_incidents *x = NULL;
+        pl_test_fail_alloc_after(n);
+        int rc = pl_incidents_new(&o, &x);
+        if (rc == 0) {
+            struct pl_event ev;
+            s_event(&ev, PL_EV_COMMAND_INJECTION, PL_SEV_HIGH);
+            pl_incidents_report(x, &ev, NULL);
+            struct pl_buf body = PL_BUF_INIT;
+            pl_incidents_quarantine_body(x, &body);
+            pl_buf_clean_up(&body);
+            pl_incidents_flush(x, 1000);
+            pl_incidents_destroy(x);
+            ok_runs++;
+        }
+        pl_test_fail_alloc_after(-1);
+        pl_config_clean_up(&cfg);
+    }
+    pl_log_set_fd(2);
+    PL_CHECK(ok_runs > 0);
+}

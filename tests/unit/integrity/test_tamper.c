@@ -82,12 +82,13 @@ PL_TEST(tamper_watch_reports_dropped_code_loaded_library_and_child_env)
 {
     char dir[64] = "/tmp/pl-tw-XXXXXX";
     PL_CHECK(mkdtemp(dir) != NULL);
-    char old[128], dropped[128], script[128], data[128], lib[128], sub[128], subexe[160];
+    char old[128], dropped[128], script[128], data[128], lib[128], lib2[128], sub[128], subexe[160];
     snprintf(old, sizeof(old), "%s/old.sh", dir);
     snprintf(dropped, sizeof(dropped), "%s/dropped", dir);
     snprintf(script, sizeof(script), "%s/x.sh", dir);
     snprintf(data, sizeof(data), "%s/data.txt", dir);
     snprintf(lib, sizeof(lib), "%s/libevil.so", dir);
+    snprintf(lib2, sizeof(lib2), "%s/libchild.so.1", dir);
     snprintf(sub, sizeof(sub), "%s/later", dir);
     snprintf(subexe, sizeof(subexe), "%s/later/payload", dir);
     PL_CHECK_OK(pl_write_file_atomic(old, "#!/bin/sh\n", 10, 0755));
@@ -115,6 +116,13 @@ PL_TEST(tamper_watch_reports_dropped_code_loaded_library_and_child_env)
             execve("/bin/sleep", argv, envp);
             _exit(4);
         }
+        pid_t g2 = fork(); /* a grandchild that loads code from the writable place */
+        if (g2 == 0) {
+            if (!dlopen(lib2, RTLD_NOW))
+                _exit(5);
+            sleep(10);
+            _exit(0);
+        }
         sleep(10);
         _exit(0);
     }
@@ -131,6 +139,7 @@ PL_TEST(tamper_watch_reports_dropped_code_loaded_library_and_child_env)
     chmod(script, 0755); /* made executable later */
     PL_CHECK_OK(pl_write_file_atomic(data, "hello\n", 6, 0644));
     PL_CHECK_OK(s_copy("/lib/x86_64-linux-gnu/libutil.so.1", lib, 0644));
+    PL_CHECK_OK(s_copy("/lib/x86_64-linux-gnu/libanl.so.1", lib2, 0644));
     mkdir(sub, 0755); /* a new directory is watched too */
     usleep(200 * 1000);
     PL_CHECK_OK(s_copy("/bin/true", subexe, 0755));
@@ -144,6 +153,7 @@ PL_TEST(tamper_watch_reports_dropped_code_loaded_library_and_child_env)
              s_have("PL-TAMPER-TMP-EXEC", "libevil.so") &&
              s_have("PL-TAMPER-TMP-EXEC", "later/payload") &&
              s_have("PL-TAMPER-WRITABLE-LIB", "libevil.so") &&
+             s_have("PL-TAMPER-WRITABLE-LIB", "libchild.so.1") &&
              s_have("PL-TAMPER-ENV", "NODE_OPTIONS");
     }
     kill(-child, SIGKILL);
