@@ -426,8 +426,9 @@ int pl_sinks_new(const struct pl_sinks_options *o, struct pl_sinks **out)
     }
     s->ring = pl_calloc(s->cap, sizeof(*s->ring));
     if (!s->ring) {
+        size_t cap = s->cap;
         pl_free(s);
-        return pl_raise(PL_ERR_NOMEM, "out of memory (sinks queue of %zu)", s->cap);
+        return pl_raise(PL_ERR_NOMEM, "out of memory (sinks queue of %zu)", cap);
     }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv_work, NULL);

@@ -397,7 +397,7 @@ def t_ledger(tmp):
         check(s["responses"] == 2 and s["delivered"] == 3, repr(s))
 
 
-def t_thousand(tmp):
+def thousand(tmp, protected):
     n = 1000
     if os.path.exists(RIC):
         fn = node_fn(tmp)
@@ -405,7 +405,10 @@ def t_thousand(tmp):
     else:
         fn = py_fn(tmp)
         handler = "app.handler"
-    with Emulate(["--unprotected", "--function", fn, "--handler", handler]) as em:
+    args = ["--function", fn, "--handler", handler]
+    if not protected:
+        args.append("--unprotected")
+    with Emulate(args) as em:
         import http.client
         c = http.client.HTTPConnection("127.0.0.1", em.port, timeout=60)
         seen = set()
@@ -427,7 +430,19 @@ def t_thousand(tmp):
         check(s["invocations"] == n and s["delivered"] == n and s["responses"] == n, repr(s))
         clean_ledger(s)
         check(s["runtime_starts"] == 1, "runtime restarted: %r" % s)
+        if protected:
+            check(s["extensions_registered"] == 1 and s["extension_invoke_events"] == n, repr(s))
         print("%d invocations in %.2fs (%.2f ms each)" % (n, dt, dt * 1000 / n))
+
+
+def t_thousand(tmp):
+    thousand(tmp, False)
+
+
+def t_thousand_protected(tmp):
+    """the same through the guard: every request id still answered exactly once at the
+    emulator (none lost, none answered twice by the proxy)"""
+    thousand(tmp, True)
 
 
 def t_timeout_crash(tmp):
@@ -598,6 +613,7 @@ TESTS = {
     "ledger": t_ledger,
     "ext_init_error": t_ext_init_error,
     "thousand": t_thousand,
+    "thousand_protected": t_thousand_protected,
     "timeout_crash": t_timeout_crash,
     "invoke_cli": t_invoke_cli,
     "children_die": t_children_die,

@@ -10,6 +10,9 @@ tests/data/heldout2/*.txt  second list, written afterwards; its first (blind) ru
 tests/data/heldout3/*.txt  third list, run once blind (results in docs/rules.md).
 tests/data/heldout4/*.txt  fourth list, written after the last changes of the packs, run once
                            blind (results in docs/rules.md), then the 3 misses were fixed.
+tests/data/heldout5/*.txt  SQL auth-bypass / time-based strings and exotic traversal encodings
+                           (public intruder-list styles); first run reported in docs/rules.md,
+                           then the SQL grammar was extended.
 
 Each string goes through the same 8 real event shapes as the corpus test. The test fails if
 any benign string is denied in any shape (zero false positives) or if an attack list falls
@@ -24,7 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rulescommon as rc  # noqa: E402
 from shapes import Shapes  # noqa: E402
 
-ATTACK_THRESHOLD = {"heldout": 95.0, "heldout2": 90.0, "heldout3": 90.0, "heldout4": 90.0}
+ATTACK_THRESHOLD = {"heldout": 95.0, "heldout2": 90.0, "heldout3": 90.0, "heldout4": 90.0,
+                    "heldout5": 90.0}
 
 # benign-list strings that contain a literal dot-dot path segment: the packs deny every
 # "../" segment by design (a value that climbs directories is path traversal, whatever file it
@@ -59,7 +63,8 @@ def main():
         sets = [("heldout", sorted(glob.glob(os.path.join(rc.DATA, "heldout-*.txt")))),
                 ("heldout2", sorted(glob.glob(os.path.join(rc.DATA, "heldout2", "*.txt")))),
                 ("heldout3", sorted(glob.glob(os.path.join(rc.DATA, "heldout3", "*.txt")))),
-                ("heldout4", sorted(glob.glob(os.path.join(rc.DATA, "heldout4", "*.txt"))))]
+                ("heldout4", sorted(glob.glob(os.path.join(rc.DATA, "heldout4", "*.txt")))),
+                ("heldout5", sorted(glob.glob(os.path.join(rc.DATA, "heldout5", "*.txt"))))]
         for set_name, files in sets:
             if not files:
                 failures.append("no files for %s" % set_name)

@@ -479,3 +479,34 @@ PL_TEST(allocation_failure_while_reading_is_an_error)
     pl_http_msg_clean_up(&m);
     pl_http_conn_clean_up(&c);
 }
+
+PL_TEST(expect_100_continue_is_answered_before_the_body)
+{
+    int sv[2];
+    PL_CHECK_OK(s_pair(sv));
+    const char req[] = "POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+    PL_CHECK_OK(pl_http_write_all(sv[1], req, strlen(req)));
+    struct pl_http_conn c;
+    pl_http_conn_init(&c, sv[0]);
+    struct pl_http_msg m;
+    pl_http_msg_init(&m);
+    struct pl_buf body = PL_BUF_INIT;
+    PL_CHECK_INT(pl_http_conn_read_request(&c, &m), 0);
+    PL_CHECK_OK(pl_http_conn_continue(&c, &m));
+    char got[64] = {0};
+    PL_CHECK_OK(pl_http_read_full(sv[1], got, 25));
+    PL_CHECK_STR(got, "HTTP/1.1 100 Continue\r\n\r\n");
+    PL_CHECK_OK(pl_http_write_all(sv[1], "{}", 2)); /* the client sends the body now */
+    PL_CHECK_OK(pl_http_conn_read_body(&c, &m, &body, 10));
+    PL_CHECK_STR(body.data, "{}");
+    /* no Expect, or no body: nothing is written */
+    const char plain[] = "GET /y HTTP/1.1\r\nExpect: 100-continue\r\n\r\n";
+    PL_CHECK_OK(pl_http_write_all(sv[1], plain, strlen(plain)));
+    PL_CHECK_INT(pl_http_conn_read_request(&c, &m), 0);
+    PL_CHECK_OK(pl_http_conn_continue(&c, &m));
+    close(sv[1]);
+    PL_CHECK_INT(pl_http_conn_read_request(&c, &m), 1);
+    pl_buf_clean_up(&body);
+    pl_http_msg_clean_up(&m);
+    pl_http_conn_clean_up(&c);
+}

@@ -381,8 +381,8 @@ PL_TEST(allocation_failures_are_clean)
         pl_config_set(&cfg, PL_CFG_STORE, "none", PL_ORIGIN_CLI);
         pl_config_set(&cfg, PL_CFG_INCIDENTS_QUEUE, "8", PL_ORIGIN_CLI);
         pl_config_set(&cfg, PL_CFG_SINKS_QUEUE, "8", PL_ORIGIN_CLI);
-        struct pl_incidents_options o = {.cfg = &cfg, .function = "fn", .clock = s_clock,
-                                         .emf_fd = s_devnull()};
+        struct pl_incidents_options o = {
+            .cfg = &cfg, .function = "fn", .clock = s_clock, .emf_fd = s_devnull()};
         struct pl_incidents *x = NULL;
         pl_test_fail_alloc_after(n);
         int rc = pl_incidents_new(&o, &x);
