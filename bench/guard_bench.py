@@ -70,41 +70,46 @@ def measure(sims, sizes, n):
     return out
 
 
-def cold_starts(bin_path, guard, db, fn_dir, extra, reps):
-    """exec of a minimal runtime (curl GET /next) to its request arriving at the service,
-    direct or through `protectlambda wrap --` (the guard already running, as in Lambda)"""
-    sim = lambdasim.Sim()
-    env0 = {"PROTECTLAMBDA_RULES_DIR": os.path.join(SRC, "rules"), "PROTECTLAMBDA_RULES_DB": db}
-    env0.update(extra or {})
-    # the sandbox's own runtime does not poll: each measured runtime below takes one event
-    sim.start(bin_path, ["sleep", "600"], env=env0, task_root=fn_dir, guard=guard)
-    env = dict(os.environ)
-    env.update(extra or {})
-    env["AWS_LAMBDA_RUNTIME_API"] = sim.address
-    env["PROTECTLAMBDA_PORT"] = str(sim.proxy_port)
-    times = []
+def cold_starts(bin_path, db, fn_dir, configs, reps):
+    """exec of a minimal runtime (sh + curl GET /next) to its request arriving at the service,
+    direct or through `protectlambda wrap --` (the guard already running, as in Lambda). The
+    sandboxes run side by side and are measured in turn, so they see the same machine load."""
+    sims = []
+    for guard, extra in configs:
+        sim = lambdasim.Sim()
+        env0 = {"PROTECTLAMBDA_RULES_DIR": os.path.join(SRC, "rules"),
+                "PROTECTLAMBDA_RULES_DB": db}
+        env0.update(extra or {})
+        # the sandbox's own runtime does not poll: each measured runtime takes one event
+        sim.start(bin_path, ["sleep", "600"], env=env0, task_root=fn_dir, guard=guard)
+        env = dict(os.environ)
+        env.update(extra or {})
+        env["AWS_LAMBDA_RUNTIME_API"] = sim.address
+        env["PROTECTLAMBDA_PORT"] = str(sim.proxy_port)
+        sims.append((sim, guard, env, []))
+    wb = os.path.join(os.path.dirname(bin_path), "protectlambda-wrap")
+    wb = wb if os.path.exists(wb) else bin_path
+    rt = ["sh", "-c", 'exec curl -s -o /dev/null '
+          '"http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/next"']
     try:
         for _ in range(reps):
-            with sim.lock:
-                seen = len(sim.next_times)
-            t0 = time.monotonic()
-            rt = ["sh", "-c", 'exec curl -s -o /dev/null '
-                  '"http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/next"']
-            wb = os.path.join(os.path.dirname(bin_path), "protectlambda-wrap")
-            wb = wb if os.path.exists(wb) else bin_path
-            cmd = ([wb, "wrap", "--"] + rt) if guard else rt
-            p = subprocess.Popen(cmd, env=env)
-            with sim.lock:
-                while len(sim.next_times) <= seen:
-                    sim.lock.wait(10)
-                arrived = sim.next_times[seen]
-            times.append((arrived - t0) * 1000)
-            sim.submit({"d": "x"})
-            p.wait()
+            for sim, guard, env, times in sims:
+                with sim.lock:
+                    seen = len(sim.next_times)
+                t0 = time.monotonic()
+                p = subprocess.Popen(([wb, "wrap", "--"] + rt) if guard else rt, env=env)
+                with sim.lock:
+                    while len(sim.next_times) <= seen:
+                        sim.lock.wait(10)
+                    arrived = sim.next_times[seen]
+                times.append((arrived - t0) * 1000)
+                sim.submit({"d": "x"})
+                p.wait()
     finally:
-        sim.shutdown()
-        sim.stop()
-    return statistics.median(times)
+        for sim, _, _, _ in sims:
+            sim.shutdown()
+            sim.stop()
+    return [statistics.median(t) for _, _, _, t in sims]
 
 
 def bench_line(row, inp, unit, value, baseline, target, baseline_name="direct (no guard)"):
@@ -173,9 +178,8 @@ def main():
     reps = 10 if a.quick else 30
     # what the layer runs: protectlambda-lambda extension, protectlambda-wrap wrap
     lbin = a.bin + "-lambda" if os.path.exists(a.bin + "-lambda") else a.bin
-    c_direct = cold_starts(lbin, False, db, fn, None, reps)
-    c_guard = cold_starts(lbin, True, db, fn, PROXY_ONLY, reps)
-    c_full = cold_starts(lbin, True, db, fn, None, reps)
+    c_direct, c_guard, c_full = cold_starts(
+        lbin, db, fn, [(False, None), (True, PROXY_ONLY), (True, None)], reps)
     print("cold start, minimal runtime (sh + curl GET /next), layer binary %s, median of %d: direct %.1f ms, through "
           "wrap + proxy %.1f ms (added %.1f ms, %.2fx), with harden defaults %.1f ms (added "
           "%.1f ms, %.2fx)" % (os.path.basename(lbin), reps, c_direct, c_guard, c_guard - c_direct, c_guard / c_direct,

@@ -24,5 +24,5 @@ function(pl_add_integration_test)
   endif()
   set_tests_properties(integration.${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT}
     LABELS "integration;${T_LABELS}"
-    ENVIRONMENT "PL_BUILD_DIR=${CMAKE_BINARY_DIR};PL_BIN=${CMAKE_BINARY_DIR}/src/cli/protectlambda;PL_SHARED_DIR=${CMAKE_SOURCE_DIR}/../shared;PL_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+    ENVIRONMENT "PL_BUILD_DIR=${CMAKE_BINARY_DIR};PL_BIN=${CMAKE_BINARY_DIR}/src/cli/protectlambda;PL_SHARED_DIR=${CMAKE_SOURCE_DIR}/../shared;PL_SOURCE_DIR=${CMAKE_SOURCE_DIR};PROTECTLAMBDA_STORE_PATH=${CMAKE_BINARY_DIR}/teststores/${T_NAME}/incidents.db")
 endfunction()

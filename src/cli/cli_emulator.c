@@ -421,6 +421,19 @@ int pl_cli_emu_prepare(struct pl_cli_emu *c)
                     return pl_cli_error(c->cmd);
             }
         }
+        /* The emulator sets AWS_LAMBDA_FUNCTION_NAME, which would make the guard use Lambda's
+         * /tmp store shared by every local run on the machine. Locally, incidents go where
+         * `protectlambda report` and `quarantine` look by default: ./.protectlambda/. */
+        if (!s_env_has(c, "PROTECTLAMBDA_STORE_PATH") && !s_env_has(c, "PROTECTLAMBDA_CONFIG")) {
+            char cwd[PATH_MAX];
+            if (getcwd(cwd, sizeof(cwd))) {
+                char kv[PATH_MAX + 64];
+                snprintf(kv, sizeof(kv), "PROTECTLAMBDA_STORE_PATH=%s/.protectlambda/incidents.db",
+                         cwd);
+                if (!(c->extra_env[k++] = pl_strdup(kv)))
+                    return pl_cli_error(c->cmd);
+            }
+        }
         if (!(c->ext_argvs[e++] = s_argv3(c->self, "extension", NULL)))
             return pl_cli_error(c->cmd);
         if (!(c->wrapper_argv = s_argv3(c->self, "wrap", "--")))

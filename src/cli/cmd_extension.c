@@ -68,7 +68,7 @@ static void s_on_signal(int sig, siginfo_t *si, void *uc)
     char *digits = p;
     while (n)
         *p++ = num[--n];
-    s_sig_append(&p, " ignored: the guard stops only on SHUTDOWN\",\"type\":\"GUARD_TAMPERING\",\"signal\":\"");
+    s_sig_append(&p, " ignored: the guard stops only on SHUTDOWN\",\"signal\":\"");
     s_sig_append(&p, name);
     s_sig_append(&p, "\",\"sender_pid\":");
     for (char *d = digits; *d >= '0' && *d <= '9'; d++)

@@ -261,7 +261,8 @@ static int s_scan_file(struct s_scan *sc, const char *path, const char *rel)
         goto out;
     if (fc->nomem)
         goto out;
-    qsort(fc->hits, fc->n_hits, sizeof(*fc->hits), s_hit_cmp);
+    if (fc->n_hits)
+        qsort(fc->hits, fc->n_hits, sizeof(*fc->hits), s_hit_cmp);
     for (size_t i = 0; i < fc->n_hits; i++) {
         const struct s_line_hit *h = &fc->hits[i];
         const struct pl_rule *r = &sc->set->rules[h->rule];

@@ -210,7 +210,9 @@ class Sim:
             while not self.answers[rid]:
                 left = end - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError("no answer for %s" % rid)
+                    fetched = all(inv["id"] != rid for inv in self.pending)
+                    raise TimeoutError("no answer for %s (%s by the runtime side)" % (
+                        rid, "fetched" if fetched else "never fetched"))
                 self.lock.wait(left)
             return self.answers[rid][0]
 

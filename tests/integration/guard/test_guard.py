@@ -544,6 +544,48 @@ def test_layer():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_errors_and_redaction():
+    """error posts are inspected (stack traces leak), a redact rule rewrites a response, and
+    deny_as_error answers a denied event as a function error"""
+    tmp = tempfile.mkdtemp(prefix="pl-err-")
+    pack = os.path.join(tmp, "redact.yaml")
+    with open(pack, "w") as f:
+        f.write("name: test-redact\nrules:\n"
+                "  - id: T-REDACT-EMAIL\n    target: out\n    category: pii\n"
+                "    severity: LOW\n    action: redact\n"
+                "    pattern: '[a-z]+@example\\.com'\n")
+    fn = function_dir(tmp, {"app.py": (
+        "def handler(event, context):\n"
+        "    if event.get('fail'):\n"
+        "        raise RuntimeError('cannot connect with key %s' % event['fail'])\n"
+        "    return {'contact': 'ada@example.com', 'other': 'bob@example.com', 'n': 1}\n")})
+    env = Env("errors", fn, env={"PROTECTLAMBDA_RULES": pack})
+    try:
+        a = env.sim.invoke({"x": 1})
+        check(a.kind == "response" and a.json() == {"contact": "[REDACTED]",
+                                                     "other": "[REDACTED]", "n": 1},
+              "redaction %r" % a)
+        a = env.sim.invoke({"fail": AKID})
+        check(a.kind == "error" and AKID.encode() not in a.body, "error leaked: %r" % a)
+        check(a.json().get("errorType") == "SecurityViolation" and
+              a.headers.get("lambda-runtime-function-error-type") == "SecurityViolation",
+              "error answer %r %r" % (a.body, a.headers))
+        a = env.sim.invoke({"fail": "timeout"})
+        check(a.kind == "error" and b"cannot connect with key timeout" in a.body,
+              "a clean error must pass unchanged: %r" % a)
+    finally:
+        env.close()
+    env = Env("denyerror", os.path.join(FUNCS, "clean"), env={"PROTECTLAMBDA_DENY_AS_ERROR": "1"})
+    try:
+        a = env.sim.invoke(CMDI_EVENT)
+        check(a.kind == "error" and a.json() == {"errorMessage": "Security Violation...",
+                                                 "errorType": "SecurityViolation"},
+              "deny_as_error %r" % a)
+    finally:
+        env.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_terminate():
     """a playbook's terminate: the invocation is denied, then the extension reports exit/error
     to the Extensions API and exits (Lambda discards the sandbox)"""
