@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test sanitize unit demo layer bench fuzz clean
+.PHONY: all deps build test sanitize unit demo layer bench fuzz clean docs
 
 all: build
 
@@ -40,7 +40,7 @@ layer: deps build
 	bash packaging/make-layer.sh $(BUILD)
 
 bench: deps build
-	python3 bench/run $(BENCH_ARGS)
+	python3 bench/run --build $(BUILD) $(BENCH_ARGS)
 
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B build-san -DPL_FUZZ=ON -DPL_SANITIZE=ON >/dev/null
@@ -50,3 +50,7 @@ fuzz: deps
 
 clean:
 	rm -rf $(BUILD) build-san
+
+# regenerate the docs that come from code (the settings table)
+docs: build
+	bash scripts/gen-docs.sh $(BUILD)

@@ -5,13 +5,16 @@
  * of the same bytes with the same Vectorscan database) and the original tool's approach (a
  * Python `re` loop over the same patterns, bench/python_re_baseline.py), with the ratios.
  *
- *   check_bench [--quick] [--rule-cost] [--host-tuned] [--size KB] [SHARED_DIR] [RULES_DIR]
+ *   check_bench [--quick] [--rule-cost | --leave-one-out] [--host-tuned] [--without ID,ID] [--size KB]
+ *               [SHARED_DIR] [RULES_DIR]
  *
  * The floor is pl_engine_scan over the raw event bytes with the same engine: one hs_scan of
  * its Vectorscan database with a callback that only counts (plus the PCRE2 rules, if any).
  * --rule-cost: the per-rule cost table instead: each in rule compiled alone and timed scanning
  * the view text of the 64 KB event (what a check scans), best of N; the rules that slow the
- * database down come first. Prints one BENCH line per measured row (see bench/run). */
+ * database down come first. --leave-one-out: the in database compiled without each in rule in
+ * turn (what a rule costs inside the combined database). Prints one BENCH line per measured
+ * row (see bench/run). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +201,52 @@ static int s_rule_cost(struct pl_ruleset *set, const char *corpus, bool quick)
     return 0;
 }
 
+/* leave-one-out: the in database without each in rule in turn, scanning the view of the 64 KB
+ * event; what a rule costs inside the combined database (can differ from its cost alone) */
+static int s_leave_one_out(struct pl_ruleset *set, const char *corpus, bool quick)
+{
+    struct pl_buf ev = PL_BUF_INIT;
+    struct pl_inspect_view view;
+    pl_inspect_view_init(&view);
+    if (s_event(corpus, 65536, &ev) || pl_inspect_json(NULL, ev.data, ev.len, &view)) {
+        fprintf(stderr, "check_bench: %s\n", pl_last_error_msg());
+        return 2;
+    }
+    int reps = quick ? 9 : 31;
+    pl_engine_set_cache_dir(""); /* do not fill the cache with one-off databases */
+    struct pl_engine *all = NULL;
+    struct pl_engine_scratch *as = NULL;
+    if (pl_engine_compile(set, PL_TARGET_IN, &all, NULL) || pl_engine_scratch_new(all, &as)) {
+        fprintf(stderr, "check_bench: %s\n", pl_last_error_msg());
+        return 2;
+    }
+    double full = s_best_scan(all, as, view.text.data, view.text.len, reps);
+    printf("leave-one-out: the in database without one rule, scanning the view of the 64 KB event "
+           "(%zu bytes), best of %d; all in rules: %.1f us\n\n%-20s %10s %10s\n", view.text.len,
+           reps, full, "without", "scan us", "saves us");
+    for (size_t i = 0; i < set->count; i++) {
+        if (set->rules[i].target != PL_TARGET_IN)
+            continue;
+        struct pl_rule tmp = set->rules[i];
+        set->rules[i].target = PL_TARGET_CODE; /* out of the in database for this compile */
+        struct pl_engine *e = NULL;
+        struct pl_engine_scratch *s = NULL;
+        if (!pl_engine_compile(set, PL_TARGET_IN, &e, NULL) && !pl_engine_scratch_new(e, &s)) {
+            double us = s_best_scan(e, s, view.text.data, view.text.len, reps);
+            printf("%-20s %10.1f %10.1f\n", tmp.id, us, full - us);
+            fflush(stdout);
+        }
+        pl_engine_scratch_destroy(s);
+        pl_engine_destroy(e);
+        set->rules[i].target = tmp.target;
+    }
+    pl_engine_scratch_destroy(as);
+    pl_engine_destroy(all);
+    pl_inspect_view_clean_up(&view);
+    pl_buf_clean_up(&ev);
+    return 0;
+}
+
 static void s_bench_line(const char *row, const char *input, double pl, double p99, double base,
                          double base_p99, const char *base_name, double ratio, const char *target)
 {
@@ -210,8 +259,9 @@ static void s_bench_line(const char *row, const char *input, double pl, double p
 
 int main(int argc, char **argv)
 {
-    bool quick = false, rule_cost = false;
+    bool quick = false, rule_cost = false, loo = false;
     unsigned options = 0;
+    const char *without = NULL;
     const char *pos[2] = {NULL, NULL};
     size_t npos = 0, only_kb = 0;
     for (int i = 1; i < argc; i++) {
@@ -219,8 +269,12 @@ int main(int argc, char **argv)
             quick = true;
         else if (!strcmp(argv[i], "--rule-cost"))
             rule_cost = true;
+        else if (!strcmp(argv[i], "--leave-one-out"))
+            loo = true;
         else if (!strcmp(argv[i], "--host-tuned"))
             options |= PL_ENGINE_HOST_TUNED; /* compiled for this CPU (not what a layer ships) */
+        else if (!strcmp(argv[i], "--without") && i + 1 < argc)
+            without = argv[++i]; /* rule ids, comma-separated: what the database costs without them */
         else if (!strcmp(argv[i], "--size") && i + 1 < argc)
             only_kb = (size_t)atol(argv[++i]);
         else if (npos < 2)
@@ -238,8 +292,28 @@ int main(int argc, char **argv)
         fprintf(stderr, "check_bench: %s\n", pl_last_error_msg());
         return 2;
     }
-    if (rule_cost) {
-        int rc = s_rule_cost(&set, corpus, quick);
+    size_t full_count = set.count;
+    if (without) {
+        /* move the named rules past the end (freed by clean-up once the count is restored) */
+        for (size_t i = 0; i < set.count;) {
+            char pat[256];
+            snprintf(pat, sizeof(pat), ",%s,", set.rules[i].id);
+            char list[1024];
+            snprintf(list, sizeof(list), ",%s,", without);
+            if (strstr(list, pat)) {
+                struct pl_rule tmp = set.rules[i];
+                set.rules[i] = set.rules[set.count - 1];
+                set.rules[set.count - 1] = tmp;
+                set.count--;
+            } else {
+                i++;
+            }
+        }
+        printf("without %zu rule(s): %s\n", full_count - set.count, without);
+    }
+    if (rule_cost || loo) {
+        int rc = rule_cost ? s_rule_cost(&set, corpus, quick) : s_leave_one_out(&set, corpus, quick);
+        set.count = full_count;
         pl_ruleset_clean_up(&set);
         return rc;
     }
@@ -366,6 +440,7 @@ int main(int argc, char **argv)
     pl_checker_clean_up(&c);
     pl_engine_scratch_destroy(raw);
     pl_engine_destroy(eng);
+    set.count = full_count;
     pl_ruleset_clean_up(&set);
     return status;
 }

@@ -195,7 +195,7 @@ def run(a, rg, tmp):
     rg1_cmd = rg_cmd[:1] + ["-j", "1"] + rg_cmd[1:]
     pl_cmd = [a.bin, "scan", "--rules-db", db, "--format", "json"] + paths
     out = os.path.join(tmp, "out")
-    reps = 1 if a.quick else 5
+    reps = 1 if a.quick else 3
     # warm the page cache and check that both run
     s, rc, err = timed(pl_cmd, out)
     if rc not in (0, 1):

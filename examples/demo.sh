@@ -30,7 +30,8 @@ scenario() {
   bold "== $title"
   "$BIN" invoke --function "$dir" --handler app.handler --event "$event" \
     --env "PROTECTLAMBDA_RULES_DIR=$SRC/rules" \
-    --env "PROTECTLAMBDA_RULES_DB=$TMP/rules.db" >"$TMP/out" 2>"$TMP/log"
+    --env "PROTECTLAMBDA_RULES_DB=$TMP/rules.db" \
+    --env "PROTECTLAMBDA_STORE_PATH=$TMP/incidents.db" >"$TMP/out" 2>"$TMP/log"
   echo "   event:    $(tr -d '\n' < "$event")"
   echo "   response: $(cat "$TMP/out")"
   python3 - "$TMP/log" <<'PY'

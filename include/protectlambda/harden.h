@@ -40,6 +40,8 @@ int pl_harden_is_static_elf(const char *path);
  * exec, with a one-time exception for this very exec (see docs/harden.md, "exec ticket").
  * Returns only on failure (-1, errno of the exec). */
 int pl_harden_exec(const char *file, char *const argv[], char *const envp[]);
+/* would pl_harden_exec use the exec ticket for this program (strict mode, static ELF)? */
+bool pl_harden_wants_ticket(const char *file, char *const envp[]);
 
 /* ---- secure temp dir ---- */
 /* mkdtemp(base/protectlambda-tmp-XXXXXX) with mode 0700 into out */

@@ -13,6 +13,7 @@
 #include "protectlambda/audit.h"
 #include "protectlambda/integrity.h"
 
+static const unsigned char s_elf_magic[4] = {0x7f, 'E', 'L', 'F'};
 #define S_MAX_LISTED 20
 
 struct s_out {
@@ -50,10 +51,7 @@ static const char *s_file_code_kind(const char *path, const struct stat *st)
             unsigned char m[4];
             ssize_t r = read(fd, m, 4);
             close(fd);
-            if (r == 4 && !memcmp(m,
-                                  "\x7f"
-                                  "ELF",
-                                  4))
+            if (r == 4 && !memcmp(m, s_elf_magic, 4))
                 return "ELF file";
         }
         if (st->st_mode & 0111)
@@ -301,7 +299,7 @@ int pl_sys_audit(const struct pl_sys_audit_opts *opts, struct pl_buf *out, size_
     };
     for (size_t i = 0; i < PL_ARRAY_LEN(sens); i++)
         s_sensitive(&o, sens[i].path, sens[i].finding);
-    if (home_aws[0] && strcmp(home_aws, "/root/.aws/credentials"))
+    if (home_aws[0] && strcmp(home_aws, "/root/.aws/credentials") != 0)
         s_sensitive(&o, home_aws, true);
     o.rc |= pl_buf_append_str(&o.j, "],");
     s_runtime(&o, opts->pid);

@@ -29,7 +29,7 @@ static int s_audit_main(int argc, char **argv)
             const char *f = argv[++i];
             if (!strcmp(f, "json"))
                 o.json = true;
-            else if (strcmp(f, "text"))
+            else if (strcmp(f, "text") != 0)
                 return pl_cli_usage_error("audit", "--format is text or json");
         } else if (!strcmp(argv[i], "--pid") && i + 1 < argc) {
             char *end = NULL;

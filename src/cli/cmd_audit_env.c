@@ -29,7 +29,7 @@ static int s_audit_env_main(int argc, char **argv)
             const char *f = argv[++i];
             if (!strcmp(f, "json"))
                 json = true;
-            else if (strcmp(f, "text"))
+            else if (strcmp(f, "text") != 0)
                 return pl_cli_usage_error("audit-env", "--format is text or json");
         } else {
             return pl_cli_usage_error("audit-env", "unknown argument '%s'", argv[i]);

@@ -98,8 +98,9 @@ static int s_manifest_main(int argc, char **argv)
         } else if (!strcmp(a, "--sign") && i + 1 < argc) {
             sign = argv[++i];
         } else if (!strcmp(a, "--threads") && i + 1 < argc) {
-            int t = atoi(argv[++i]);
-            if (t < 1 || t > 16)
+            char *end = NULL;
+            long t = strtol(argv[++i], &end, 10);
+            if (end == argv[i] || *end || t < 1 || t > 16)
                 return pl_cli_usage_error("manifest", "--threads takes 1..16");
             opts.threads = (unsigned)t;
         } else if (a[0] == '-' && a[1]) {
@@ -121,11 +122,11 @@ static int s_manifest_main(int argc, char **argv)
     dev_t dev;
     ino_t ino;
     struct stat st;
-    if (output && strcmp(output, "-") && stat(output, &st) == 0) {
+    if (output && strcmp(output, "-") != 0 && stat(output, &st) == 0) {
         dev = st.st_dev, ino = st.st_ino;
         opts.skip_dev = &dev, opts.skip_ino = &ino, opts.n_skip = 1;
     }
-    if (sign && pl_read_file(sign, &key, &key_len, 64 * 1024)) {
+    if (sign && pl_read_file(sign, &key, &key_len, (size_t)64 * 1024)) {
         rc = pl_cli_error("manifest");
         goto out;
     }

@@ -34,11 +34,12 @@ static int s_verify_main(int argc, char **argv)
             const char *f = argv[++i];
             if (!strcmp(f, "json"))
                 json = true;
-            else if (strcmp(f, "text"))
+            else if (strcmp(f, "text") != 0)
                 return pl_cli_usage_error("verify", "--format is text or json");
         } else if (!strcmp(a, "--threads") && i + 1 < argc) {
-            int t = atoi(argv[++i]);
-            if (t < 1 || t > 16)
+            char *end = NULL;
+            long t = strtol(argv[++i], &end, 10);
+            if (end == argv[i] || *end || t < 1 || t > 16)
                 return pl_cli_usage_error("verify", "--threads takes 1..16");
             opts.threads = (unsigned)t;
         } else if (a[0] == '-' && a[1]) {

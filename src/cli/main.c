@@ -41,7 +41,7 @@ static int s_cmp(const void *a, const void *b)
 
 static void s_usage(FILE *f)
 {
-    qsort(s_cmds, s_n_cmds, sizeof(s_cmds[0]), s_cmp);
+    qsort(s_cmds, s_n_cmds, sizeof(s_cmds[0]), s_cmp); // NOLINT(bugprone-sizeof-expression): array of pointers
     fprintf(f, "usage: protectlambda <command> [options]\n\n"
                "Runtime protection for AWS Lambda functions.\n\ncommands:\n");
     for (size_t i = 0; i < s_n_cmds; i++)

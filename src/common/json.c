@@ -783,7 +783,7 @@ int pl_json_write(struct pl_buf *out, const struct pl_json *v)
         case PL_JSON_OBJECT:
             if (pl_buf_append_char(out, cur->type == PL_JSON_OBJECT ? '{' : '['))
                 goto out;
-            if (pl_array_reserve((void **)&stack, &cap, n + 1, sizeof(*stack)))
+            if (pl_array_reserve((void **)&stack, &cap, n + 1, sizeof(*stack))) // NOLINT(bugprone-sizeof-expression): array of pointers
                 goto out;
             stack[n++] = cur;
             cur = cur->child;

@@ -425,10 +425,8 @@ static void s_reap(struct pl_emulator *emu)
             }
         } else if (c == emu->runtime) {
             emu->runtime = NULL;
-            if (emu->phase == PL_EMU_PHASE_INIT_RUNTIME) {
-                pl_emu_fail_init_locked(emu, "Runtime.ExitError",
-                                        "Runtime exited before init completed (%s)", why);
-            } else if (emu->phase == PL_EMU_PHASE_READY && !emu->runtime_called_next) {
+            if (emu->phase == PL_EMU_PHASE_INIT_RUNTIME ||
+                (emu->phase == PL_EMU_PHASE_READY && !emu->runtime_called_next)) {
                 pl_emu_fail_init_locked(emu, "Runtime.ExitError",
                                         "Runtime exited before init completed (%s)", why);
             } else if (emu->phase == PL_EMU_PHASE_READY) {

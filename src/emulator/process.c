@@ -32,7 +32,7 @@ static int s_env_set(struct s_env *e, const char *name, const char *value)
     }
     char *s = pl_buf_steal(&b, NULL);
     for (size_t i = 0; i < e->n; i++) {
-        if (!strncmp(e->v[i], name, nl) && e->v[i][nl] == '=') {
+        if (!strncmp(e->v[i], name, nl) && e->v[i][nl] == '=') { // NOLINT(clang-analyzer-core.NonNullParamChecker): v has n entries
             pl_free(e->v[i]);
             e->v[i] = s;
             return 0;

@@ -159,7 +159,6 @@ static int s_runtime_next(struct pl_emulator *emu, struct pl_http_conn *hc, stru
                     pl_log(PL_LOG_WARN, "emulator",
                            "extensions did not call event/next within %d s; invoking anyway",
                            emu->timeout_s);
-                warned = true;
                 break;
             }
         }
@@ -595,7 +594,7 @@ static int s_ext_register(struct pl_emulator *emu, struct pl_http_conn *hc, stru
         goto out;
     pthread_mutex_lock(&emu->mu);
     const char *err_type = NULL, *err_msg = NULL;
-    if (emu->phase >= PL_EMU_PHASE_READY && emu->phase != PL_EMU_PHASE_NEW) {
+    if (emu->phase >= PL_EMU_PHASE_READY) {
         err_type = "Extension.RegistrationClosed";
         err_msg = "Extension registration closed already";
     } else if (emu->n_exts >= S_MAX_EXTENSIONS) {

@@ -146,7 +146,7 @@ int pl_engine_new_empty(const struct pl_ruleset *set, enum pl_target target, uns
         for (char **a = set->rules[i].allow; a && *a; a++)
             na++;
         if (na) {
-            r->allow = pl_calloc(na, sizeof(*r->allow));
+            r->allow = pl_calloc(na, sizeof(*r->allow)); // NOLINT(bugprone-sizeof-expression): array of pointers
             if (!r->allow)
                 goto fail;
             r->n_allow = na;
@@ -165,7 +165,7 @@ void pl_engine_destroy(struct pl_engine *e)
         return;
     for (size_t i = 0; i < e->n; i++) {
         struct s_engine_rule *r = &e->rules[i];
-        pl_free(r->reason);
+        pl_free(r->reason); // NOLINT(clang-analyzer-core.NullDereference): rules has n entries
         pcre2_code_free(r->re);
         for (size_t k = 0; k < r->n_allow; k++)
             pcre2_code_free(r->allow[k]);

@@ -17,6 +17,7 @@
 #define S_MAX_STREAM_HITS 16
 #define S_MAX_CODE_HITS 8
 #define S_SETS 2
+#define S_IDLE_SESSIONS 8
 
 struct pl_guard {
     const struct pl_config *cfg;
@@ -44,6 +45,11 @@ struct pl_guard {
     bool http_event, tainted;
     uint64_t invocations, denied;
     bool terminate;
+
+    /* idle sessions kept for the next runtime connection (curl-based runtimes open one per
+     * request; a session costs ~1 ms to build: checkers and scratch) */
+    struct pl_guard_session *idle[S_IDLE_SESSIONS];
+    size_t n_idle;
 
     void (*terminate_fn)(void *);
     void *terminate_ctx;
@@ -258,6 +264,9 @@ void pl_guard_destroy(struct pl_guard *g)
     if (!g)
         return;
     pl_guard_stop(g);
+    for (size_t i = 0; i < g->n_idle; i++)
+        pl_guard_session_destroy(g->idle[i]);
+    g->n_idle = 0;
     for (int k = 0; k < S_SETS; k++) {
         for (int t = 0; t < PL_TARGET_COUNT; t++)
             pl_engine_destroy(g->engines[k][t]);
@@ -1087,9 +1096,38 @@ void pl_guard_on_terminate(struct pl_guard *g, void (*fn)(void *ctx), void *ctx)
 
 static int s_cb_open(void *ctx, void **session)
 {
-    return pl_guard_session_new(ctx, (struct pl_guard_session **)session);
+    struct pl_guard *g = ctx;
+    pthread_mutex_lock(&g->lock);
+    struct pl_guard_session *s = g->n_idle ? g->idle[--g->n_idle] : NULL;
+    pthread_mutex_unlock(&g->lock);
+    if (s) {
+        *session = s;
+        return 0;
+    }
+    uint64_t t0 = pl_now_ns();
+    int rc = pl_guard_session_new(g, (struct pl_guard_session **)session);
+    pl_log(PL_LOG_DEBUG, S_COMPONENT, "runtime connection: new session in %llu us",
+           (unsigned long long)((pl_now_ns() - t0) / 1000));
+    return rc;
 }
-static void s_cb_close(void *session) { pl_guard_session_destroy(session); }
+
+static void s_cb_close(void *session)
+{
+    struct pl_guard_session *s = session;
+    struct pl_guard *g = s->g;
+    for (int k = 0; k < S_SETS; k++)
+        if (s->st[k]) {
+            pl_engine_stream_close(s->st[k], s->out[k].scratch, NULL, NULL);
+            s->st[k] = NULL;
+        }
+    pthread_mutex_lock(&g->lock);
+    bool kept = g->n_idle < S_IDLE_SESSIONS;
+    if (kept)
+        g->idle[g->n_idle++] = s;
+    pthread_mutex_unlock(&g->lock);
+    if (!kept)
+        pl_guard_session_destroy(s);
+}
 static enum pl_proxy_verdict s_cb_event(void *session, const char *rid, const char *data,
                                         size_t len, struct pl_proxy_answer *a)
 {
@@ -1131,6 +1169,13 @@ int pl_guard_serve(struct pl_guard *g, const char *upstream, int port)
         .port = (uint16_t)port,
         .max_body = (size_t)pl_config_int(g->cfg, PL_CFG_MAX_BODY),
         .stream_holdback = (size_t)pl_config_int(g->cfg, PL_CFG_STREAM_HOLDBACK)};
+    /* one session ready before the runtime's first connection (cold start) */
+    struct pl_guard_session *warm = NULL;
+    if (g->n_idle < S_IDLE_SESSIONS && pl_guard_session_new(g, &warm) == 0) {
+        pthread_mutex_lock(&g->lock);
+        g->idle[g->n_idle++] = warm;
+        pthread_mutex_unlock(&g->lock);
+    }
     return pl_proxy_start(&opt, &cb, &g->proxy);
 }
 

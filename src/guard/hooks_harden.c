@@ -2,7 +2,11 @@
  * The guard calls these at fixed places (see hooks.h). */
 #include "hooks.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "protectlambda/harden.h"
 #include "protectlambda/log.h"
@@ -20,11 +24,49 @@ static int s_env_set(void *ctx, const char *name, const char *value)
 
 /* Called by `protectlambda wrap` right before it execs the runtime: add the monitor
  * (LD_PRELOAD) to env, apply rlimits / seccomp to this process (inherited by the runtime). */
+/* the runtime's argv, as `protectlambda wrap [--] RUNTIME ARGS...` received it (the wrapper's
+ * own command line: argv[1] is the command name, main.c) */
+static char **s_runtime_argv(char *buf, size_t cap, char **argv, size_t max)
+{
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n <= 0 || (size_t)n >= cap - 1)
+        return NULL; /* unreadable or too long to trust a partial read */
+    buf[n] = '\0';
+    size_t k = 0, i = 0;
+    for (char *p = buf; p < buf + n && k + 1 < max; p += strlen(p) + 1, i++) {
+        if (i == 1 && strcmp(p, "wrap") != 0)
+            return NULL; /* not run as `... wrap ...`: leave the exec to the caller */
+        if (i <= 1)
+            continue;
+        if (i == 2 && !strcmp(p, "--"))
+            continue;
+        argv[k++] = p;
+    }
+    argv[k] = NULL;
+    return k ? argv : NULL;
+}
+
 int pl_guard_hook_wrap(const struct pl_config *cfg, struct pl_exec_env *env)
 {
     struct pl_harden_env he = {.get = s_env_get, .set = s_env_set, .ctx = env,
                                .port = (int)pl_config_int(cfg, PL_CFG_PORT)};
-    return pl_harden_wrap(cfg, &he);
+    int rc = pl_harden_wrap(cfg, &he);
+    /* seccomp strict with a static runtime (no LD_PRELOAD can enter it): the exec-deny filter
+     * must go in before the exec, with the one-time exec ticket, so this exec is done here
+     * (pl_harden_exec); it returns only on failure. Any other runtime: the wrapper execs. */
+    static char buf[64 * 1024];
+    char *argv[1024];
+    char **rt = s_runtime_argv(buf, sizeof(buf), argv, PL_ARRAY_LEN(argv));
+    if (rt && pl_harden_wants_ticket(rt[0], env->vars)) {
+        pl_harden_exec(rt[0], rt, env->vars);
+        return pl_raise(PL_ERR_HARDEN, "seccomp strict: cannot exec %s: %s", rt[0],
+                        strerror(errno));
+    }
+    return rc;
 }
 
 static struct pl_monitor_listener *s_listener;

@@ -28,7 +28,7 @@ static struct pl_tamper_watch *s_watch;
 
 static void s_free_canaries(void)
 {
-    for (size_t i = 0; i < s_n_canary_rules; i++) {
+    for (size_t i = 0; s_canary_rules && i < s_n_canary_rules; i++) {
         pl_free(s_canary_rules[i].id);
         pl_free(s_canary_rules[i].message);
     }
@@ -39,24 +39,25 @@ static void s_free_canaries(void)
     s_canaries = NULL;
 }
 
-static void s_event(struct pl_guard *g, enum pl_event_type type, enum pl_severity sev,
-                    const char *rule, const char *path, bool deny, const char *fmt, ...)
-    PL_PRINTF(7, 8);
-
-static void s_event(struct pl_guard *g, enum pl_event_type type, enum pl_severity sev,
-                    const char *rule, const char *path, bool deny, const char *fmt, ...)
+static void s_event_detail(struct pl_guard *g, enum pl_event_type type, enum pl_severity sev,
+                           const char *rule, const char *path, bool deny, const char *detail)
 {
     struct pl_event ev;
     pl_event_init(&ev, type, sev, "integrity");
     PL_EVENT_SET(&ev, rule, rule);
     PL_EVENT_SET(&ev, path, path);
     PL_EVENT_SET(&ev, action, deny && !pl_guard_monitor_mode(g) ? "deny" : "log");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ev.detail, sizeof(ev.detail), fmt, ap);
-    va_end(ap);
+    PL_EVENT_SET(&ev, detail, detail);
     pl_guard_report_event(g, &ev, NULL);
 }
+
+/* an event whose detail is formatted like printf */
+#define s_event(g, type, sev, rule, path, deny, ...)                                               \
+    do {                                                                                           \
+        char s_detail_[1024];                                                                      \
+        snprintf(s_detail_, sizeof(s_detail_), __VA_ARGS__);                                       \
+        s_event_detail(g, type, sev, rule, path, deny, s_detail_);                                 \
+    } while (0)
 
 static const char *s_task_root(const struct pl_config *cfg)
 {

@@ -37,7 +37,7 @@ int pl_harden_rlimits_from_config(const struct pl_config *cfg, const char *memor
     if (!out->as && pct > 0) {
         char *end = NULL;
         unsigned long long mb = memory_mb ? strtoull(memory_mb, &end, 10) : 0;
-        if (!memory_mb || !*memory_mb || *end || mb == 0 || mb > 1024 * 1024)
+        if (!memory_mb || !*memory_mb || *end || mb == 0 || mb > 1024ULL * 1024)
             return pl_raise(PL_ERR_CONFIG,
                             "rlimit.as_memory_pct is set but AWS_LAMBDA_FUNCTION_MEMORY_SIZE "
                             "('%s') is not a size in MB",
@@ -127,7 +127,7 @@ static int s_first_existing(const char *const *cands, size_t n, const char *base
             continue;
         int ok = strlen(r) < outlen;
         if (ok)
-            strcpy(out, r);
+            memcpy(out, r, strlen(r) + 1); /* fits: checked above */
         free(r);
         if (ok)
             return 0;
@@ -143,7 +143,7 @@ int pl_harden_find_monitor_lib(const struct pl_config *cfg, char *out, size_t ou
             return pl_raise(PL_ERR_NOT_FOUND, "monitor.lib %s: %s", set, strerror(errno));
         if (strlen(set) >= outlen)
             return pl_raise(PL_ERR_INVALID_ARG, "monitor.lib path too long");
-        strcpy(out, set);
+        memcpy(out, set, strlen(set) + 1); /* fits: checked above */
         return 0;
     }
     char dir[PATH_MAX];

@@ -81,7 +81,7 @@ int pl_harden_is_static_elf(const char *path)
         return pl_raise(PL_ERR_IO, "%s: %s", path, strerror(errno));
     int rc = -1;
     Elf64_Ehdr eh;
-    if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+    if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
         eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
         eh.e_phnum > 512) {
         pl_raise(PL_ERR_PARSE, "%s: not a 64-bit ELF program", path);
@@ -120,7 +120,7 @@ static int s_which(const char *file, char *out, size_t outlen)
     if (strchr(file, '/')) {
         if (strlen(file) >= outlen)
             return -1;
-        strcpy(out, file);
+        memcpy(out, file, strlen(file) + 1); /* fits: checked above */
         return 0;
     }
     const char *path = getenv("PATH");
@@ -133,7 +133,7 @@ static int s_which(const char *file, char *out, size_t outlen)
             memcpy(out, n ? path : ".", n ? n : 1);
             size_t o = n ? n : 1;
             out[o++] = '/';
-            strcpy(out + o, file);
+            memcpy(out + o, file, strlen(file) + 1); /* fits: checked above */
             if (access(out, X_OK) == 0)
                 return 0;
         }
@@ -150,8 +150,8 @@ static int s_which(const char *file, char *out, size_t outlen)
 #define S_AUDIT_ARCH AUDIT_ARCH_AARCH64
 #endif
 
-#define S_ARG_LO(i) (offsetof(struct seccomp_data, args) + (i) * 8)
-#define S_ARG_HI(i) (offsetof(struct seccomp_data, args) + (i) * 8 + 4)
+#define S_ARG_LO(i) (offsetof(struct seccomp_data, args) + (size_t)(i) * 8)
+#define S_ARG_HI(i) (offsetof(struct seccomp_data, args) + (size_t)(i) * 8 + 4)
 
 /* execve/execveat -> EPERM, except execveat(fd, ticket, ..., AT_EMPTY_PATH) with this fd and
  * this exact pointer: a page mapped at a random address of this process, gone with the exec.
@@ -216,6 +216,14 @@ static int s_exec_ticket(const char *path, char *const argv[], char *const envp[
     errno = ENOSYS;
     return -2;
 #endif
+}
+
+bool pl_harden_wants_ticket(const char *file, char *const envp[])
+{
+    const char *mode = s_envp_get(envp, "PROTECTLAMBDA_SECCOMP");
+    char path[PATH_MAX];
+    return mode && !strcmp(mode, "strict") && file && s_which(file, path, sizeof(path)) == 0 &&
+           pl_harden_is_static_elf(path) == 1;
 }
 
 int pl_harden_exec(const char *file, char *const argv[], char *const envp[])

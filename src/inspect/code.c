@@ -377,7 +377,8 @@ static int s_walk(struct s_scan *sc, const char *root)
             pl_free(dir);
             goto out_names;
         }
-        qsort(names, n_names, sizeof(*names), s_str_cmp);
+        if (n_names > 1) /* names is NULL for an empty directory: qsort(NULL) is undefined */
+            qsort(names, n_names, sizeof(*names), s_str_cmp);
         /* files first in name order; directories pushed in reverse so they pop in order */
         size_t first_dir = n;
         for (size_t i = 0; i < n_names; i++) {

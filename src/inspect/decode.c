@@ -223,7 +223,7 @@ int pl_decode_base64(const char *s, size_t len, struct pl_buf *out)
     int bits = 0;
     size_t n = 0;
     while (p < end) {
-        int v = s_tab[*p++];
+        int v = s_tab[*p++]; // NOLINT(bugprone-signed-char-misuse): values are -1 (skip) or 0..63
         if (v < 0)
             continue;
         acc = (acc << 6) | (uint32_t)v;

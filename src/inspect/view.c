@@ -189,7 +189,8 @@ static int s_item(struct pl_inspect_state *st, const char *s, size_t len, uint32
     it->path_off = path_off;
     it->kind = kind;
     it->decoding = dec;
-    memcpy(v->text.data + v->text.len, s, len);
+    if (len) /* s may be NULL for an empty item: memcpy(.., NULL, 0) is undefined */
+        memcpy(v->text.data + v->text.len, s, len); // NOLINT(clang-analyzer-core.NonNullParamChecker): s is NULL only when len is 0
     v->text.len += len;
     v->text.data[v->text.len++] = '\n';
     v->text.data[v->text.len] = '\0';
@@ -203,13 +204,22 @@ static int s_item(struct pl_inspect_state *st, const char *s, size_t len, uint32
 }
 
 /* store the current path; returns its offset in view->paths or (uint32_t)-1 on error */
+/* room for `extra` more bytes and the NUL: the common case inline, without a call (path
+ * building runs for every key and array element of the event) */
+static inline int s_room(struct pl_buf *b, size_t extra)
+{
+    if (b->cap && extra < b->cap - b->len)
+        return 0;
+    return pl_buf_reserve(b, extra);
+}
+
 static int s_store_path(struct pl_inspect_state *st, uint32_t *off)
 {
     struct pl_buf *p = &st->view->paths;
     if (p->len > UINT32_MAX - st->path.len - 2)
         return pl_raise(PL_ERR_LIMIT, "paths too large");
     *off = (uint32_t)p->len;
-    if (pl_buf_reserve(p, st->path.len + 1))
+    if (s_room(p, st->path.len + 1))
         return -1;
     memcpy(p->data + p->len, st->path.data, st->path.len);
     p->len += st->path.len;
@@ -225,17 +235,35 @@ static void s_path_truncate(struct pl_inspect_state *st, size_t len)
         st->path.data[len] = '\0';
 }
 
+/* key byte classes for paths: S_C_IDENT [A-Za-z0-9_$], S_C_ESC ' and \ (escaped in ['...']) */
+#define S_C_IDENT 1u
+#define S_C_ESC 2u
+static const uint8_t s_key_class[256] = {
+    ['$'] = S_C_IDENT, ['_'] = S_C_IDENT, ['\''] = S_C_ESC, ['\\'] = S_C_ESC,
+    ['0'] = S_C_IDENT, ['1'] = S_C_IDENT, ['2'] = S_C_IDENT, ['3'] = S_C_IDENT, ['4'] = S_C_IDENT,
+    ['5'] = S_C_IDENT, ['6'] = S_C_IDENT, ['7'] = S_C_IDENT, ['8'] = S_C_IDENT, ['9'] = S_C_IDENT,
+    ['a'] = S_C_IDENT, ['b'] = S_C_IDENT, ['c'] = S_C_IDENT, ['d'] = S_C_IDENT, ['e'] = S_C_IDENT,
+    ['f'] = S_C_IDENT, ['g'] = S_C_IDENT, ['h'] = S_C_IDENT, ['i'] = S_C_IDENT, ['j'] = S_C_IDENT,
+    ['k'] = S_C_IDENT, ['l'] = S_C_IDENT, ['m'] = S_C_IDENT, ['n'] = S_C_IDENT, ['o'] = S_C_IDENT,
+    ['p'] = S_C_IDENT, ['q'] = S_C_IDENT, ['r'] = S_C_IDENT, ['s'] = S_C_IDENT, ['t'] = S_C_IDENT,
+    ['u'] = S_C_IDENT, ['v'] = S_C_IDENT, ['w'] = S_C_IDENT, ['x'] = S_C_IDENT, ['y'] = S_C_IDENT,
+    ['z'] = S_C_IDENT, ['A'] = S_C_IDENT, ['B'] = S_C_IDENT, ['C'] = S_C_IDENT, ['D'] = S_C_IDENT,
+    ['E'] = S_C_IDENT, ['F'] = S_C_IDENT, ['G'] = S_C_IDENT, ['H'] = S_C_IDENT, ['I'] = S_C_IDENT,
+    ['J'] = S_C_IDENT, ['K'] = S_C_IDENT, ['L'] = S_C_IDENT, ['M'] = S_C_IDENT, ['N'] = S_C_IDENT,
+    ['O'] = S_C_IDENT, ['P'] = S_C_IDENT, ['Q'] = S_C_IDENT, ['R'] = S_C_IDENT, ['S'] = S_C_IDENT,
+    ['T'] = S_C_IDENT, ['U'] = S_C_IDENT, ['V'] = S_C_IDENT, ['W'] = S_C_IDENT, ['X'] = S_C_IDENT,
+    ['Y'] = S_C_IDENT, ['Z'] = S_C_IDENT,
+};
+
+/* [A-Za-z_$][A-Za-z0-9_$]* */
 static bool s_is_ident(const char *k, size_t n)
 {
-    if (!n)
+    if (!n || (k[0] >= '0' && k[0] <= '9'))
         return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)k[i];
-        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$';
-        if (!alpha && !(i && c >= '0' && c <= '9'))
-            return false;
-    }
-    return true;
+    unsigned all = S_C_IDENT;
+    for (size_t i = 0; i < n; i++)
+        all &= s_key_class[(unsigned char)k[i]];
+    return all != 0;
 }
 
 /* A path is "full" when one more component could pass S_MAX_PATH: it then ends with "..."
@@ -261,24 +289,40 @@ static int s_path_member(struct pl_inspect_state *st, const char *k, size_t n)
     bool cut = n > S_MAX_KEY_IN_PATH;
     if (cut)
         n = S_MAX_KEY_IN_PATH;
-    if (s_is_ident(k, n)) {
-        if (pl_buf_append_char(p, '.') || pl_buf_append(p, k, n))
-            return -1;
-    } else {
-        if (pl_buf_append_str(p, "['"))
-            return -1;
-        for (size_t i = 0; i < n; i++) {
-            char c = k[i];
-            if ((c == '\'' || c == '\\') && pl_buf_append_char(p, '\\'))
-                return -1;
-            if (pl_buf_append_char(p, c))
-                return -1;
-        }
-        if (pl_buf_append_str(p, "']"))
-            return -1;
-    }
-    if (cut && pl_buf_append_str(p, "..."))
+    /* at most "['" + 2n (escapes) + "']" + "...": one reservation, then direct writes */
+    if (s_room(p, 2 * n + 8))
         return -1;
+    char *o = p->data + p->len;
+    if (s_is_ident(k, n)) {
+        *o++ = '.';
+        memcpy(o, k, n);
+        o += n;
+    } else {
+        *o++ = '['; // NOLINT(clang-analyzer-core.NullDereference): s_room reserved p->data above
+        *o++ = '\'';
+        unsigned any = 0;
+        for (size_t i = 0; i < n; i++)
+            any |= s_key_class[(unsigned char)k[i]];
+        if (!(any & S_C_ESC)) {
+            memcpy(o, k, n); /* the common case: nothing to escape */
+            o += n;
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                char c = k[i];
+                if (c == '\'' || c == '\\')
+                    *o++ = '\\';
+                *o++ = c;
+            }
+        }
+        *o++ = '\'';
+        *o++ = ']';
+    }
+    if (cut) {
+        memcpy(o, "...", 3);
+        o += 3;
+    }
+    *o = '\0';
+    p->len = (size_t)(o - p->data);
     return 0;
 }
 
@@ -296,7 +340,12 @@ static int s_path_index(struct pl_inspect_state *st, uint64_t i)
         i /= 10;
     } while (i);
     tmp[--n] = '[';
-    return pl_buf_append(p, tmp + n, sizeof(tmp) - n);
+    if (s_room(p, sizeof(tmp) - n))
+        return -1;
+    memcpy(p->data + p->len, tmp + n, sizeof(tmp) - n);
+    p->len += sizeof(tmp) - n;
+    p->data[p->len] = '\0';
+    return 0;
 }
 
 static uint8_t s_classify(const char *k, size_t n)

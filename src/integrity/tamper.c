@@ -25,6 +25,7 @@
 #include "protectlambda/integrity.h"
 #include "protectlambda/log.h"
 
+static const unsigned char s_elf_magic[4] = {0x7f, 'E', 'L', 'F'};
 #define S_MAX_WATCHES 512
 #define S_MAX_SEEN 4096
 #define S_MAX_DEPTH 8
@@ -143,18 +144,15 @@ static const char *s_code_kind(const char *path, const struct stat *st)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    if (strstr(base, ".so") &&
-        (!strcmp(strstr(base, ".so"), ".so") || !strncmp(strstr(base, ".so"), ".so.", 4)))
+    const char *so = strstr(base, ".so");
+    if (so && (so[3] == '\0' || so[3] == '.'))
         return "shared object";
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd >= 0) {
         unsigned char magic[4];
         ssize_t r = read(fd, magic, 4);
         close(fd);
-        if (r == 4 && !memcmp(magic,
-                              "\x7f"
-                              "ELF",
-                              4))
+        if (r == 4 && !memcmp(magic, s_elf_magic, 4))
             return "ELF file";
     }
     if (st->st_mode & 0111)
@@ -435,7 +433,7 @@ static void s_children_of(pid_t pid, pid_t *out, size_t *n, size_t cap)
         char *save = NULL;
         for (char *t = strtok_r(text, " \n", &save); t && *n < cap;
              t = strtok_r(NULL, " \n", &save)) {
-            pid_t c = (pid_t)atoi(t);
+            pid_t c = (pid_t)strtol(t, NULL, 10);
             if (c > 0)
                 out[(*n)++] = c;
         }
@@ -490,7 +488,7 @@ static pid_t s_discover(const char *api)
     while ((de = readdir(d))) {
         if (de->d_name[0] < '1' || de->d_name[0] > '9')
             continue;
-        pid_t p = (pid_t)atoi(de->d_name);
+        pid_t p = (pid_t)strtol(de->d_name, NULL, 10);
         if (p == self || (best && p > best))
             continue;
         struct pl_buf env = PL_BUF_INIT;
@@ -677,7 +675,7 @@ void pl_tamper_watch_destroy(struct pl_tamper_watch *w)
         pl_free(w->wds[i].dir);
     pl_free(w->wds);
     for (size_t i = 0; i < w->n_dirs; i++)
-        pl_free(w->dirs[i]);
+        pl_free(w->dirs[i]); // NOLINT(clang-analyzer-core.NullDereference): dirs has n_dirs entries
     pl_free(w->dirs);
     pl_free(w->discover);
     pl_free(w->seen);

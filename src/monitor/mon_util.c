@@ -221,7 +221,7 @@ int pl_mon_net_parse(const char *text, struct pl_mon_net *out)
 static bool s_prefix_eq(const uint8_t *a, const uint8_t *b, int bits)
 {
     int bytes = bits / 8, rem = bits % 8;
-    if (memcmp(a, b, (size_t)bytes))
+    if (memcmp(a, b, (size_t)bytes) != 0)
         return false;
     if (!rem)
         return true;

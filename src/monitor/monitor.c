@@ -428,7 +428,7 @@ static void s_init(void)
     if (px && *px && pl_mon_net_parse(px, &C.proxy) == 0 && C.proxy.family)
         C.has_proxy = true;
     const char *tr = getenv("LAMBDA_TASK_ROOT");
-    if (tr && tr[0] == '/' && strcmp(tr, "/"))
+    if (tr && tr[0] == '/' && strcmp(tr, "/") != 0)
         C.task_root = s_pool_dup(tr, strlen(tr));
 
     const char *sock = getenv(PL_MON_ENV_SOCKET);
@@ -451,16 +451,16 @@ static void s_init(void)
     Dl_info info;
     if (dladdr((void *)s_init, &info) && info.dli_fname && info.dli_fname[0] == '/')
         C.self_lib = s_pool_dup(info.dli_fname, strlen(info.dli_fname));
-    else if (getenv(PL_MON_ENV_LIB))
-        C.self_lib = s_pool_dup(getenv(PL_MON_ENV_LIB), strlen(getenv(PL_MON_ENV_LIB)));
+    else if ((tr = getenv(PL_MON_ENV_LIB)) != NULL)
+        C.self_lib = s_pool_dup(tr, strlen(tr));
     for (char **e = environ; e && *e; e++)
         if (s_keep_name(*e) && C.n_keep_env < S_MAX_LIST &&
             (C.keep_env[C.n_keep_env] = s_pool_dup(*e, strlen(*e))))
             C.n_keep_env++;
     const char *rp = getenv(PL_MON_ENV_ROOT_PID);
-    C.root_pid = rp ? (pid_t)atoi(rp) : 0;
+    C.root_pid = rp ? (pid_t)strtol(rp, NULL, 10) : 0;
     const char *ch = getenv(PL_MON_ENV_CHAIN);
-    C.chain = ch ? atoi(ch) : 0;
+    C.chain = ch ? (int)strtol(ch, NULL, 10) : 0;
     const char *ld = getenv("LD_PRELOAD");
     if (ld)
         C.ld_preload = s_pool_dup(ld, strlen(ld));
@@ -888,14 +888,14 @@ static void s_which(const char *file, char *out, size_t outlen)
  * (it inherits the monitor), and a denial there reaches Java as an IOException. */
 static bool s_is_trampoline(const char *path)
 {
-    if (strcmp(pl_mon_basename(path), "jspawnhelper"))
+    if (strcmp(pl_mon_basename(path), "jspawnhelper") != 0)
         return false;
     /* C.exe = <home>/bin/java, path = <home>/lib/jspawnhelper */
     const char *b = strrchr(C.exe, '/');
-    if (!b || strcmp(b + 1, "java"))
+    if (!b || strcmp(b + 1, "java") != 0)
         return false;
     size_t bin = (size_t)(b - C.exe); /* <home>/bin */
-    if (bin < 4 || strncmp(C.exe + bin - 4, "/bin", 4))
+    if (bin < 4 || strncmp(C.exe + bin - 4, "/bin", 4) != 0)
         return false;
     size_t home = bin - 4;
     return !strncmp(path, C.exe, home) && !strcmp(path + home, "/lib/jspawnhelper");
@@ -1060,7 +1060,7 @@ EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
     do {                                                                                      \
         va_list ap;                                                                           \
         size_t n_ = 0;                                                                        \
-        args[n_++] = (char *)(first);                                                         \
+        (args)[n_++] = (char *)(first);                                                       \
         va_start(ap, last_arg);                                                               \
         if (first) {                                                                          \
             char *a_;                                                                         \
@@ -1070,12 +1070,12 @@ EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
                     errno = E2BIG;                                                            \
                     return -1;                                                                \
                 }                                                                             \
-                args[n_++] = a_;                                                              \
+                (args)[n_++] = a_;                                                            \
             }                                                                                 \
         }                                                                                     \
-        args[n_] = NULL;                                                                      \
+        (args)[n_] = NULL;                                                                    \
         if (want_env)                                                                         \
-            envp_out = va_arg(ap, char **);                                                   \
+            (envp_out) = va_arg(ap, char **);                                                 \
         va_end(ap);                                                                           \
     } while (0)
 

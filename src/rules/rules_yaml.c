@@ -156,7 +156,7 @@ static int s_rule(const struct s_ctx *c, struct pl_ruleset *set, const yaml_node
             if (seen & S_F_FLAGS) {
                 rc = s_err(c, kn, PL_ERR_RULES_SYNTAX, "duplicate key 'flags'");
             } else if ((rc = s_strv(c, kn, vn, &fl)) == 0) {
-                for (size_t i = 0; fl[i]; i++) {
+                for (size_t i = 0; fl[i]; i++) { // NOLINT(clang-analyzer-core.NullDereference): s_strv sets fl on success
                     unsigned f;
                     if (pl_rule_flag_parse(fl[i], &f)) {
                         rc = s_err(c, vn, PL_ERR_RULES_SYNTAX,

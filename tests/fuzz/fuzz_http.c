@@ -1,7 +1,7 @@
 /* HTTP/1.1 layer: the head parsers and the buffered connection (heads, Content-Length and
  * chunked bodies with trailers, pipelining) on arbitrary bytes must answer ok / incomplete /
  * invalid, never crash, never read past the input, never leak, and never produce more body
- * bytes than they were given. */
+ * bytes than they were given; the same bytes are also read as responses (client side). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -68,8 +68,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (total > size)
             abort(); /* decoded bodies never exceed the input */
     }
-    pl_buf_clean_up(&body);
     pl_http_conn_clean_up(&c);
+
+    /* the same bytes read as responses by a client (the proxy's upstream side): heads with
+     * 1xx skipped, Content-Length / chunked (trailers) / until-close bodies, HEAD answers */
+    fd = memfd_create("fuzz_http_resp", MFD_CLOEXEC);
+    if (fd >= 0) {
+        if (size && write(fd, data, size) != (ssize_t)size) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    if (fd >= 0) {
+        lseek(fd, 0, SEEK_SET);
+        pl_http_conn_init(&c, fd);
+        total = 0;
+        for (int i = 0; i < 64; i++) {
+            bool head = size && (data[0] & 1) && i == 0;
+            if (pl_http_conn_read_response(&c, &m, head) != 0)
+                break;
+            if (m.status < 100 || m.status > 999 ||
+                (m.status < 200 && m.status != 101))
+                abort(); /* interim answers are skipped (101 ends HTTP: it is final) */
+            pl_buf_reset(&body);
+            if (pl_http_conn_read_body(&c, &m, &body, 1 << 20))
+                break;
+            total += body.len;
+            if (total > size)
+                abort();
+            for (size_t t = 0; t < m.n_trailers; t++)
+                if (!m.trailers[t].name || !m.trailers[t].value)
+                    abort();
+            if (!m.keep_alive)
+                break;
+        }
+        pl_http_conn_clean_up(&c);
+    }
+    pl_buf_clean_up(&body);
     pl_http_msg_clean_up(&m);
     return 0;
 }

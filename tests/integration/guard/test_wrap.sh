@@ -3,7 +3,8 @@
 # the runtime's arguments unchanged (blanks, empty strings, dashes), always execs, and dies with
 # a clear message (exit 127) only when the runtime cannot be executed.
 set -u
-BIN="${PL_BIN:?PL_BIN not set}"
+# usage: test_wrap.sh [BINARY]   (default $PL_BIN; the layer also ships protectlambda-wrap)
+BIN="${1:-${PL_BIN:?PL_BIN not set}}"
 pass=0; fail=0
 ok() { pass=$((pass + 1)); echo "PASS $1"; }
 ko() { fail=$((fail + 1)); echo "FAIL $1"; }
@@ -36,6 +37,15 @@ out="$(PATH="$tmp:$PATH" AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 "$BIN" wrap rt x 
 out="$(AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 PROTECTLAMBDA_MODE=bogus "$BIN" wrap -- "$tmp/rt" y 2>"$tmp/err")"
 [ "$out" = "$(printf '<y>\nAPI=127.0.0.1:9009\nUP=127.0.0.1:9001')" ] && grep -q "settings" "$tmp/err" \
   && ok "bad settings: exec with defaults, logged" || ko "bad settings: $out / $(cat "$tmp/err")"
+
+# hardening that fails: logged, the runtime starts anyway; with wrap_strict it does not
+out="$(PROTECTLAMBDA_MONITOR=true PROTECTLAMBDA_MONITOR_LIB=/nonexistent.so "$BIN" wrap -- "$tmp/rt" z 2>"$tmp/err")"
+case "$out" in "<z>"*) grep -q "hardening failed, starting the runtime without it" "$tmp/err" \
+  && ok "hardening failure: logged, exec anyway" || ko "hardening failure not logged: $(cat "$tmp/err")";;
+  *) ko "hardening failure stopped the runtime: $out";; esac
+out="$(PROTECTLAMBDA_WRAP_STRICT=true PROTECTLAMBDA_MONITOR=true PROTECTLAMBDA_MONITOR_LIB=/nonexistent.so "$BIN" wrap -- "$tmp/rt" z 2>"$tmp/err")"; rc=$?
+[ "$rc" = 127 ] && [ -z "$out" ] && grep -q "wrap_strict" "$tmp/err" \
+  && ok "wrap_strict: refuses to start unhardened" || ko "wrap_strict: rc=$rc out=$out"
 
 # no command: usage error 2
 "$BIN" wrap 2>/dev/null; rc=$?

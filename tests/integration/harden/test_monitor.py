@@ -75,7 +75,7 @@ class Listener:
                           "act": "log", "what": tag})
         s.sendto(msg.encode(), "\0" + self.name[1:])
         s.close()
-        deadline = time.time() + 5
+        deadline = time.time() + 30
         with self.cv:
             while time.time() < deadline:
                 for i in range(self.cursor, len(self.lines)):

@@ -258,3 +258,34 @@ PL_TEST(function_rules_beside_the_packs)
                  PL_PROXY_DENY);
     s_teardown(&f);
 }
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+PL_TEST(serve_and_stop_frees_everything)
+{
+    /* the proxy listens, takes connections (sessions are pooled), and stops cleanly: the
+     * harness fails this test if anything is left allocated */
+    struct fixture f;
+    PL_CHECK_OK(s_setup(&f, "block", NULL));
+    PL_CHECK_OK(pl_guard_serve(f.g, "127.0.0.1:1", 0));
+    int port = pl_guard_port(f.g);
+    PL_CHECK(port > 0);
+    for (int i = 0; i < 3; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        PL_CHECK(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+        /* an unknown path: the upstream is unreachable, the proxy answers 502 itself */
+        const char req[] = "GET /2018-06-01/runtime/x HTTP/1.1\r\nHost: x\r\n\r\n";
+        PL_CHECK(write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1));
+        char buf[512];
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        PL_CHECK(n > 12);
+        buf[n] = '\0';
+        PL_CHECK_MSG(!strncmp(buf, "HTTP/1.1 502", 12), "%s", buf);
+        close(fd);
+    }
+    s_teardown(&f); /* pl_guard_destroy stops the proxy and frees the pooled sessions */
+}
