@@ -146,17 +146,41 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _mini_yaml_rules(text):
+    """the subset of YAML the packs use for these keys (without python3-yaml): `- id: X`,
+    `target: T`, `flags: [a, b]`, `pattern: '...'` (single-quoted, '' for ')"""
+    rules, cur = [], None
+    for line in text.splitlines():
+        t = line.strip()
+        if t.startswith("- id:"):
+            cur = {"id": t[5:].strip()}
+            rules.append(cur)
+        elif cur is None:
+            continue
+        elif t.startswith("target:"):
+            cur["target"] = t[7:].strip()
+        elif t.startswith("flags:"):
+            cur["flags"] = [x.strip() for x in t[6:].strip().strip("[]").split(",") if x.strip()]
+        elif t.startswith("pattern: '") and t.endswith("'"):
+            cur["pattern"] = t[10:-1].replace("''", "'")
+    return [r for r in rules if "pattern" in r]
+
+
 def load_code_rules(pl_bin, tmp):
     """the code rules of the default packs (rules/*.yaml): id, pattern, flags"""
-    import yaml  # python3-yaml (Debian), installed by scripts/setup.sh
+    try:
+        import yaml  # python3-yaml, when installed
+    except ImportError:
+        yaml = None
     rules = []
     rdir = os.path.join(SRC, "rules")
     for name in sorted(os.listdir(rdir)):
         if not name.endswith((".yaml", ".yml")):
             continue
         with open(os.path.join(rdir, name), encoding="utf-8") as f:
-            doc = yaml.safe_load(f)
-        for r in doc.get("rules", []):
+            text = f.read()
+        doc = yaml.safe_load(text).get("rules", []) if yaml else _mini_yaml_rules(text)
+        for r in doc:
             if r.get("target") == "code":
                 rules.append((r["id"], r["pattern"], r.get("flags") or []))
     return rules

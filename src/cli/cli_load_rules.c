@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "protectlambda/cli.h"
+#include "protectlambda/inspect.h"
 #include "protectlambda/log.h"
 
 int pl_cli_rules_load(struct pl_cli_rules *r, char *const *rules, size_t n_rules,
@@ -42,4 +44,46 @@ void pl_cli_rules_clean_up(struct pl_cli_rules *r)
     if (r->cfg_ok)
         pl_config_clean_up(&r->cfg);
     memset(r, 0, sizeof(*r));
+}
+
+int pl_cli_rule_opt(struct pl_cli_rule_opts *o, const char *cmd, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    if (!strcmp(a, "--no-default-rules")) {
+        o->no_defaults = true;
+        return 1;
+    }
+    if (strcmp(a, "--rules") && strcmp(a, "--rules-db"))
+        return 0;
+    if (*i + 1 >= argc)
+        return pl_cli_usage_error(cmd, "%s needs a value", a);
+    char *val = argv[++*i];
+    if (!strcmp(a, "--rules-db")) {
+        o->db = val;
+        return 1;
+    }
+    if (pl_array_reserve((void **)&o->rules, &o->cap_rules, o->n_rules + 1, sizeof(*o->rules)))
+        return -1;
+    o->rules[o->n_rules++] = val;
+    return 1;
+}
+
+int pl_cli_rules_load_opts(struct pl_cli_rules *r, const struct pl_cli_rule_opts *o, int target)
+{
+    return pl_cli_rules_load(r, o->rules, o->n_rules, o->db, o->no_defaults, target);
+}
+
+void pl_cli_rule_opts_clean_up(struct pl_cli_rule_opts *o)
+{
+    pl_free(o->rules);
+    memset(o, 0, sizeof(*o));
+}
+
+void pl_cli_checker_configure(struct pl_checker *ck, const struct pl_config *cfg)
+{
+    ck->limits.max_depth = (uint32_t)pl_config_int(cfg, PL_CFG_MAX_DEPTH);
+    ck->limits.max_items = (uint64_t)pl_config_int(cfg, PL_CFG_MAX_KEYS);
+    ck->limits.max_decoded = (uint64_t)pl_config_int(cfg, PL_CFG_MAX_DECODED);
+    ck->limits.decode_rounds = (uint32_t)pl_config_int(cfg, PL_CFG_DECODE_ROUNDS);
+    ck->deny_on_bound = !strcmp(pl_config_str(cfg, PL_CFG_ON_BOUND), "deny");
 }

@@ -21,4 +21,26 @@ int pl_cli_rules_load(struct pl_cli_rules *r, char *const *rules, size_t n_rules
                       const char *db_path, bool no_defaults, int target);
 void pl_cli_rules_clean_up(struct pl_cli_rules *r);
 
+/* The rule options those commands share: --rules PATH (repeatable), --rules-db FILE,
+ * --no-default-rules. Zero-initialise; the paths point into argv. */
+struct pl_cli_rule_opts {
+    char **rules;
+    size_t n_rules, cap_rules;
+    const char *db;
+    bool no_defaults;
+};
+
+/* argv[*i] is looked at: a rule option is consumed with its value (*i advanced). Returns 1
+ * consumed, 0 not a rule option, 2 usage error (printed as "protectlambda <cmd>: ..."), -1
+ * error (pl_last_error). */
+int pl_cli_rule_opt(struct pl_cli_rule_opts *o, const char *cmd, int argc, char **argv, int *i);
+/* pl_cli_rules_load with the parsed options */
+int pl_cli_rules_load_opts(struct pl_cli_rules *r, const struct pl_cli_rule_opts *o, int target);
+void pl_cli_rule_opts_clean_up(struct pl_cli_rule_opts *o);
+
+struct pl_checker;
+/* the checker's bounds and on_bound from the settings (max_depth, max_keys, max_decoded,
+ * decode_rounds, on_bound) */
+void pl_cli_checker_configure(struct pl_checker *ck, const struct pl_config *cfg);
+
 #endif

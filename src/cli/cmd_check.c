@@ -120,10 +120,10 @@ static int s_print_text(struct pl_buf *o, const char *file, const struct pl_verd
 
 static int s_check_main(int argc, char **argv)
 {
-    const char *direction = NULL, *db = NULL, *format = "text";
-    bool no_defaults = false;
-    char **rules = NULL, **inputs = NULL;
-    size_t n_rules = 0, n_inputs = 0, cap_r = 0, cap_i = 0;
+    const char *direction = NULL, *format = "text";
+    struct pl_cli_rule_opts ro = {0};
+    char **inputs = NULL;
+    size_t n_inputs = 0, cap_i = 0;
     int status = 2;
     struct pl_cli_rules r;
     bool loaded = false, checker_ok = false;
@@ -139,27 +139,25 @@ static int s_check_main(int argc, char **argv)
             status = 0;
             goto out;
         }
-        bool has_val = i + 1 < argc;
-        if (!strcmp(a, "--direction") || !strcmp(a, "--rules") || !strcmp(a, "--rules-db") ||
-            !strcmp(a, "--format")) {
-            if (!has_val) {
+        int ro_rc = pl_cli_rule_opt(&ro, "check", argc, argv, &i);
+        if (ro_rc < 0)
+            goto error;
+        if (ro_rc == 2) {
+            status = 2;
+            goto out;
+        }
+        if (ro_rc == 1)
+            continue;
+        if (!strcmp(a, "--direction") || !strcmp(a, "--format")) {
+            if (i + 1 >= argc) {
                 status = pl_cli_usage_error("check", "%s needs a value", a);
                 goto out;
             }
             const char *val = argv[++i];
             if (!strcmp(a, "--direction"))
                 direction = val;
-            else if (!strcmp(a, "--rules-db"))
-                db = val;
-            else if (!strcmp(a, "--format"))
+            else
                 format = val;
-            else {
-                if (pl_array_reserve((void **)&rules, &cap_r, n_rules + 1, sizeof(*rules)))
-                    goto error;
-                rules[n_rules++] = (char *)val;
-            }
-        } else if (!strcmp(a, "--no-default-rules")) {
-            no_defaults = true;
         } else if (a[0] == '-' && a[1] != '\0') {
             status = pl_cli_usage_error("check", "unknown option '%s'", a);
             goto out;
@@ -183,16 +181,12 @@ static int s_check_main(int argc, char **argv)
     }
     enum pl_target target = !strcmp(direction, "in") ? PL_TARGET_IN : PL_TARGET_OUT;
     loaded = true;
-    if (pl_cli_rules_load(&r, rules, n_rules, db, no_defaults, (int)target))
+    if (pl_cli_rules_load_opts(&r, &ro, (int)target))
         goto error;
     if (pl_checker_init(&checker, &r.set, r.engines[target]))
         goto error;
     checker_ok = true;
-    checker.limits.max_depth = (uint32_t)pl_config_int(&r.cfg, PL_CFG_MAX_DEPTH);
-    checker.limits.max_items = (uint64_t)pl_config_int(&r.cfg, PL_CFG_MAX_KEYS);
-    checker.limits.max_decoded = (uint64_t)pl_config_int(&r.cfg, PL_CFG_MAX_DECODED);
-    checker.limits.decode_rounds = (uint32_t)pl_config_int(&r.cfg, PL_CFG_DECODE_ROUNDS);
-    checker.deny_on_bound = !strcmp(pl_config_str(&r.cfg, PL_CFG_ON_BOUND), "deny");
+    pl_cli_checker_configure(&checker, &r.cfg);
 
     bool json = !strcmp(format, "json"), any_deny = false, any_error = false;
     for (size_t i = 0; i < n_inputs; i++) {
@@ -236,7 +230,7 @@ out:
         pl_checker_clean_up(&checker);
     if (loaded)
         pl_cli_rules_clean_up(&r);
-    pl_free(rules);
+    pl_cli_rule_opts_clean_up(&ro);
     pl_free(inputs);
     return status;
 }

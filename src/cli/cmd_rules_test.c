@@ -124,12 +124,7 @@ static int s_checker(struct s_ctx *c, enum pl_target t, struct pl_checker **out)
         if (pl_checker_init(&c->checkers[k], &c->r->set, c->r->engines[t]))
             return -1;
         c->checker_ok[k] = true;
-        struct pl_checker *ck = &c->checkers[k];
-        ck->limits.max_depth = (uint32_t)pl_config_int(&c->r->cfg, PL_CFG_MAX_DEPTH);
-        ck->limits.max_items = (uint64_t)pl_config_int(&c->r->cfg, PL_CFG_MAX_KEYS);
-        ck->limits.max_decoded = (uint64_t)pl_config_int(&c->r->cfg, PL_CFG_MAX_DECODED);
-        ck->limits.decode_rounds = (uint32_t)pl_config_int(&c->r->cfg, PL_CFG_DECODE_ROUNDS);
-        ck->deny_on_bound = !strcmp(pl_config_str(&c->r->cfg, PL_CFG_ON_BOUND), "deny");
+        pl_cli_checker_configure(&c->checkers[k], &c->r->cfg);
     }
     *out = &c->checkers[k];
     return 0;
@@ -428,10 +423,10 @@ static int s_table(struct s_ctx *c, const char *table)
 
 static int s_rules_test_main(int argc, char **argv)
 {
-    const char *db = NULL;
-    bool no_defaults = false, loaded = false;
-    char **rules = NULL, **tables = NULL;
-    size_t n_rules = 0, n_tables = 0, cap_r = 0, cap_t = 0;
+    bool loaded = false;
+    struct pl_cli_rule_opts ro = {0};
+    char **tables = NULL;
+    size_t n_tables = 0, cap_t = 0;
     int status = 2;
     struct pl_cli_rules r;
     struct s_ctx c;
@@ -445,22 +440,16 @@ static int s_rules_test_main(int argc, char **argv)
             status = 0;
             goto out;
         }
-        if (!strcmp(a, "--rules") || !strcmp(a, "--rules-db")) {
-            if (i + 1 >= argc) {
-                status = pl_cli_usage_error("rules test", "%s needs a value", a);
-                goto out;
-            }
-            const char *val = argv[++i];
-            if (!strcmp(a, "--rules-db")) {
-                db = val;
-            } else {
-                if (pl_array_reserve((void **)&rules, &cap_r, n_rules + 1, sizeof(*rules)))
-                    goto error;
-                rules[n_rules++] = (char *)val;
-            }
-        } else if (!strcmp(a, "--no-default-rules")) {
-            no_defaults = true;
-        } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+        int ro_rc = pl_cli_rule_opt(&ro, "rules test", argc, argv, &i);
+        if (ro_rc < 0)
+            goto error;
+        if (ro_rc == 2) {
+            status = 2;
+            goto out;
+        }
+        if (ro_rc == 1)
+            continue;
+        if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             c.verbose = true;
         } else if (a[0] == '-' && a[1] != '\0') {
             status = pl_cli_usage_error("rules test", "unknown option '%s'", a);
@@ -476,7 +465,7 @@ static int s_rules_test_main(int argc, char **argv)
         goto out;
     }
     loaded = true;
-    if (pl_cli_rules_load(&r, rules, n_rules, db, no_defaults, -1))
+    if (pl_cli_rules_load_opts(&r, &ro, -1))
         goto error;
     c.r = &r;
     for (size_t i = 0; i < n_tables; i++)
@@ -500,7 +489,7 @@ out:
     pl_verdict_clean_up(&c.verdict);
     if (loaded)
         pl_cli_rules_clean_up(&r);
-    pl_free(rules);
+    pl_cli_rule_opts_clean_up(&ro);
     pl_free(tables);
     return status;
 }

@@ -175,10 +175,11 @@ static int s_text(struct pl_buf *o, const struct pl_code_scan *s)
 
 static int s_scan_main(int argc, char **argv)
 {
-    const char *db = NULL, *format = "text";
-    bool no_defaults = false, user_skip = false;
-    char **rules = NULL, **paths = NULL, **skips = NULL;
-    size_t n_rules = 0, n_paths = 0, n_skips = 0, cap_r = 0, cap_p = 0, cap_s = 0;
+    const char *format = "text";
+    bool user_skip = false;
+    struct pl_cli_rule_opts ro = {0};
+    char **paths = NULL, **skips = NULL;
+    size_t n_paths = 0, n_skips = 0, cap_p = 0, cap_s = 0;
     int status = 2;
     struct pl_cli_rules r;
     bool loaded = false;
@@ -193,29 +194,29 @@ static int s_scan_main(int argc, char **argv)
             status = 0;
             goto out;
         }
-        if (!strcmp(a, "--rules") || !strcmp(a, "--rules-db") || !strcmp(a, "--format") ||
-            !strcmp(a, "--skip")) {
+        int ro_rc = pl_cli_rule_opt(&ro, "scan", argc, argv, &i);
+        if (ro_rc < 0)
+            goto error;
+        if (ro_rc == 2) {
+            status = 2;
+            goto out;
+        }
+        if (ro_rc == 1)
+            continue;
+        if (!strcmp(a, "--format") || !strcmp(a, "--skip")) {
             if (i + 1 >= argc) {
                 status = pl_cli_usage_error("scan", "%s needs a value", a);
                 goto out;
             }
             char *val = argv[++i];
-            if (!strcmp(a, "--rules-db")) {
-                db = val;
-            } else if (!strcmp(a, "--format")) {
+            if (!strcmp(a, "--format")) {
                 format = val;
-            } else if (!strcmp(a, "--rules")) {
-                if (pl_array_reserve((void **)&rules, &cap_r, n_rules + 1, sizeof(*rules)))
-                    goto error;
-                rules[n_rules++] = val;
             } else {
                 user_skip = true;
                 if (pl_array_reserve((void **)&skips, &cap_s, n_skips + 1, sizeof(*skips)))
                     goto error;
                 skips[n_skips++] = val;
             }
-        } else if (!strcmp(a, "--no-default-rules")) {
-            no_defaults = true;
         } else if (a[0] == '-' && a[1] != '\0') {
             status = pl_cli_usage_error("scan", "unknown option '%s'", a);
             goto out;
@@ -234,7 +235,7 @@ static int s_scan_main(int argc, char **argv)
         goto out;
     }
     loaded = true;
-    if (pl_cli_rules_load(&r, rules, n_rules, db, no_defaults, PL_TARGET_CODE))
+    if (pl_cli_rules_load_opts(&r, &ro, PL_TARGET_CODE))
         goto error;
     char *const *skip_list = skips;
     size_t n_skip_list = n_skips;
@@ -261,7 +262,7 @@ out:
     pl_code_scan_clean_up(&scan);
     if (loaded)
         pl_cli_rules_clean_up(&r);
-    pl_free(rules);
+    pl_cli_rule_opts_clean_up(&ro);
     pl_free(paths);
     pl_free(skips);
     return status;

@@ -992,66 +992,76 @@ static char *const *s_env_fix(char *const *envp, char **out, char *ld, size_t ld
     return out;
 }
 
-static int s_execve_impl(const char *path, char *const argv[], char *const envp[])
+static void *s_real(void **slot, const char *name)
 {
-    if (!R.execve)
-        R.execve = (execve_fn)dlsym(RTLD_NEXT, "execve");
+    void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    if (!f) {
+        f = dlsym(RTLD_NEXT, name);
+        __atomic_store_n(slot, f, __ATOMIC_RELAXED);
+    }
+    return f;
+}
+#define S_REAL(field, name) ((__typeof__(R.field))s_real((void **)&R.field, name))
+
+/* the environment handed to the real exec call: on the hook's stack, no allocation */
+struct s_exec_buf {
+    char *env[S_ENV_CAP];
+    char ld[PATH_MAX * 2];
+    char chain[48];
+};
+
+/* shared tail of the exec hooks, called inside s_enter(): check the resolved program, rebuild
+ * the environment into b, leave and restore the caller's errno. Returns the environment for the
+ * real call, or NULL when denied (after s_leave, errno from s_exec_check). */
+static char *const *s_exec_prepare(const char *abs, char *const argv[], char *const envp[],
+                                   const char *how, bool replaces, int saved, struct s_exec_buf *b)
+{
+    int chk = s_exec_check(abs, argv, how, replaces);
+    if (chk < 0) {
+        s_leave();
+        return NULL;
+    }
+    char *const *e =
+        s_env_fix(envp, b->env, b->ld, sizeof(b->ld), chk == 1, b->chain, sizeof(b->chain));
+    s_leave();
+    errno = saved;
+    return e;
+}
+
+/* execve (use_path false) and execvpe (true): the same signature, the program found as the
+ * real call will find it */
+static int s_exec_impl(bool use_path, const char *path, char *const argv[], char *const envp[])
+{
+    execve_fn real = use_path ? S_REAL(execvpe, "execvpe") : S_REAL(execve, "execve");
     if (!s_ready() || !s_enter())
-        return R.execve(path, argv, envp);
+        return real(path, argv, envp);
     int saved = errno;
     char abs[PATH_MAX];
     s_which(path ? path : "", abs, sizeof(abs));
-    int chk = s_exec_check(abs, argv, "execve", true);
-    if (chk < 0) {
-        s_leave();
-        return -1;
-    }
-    char *env[S_ENV_CAP], ld[PATH_MAX * 2], chainbuf[48];
-    char *const *e = s_env_fix(envp, env, ld, sizeof(ld), chk == 1, chainbuf, sizeof(chainbuf));
-    s_leave();
-    errno = saved;
-    return R.execve(path, argv, e);
-}
-
-static int s_execvpe_impl(const char *file, char *const argv[], char *const envp[])
-{
-    if (!R.execvpe)
-        R.execvpe = (execvpe_fn)dlsym(RTLD_NEXT, "execvpe");
-    if (!s_ready() || !s_enter())
-        return R.execvpe(file, argv, envp);
-    int saved = errno;
-    char abs[PATH_MAX];
-    s_which(file ? file : "", abs, sizeof(abs));
-    int chk = s_exec_check(abs, argv, "execvp", true);
-    if (chk < 0) {
-        s_leave();
-        return -1;
-    }
-    char *env[S_ENV_CAP], ld[PATH_MAX * 2], chainbuf[48];
-    char *const *e = s_env_fix(envp, env, ld, sizeof(ld), chk == 1, chainbuf, sizeof(chainbuf));
-    s_leave();
-    errno = saved;
-    return R.execvpe(file, argv, e);
+    struct s_exec_buf b;
+    char *const *e =
+        s_exec_prepare(abs, argv, envp, use_path ? "execvp" : "execve", true, saved, &b);
+    return e ? real(path, argv, e) : -1;
 }
 
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-    return s_execve_impl(path, argv, envp);
+    return s_exec_impl(false, path, argv, envp);
 }
 
 EXPORT int execv(const char *path, char *const argv[])
 {
-    return s_execve_impl(path, argv, environ);
+    return s_exec_impl(false, path, argv, environ);
 }
 
 EXPORT int execvp(const char *file, char *const argv[])
 {
-    return s_execvpe_impl(file, argv, environ);
+    return s_exec_impl(true, file, argv, environ);
 }
 
 EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-    return s_execvpe_impl(file, argv, envp);
+    return s_exec_impl(true, file, argv, envp);
 }
 
 #define S_MAX_LARGS 4096
@@ -1085,7 +1095,7 @@ EXPORT int execl(const char *path, const char *arg, ...)
     char **unused = NULL;
     S_COLLECT_ARGS(arg, arg, args, false, unused);
     (void)unused;
-    return s_execve_impl(path, args, environ);
+    return s_exec_impl(false, path, args, environ);
 }
 
 EXPORT int execlp(const char *file, const char *arg, ...)
@@ -1094,7 +1104,7 @@ EXPORT int execlp(const char *file, const char *arg, ...)
     char **unused = NULL;
     S_COLLECT_ARGS(arg, arg, args, false, unused);
     (void)unused;
-    return s_execvpe_impl(file, args, environ);
+    return s_exec_impl(true, file, args, environ);
 }
 
 EXPORT int execle(const char *path, const char *arg, ...)
@@ -1102,7 +1112,7 @@ EXPORT int execle(const char *path, const char *arg, ...)
     char *args[S_MAX_LARGS];
     char **envp = NULL;
     S_COLLECT_ARGS(arg, arg, args, true, envp);
-    return s_execve_impl(path, args, envp);
+    return s_exec_impl(false, path, args, envp);
 }
 
 static void s_fd_path(int fd, char *out, size_t outlen)
@@ -1130,16 +1140,9 @@ EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
     int saved = errno;
     char path[PATH_MAX];
     s_fd_path(fd, path, sizeof(path));
-    int chk = s_exec_check(path, argv, "fexecve", true);
-    if (chk < 0) {
-        s_leave();
-        return -1;
-    }
-    char *env[S_ENV_CAP], ld[PATH_MAX * 2], chainbuf[48];
-    char *const *e = s_env_fix(envp, env, ld, sizeof(ld), chk == 1, chainbuf, sizeof(chainbuf));
-    s_leave();
-    errno = saved;
-    return R.fexecve(fd, argv, e);
+    struct s_exec_buf b;
+    char *const *e = s_exec_prepare(path, argv, envp, "fexecve", true, saved, &b);
+    return e ? R.fexecve(fd, argv, e) : -1;
 }
 
 EXPORT int execveat(int dirfd, const char *pathname, char *const argv[], char *const envp[],
@@ -1157,15 +1160,10 @@ EXPORT int execveat(int dirfd, const char *pathname, char *const argv[], char *c
         s_fd_path(dirfd, path, sizeof(path));
     else if (s_abs_path(dirfd, pathname, path, sizeof(path), &dd) < 0)
         pl_mon_strlcpy(path, pathname ? pathname : "", sizeof(path));
-    int chk = s_exec_check(path, argv, "execveat", true);
-    if (chk < 0) {
-        s_leave();
+    struct s_exec_buf b;
+    char *const *e = s_exec_prepare(path, argv, envp, "execveat", true, saved, &b);
+    if (!e)
         return -1;
-    }
-    char *env[S_ENV_CAP], ld[PATH_MAX * 2], chainbuf[48];
-    char *const *e = s_env_fix(envp, env, ld, sizeof(ld), chk == 1, chainbuf, sizeof(chainbuf));
-    s_leave();
-    errno = saved;
     if (R.execveat)
         return R.execveat(dirfd, pathname, argv, e, flags);
     return (int)syscall(SYS_execveat, dirfd, pathname, argv, e, flags);
@@ -1189,16 +1187,13 @@ static int s_spawn(bool use_path, pid_t *pid, const char *file,
         if (s_abs_path(AT_FDCWD, file, abs, sizeof(abs), &dd) < 0)
             pl_mon_strlcpy(abs, file ? file : "", sizeof(abs));
     }
-    int chk = s_exec_check(abs, argv, use_path ? "posix_spawnp" : "posix_spawn", false);
-    if (chk < 0) {
-        s_leave();
+    struct s_exec_buf b;
+    char *const *e = s_exec_prepare(abs, argv, envp, use_path ? "posix_spawnp" : "posix_spawn",
+                                    false, saved, &b);
+    if (!e) {
         errno = EACCES; /* posix_spawn reports through its result; some callers read errno */
         return EACCES;
     }
-    char *env[S_ENV_CAP], ld[PATH_MAX * 2], chainbuf[48];
-    char *const *e = s_env_fix(envp, env, ld, sizeof(ld), chk == 1, chainbuf, sizeof(chainbuf));
-    s_leave();
-    errno = saved;
     return real(pid, file, fa, attr, argv, e);
 }
 
@@ -1257,6 +1252,17 @@ static bool s_has_mode(int flags)
     return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
+/* the optional mode argument of open/openat: read only where the call takes one */
+#define S_VA_MODE(flags, mode)                                                                \
+    do {                                                                                      \
+        if (s_has_mode(flags)) {                                                              \
+            va_list ap_;                                                                      \
+            va_start(ap_, flags);                                                             \
+            (mode) = (mode_t)va_arg(ap_, int);                                                \
+            va_end(ap_);                                                                      \
+        }                                                                                     \
+    } while (0)
+
 /* common body of the open family: check, call, re-check the resolved path */
 #define S_OPEN_BODY(dirfd, path, flags, call)                                                 \
     do {                                                                                      \
@@ -1285,62 +1291,31 @@ static bool s_has_mode(int flags)
         return fd_;                                                                           \
     } while (0)
 
-static void *s_real(void **slot, const char *name)
-{
-    void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
-    if (!f) {
-        f = dlsym(RTLD_NEXT, name);
-        __atomic_store_n(slot, f, __ATOMIC_RELAXED);
-    }
-    return f;
-}
-#define S_REAL(field, name) ((__typeof__(R.field))s_real((void **)&R.field, name))
-
 EXPORT int open(const char *path, int flags, ...)
 {
     mode_t mode = 0;
-    if (s_has_mode(flags)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    S_VA_MODE(flags, mode);
     S_OPEN_BODY(AT_FDCWD, path, flags, S_REAL(open, "open")(path, flags, mode));
 }
 
 EXPORT int open64(const char *path, int flags, ...)
 {
     mode_t mode = 0;
-    if (s_has_mode(flags)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    S_VA_MODE(flags, mode);
     S_OPEN_BODY(AT_FDCWD, path, flags, S_REAL(open64, "open64")(path, flags, mode));
 }
 
 EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
     mode_t mode = 0;
-    if (s_has_mode(flags)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    S_VA_MODE(flags, mode);
     S_OPEN_BODY(dirfd, path, flags, S_REAL(openat, "openat")(dirfd, path, flags, mode));
 }
 
 EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
     mode_t mode = 0;
-    if (s_has_mode(flags)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    S_VA_MODE(flags, mode);
     S_OPEN_BODY(dirfd, path, flags, S_REAL(openat64, "openat64")(dirfd, path, flags, mode));
 }
 
