@@ -80,24 +80,28 @@ set_target_properties(protectlambda-lambda PROPERTIES POSITION_INDEPENDENT_CODE 
 # harden hook, monitor discovery): no rules engine, no libcurl chain to load and relocate.
 # hooks_harden.c also holds the extension-side monitor listener start, which refers to the
 # guard: --gc-sections drops that unreferenced function and its references.
-add_executable(protectlambda-wrap
-  ${CMAKE_SOURCE_DIR}/src/cli/main.c
-  ${CMAKE_SOURCE_DIR}/src/cli/cmd_wrap.c
-  ${CMAKE_SOURCE_DIR}/src/guard/exec_env.c
-  ${CMAKE_SOURCE_DIR}/src/guard/hooks_harden.c)
-target_compile_options(protectlambda-wrap PRIVATE -ffunction-sections -fdata-sections)
-set(_pl_wrap_libs)
-foreach(_t pl_harden pl_monitor_listener pl_common)
-  if(TARGET ${_t})
-    list(APPEND _pl_wrap_libs $<TARGET_FILE:${_t}>)
-    add_dependencies(protectlambda-wrap ${_t})
+# Not in sanitizer/fuzz builds: their instrumentation keeps references that --gc-sections
+# cannot drop (undefined pl_guard_* at link time); the layer is built from the normal build.
+if(NOT PL_SANITIZE AND NOT PL_FUZZ)
+  add_executable(protectlambda-wrap
+    ${CMAKE_SOURCE_DIR}/src/cli/main.c
+    ${CMAKE_SOURCE_DIR}/src/cli/cmd_wrap.c
+    ${CMAKE_SOURCE_DIR}/src/guard/exec_env.c
+    ${CMAKE_SOURCE_DIR}/src/guard/hooks_harden.c)
+  target_compile_options(protectlambda-wrap PRIVATE -ffunction-sections -fdata-sections)
+  set(_pl_wrap_libs)
+  foreach(_t pl_harden pl_monitor_listener pl_common)
+    if(TARGET ${_t})
+      list(APPEND _pl_wrap_libs $<TARGET_FILE:${_t}>)
+      add_dependencies(protectlambda-wrap ${_t})
+    endif()
+  endforeach()
+  set(_pl_wrap_seccomp ${SECCOMP_LIB})
+  if(SECCOMP_STATIC_LIB)
+    set(_pl_wrap_seccomp ${SECCOMP_STATIC_LIB})
   endif()
-endforeach()
-set(_pl_wrap_seccomp ${SECCOMP_LIB})
-if(SECCOMP_STATIC_LIB)
-  set(_pl_wrap_seccomp ${SECCOMP_STATIC_LIB})
+  target_link_libraries(protectlambda-wrap PRIVATE -Wl,--start-group ${_pl_wrap_libs}
+    -Wl,--end-group ${_pl_wrap_seccomp} Threads::Threads)
+  target_link_options(protectlambda-wrap PRIVATE -Wl,--gc-sections -no-pie)
+  set_target_properties(protectlambda-wrap PROPERTIES POSITION_INDEPENDENT_CODE OFF)
 endif()
-target_link_libraries(protectlambda-wrap PRIVATE -Wl,--start-group ${_pl_wrap_libs}
-  -Wl,--end-group ${_pl_wrap_seccomp} Threads::Threads)
-target_link_options(protectlambda-wrap PRIVATE -Wl,--gc-sections -no-pie)
-set_target_properties(protectlambda-wrap PROPERTIES POSITION_INDEPENDENT_CODE OFF)

@@ -55,15 +55,19 @@ int pl_cli_rule_opt(struct pl_cli_rule_opts *o, const char *cmd, int argc, char 
     }
     if (strcmp(a, "--rules") && strcmp(a, "--rules-db"))
         return 0;
-    if (*i + 1 >= argc)
-        return pl_cli_usage_error(cmd, "%s needs a value", a);
+    if (*i + 1 >= argc) {
+        pl_cli_usage_error(cmd, "%s needs a value", a);
+        return -1;
+    }
     char *val = argv[++*i];
     if (!strcmp(a, "--rules-db")) {
         o->db = val;
         return 1;
     }
-    if (pl_array_reserve((void **)&o->rules, &o->cap_rules, o->n_rules + 1, sizeof(*o->rules)))
+    if (pl_array_reserve((void **)&o->rules, &o->cap_rules, o->n_rules + 1, sizeof(*o->rules))) {
+        pl_cli_error(cmd);
         return -1;
+    }
     o->rules[o->n_rules++] = val;
     return 1;
 }

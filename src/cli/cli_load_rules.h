@@ -31,8 +31,8 @@ struct pl_cli_rule_opts {
 };
 
 /* argv[*i] is looked at: a rule option is consumed with its value (*i advanced). Returns 1
- * consumed, 0 not a rule option, 2 usage error (printed as "protectlambda <cmd>: ..."), -1
- * error (pl_last_error). */
+ * consumed, 0 not a rule option, -1 error, already printed as "protectlambda <cmd>: ..."
+ * (the command exits 2). */
 int pl_cli_rule_opt(struct pl_cli_rule_opts *o, const char *cmd, int argc, char **argv, int *i);
 /* pl_cli_rules_load with the parsed options */
 int pl_cli_rules_load_opts(struct pl_cli_rules *r, const struct pl_cli_rule_opts *o, int target);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_args.h"
 #include "protectlambda/audit.h"
 #include "protectlambda/cli.h"
 
@@ -26,11 +27,8 @@ static int s_audit_main(int argc, char **argv)
             fputs(s_usage, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
-            const char *f = argv[++i];
-            if (!strcmp(f, "json"))
-                o.json = true;
-            else if (strcmp(f, "text") != 0)
-                return pl_cli_usage_error("audit", "--format is text or json");
+            if (pl_cli_arg_text_or_json("audit", argv[++i], &o.json))
+                return 2;
         } else if (!strcmp(argv[i], "--pid") && i + 1 < argc) {
             char *end = NULL;
             long p = strtol(argv[++i], &end, 10);

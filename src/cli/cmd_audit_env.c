@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_args.h"
 #include "protectlambda/audit.h"
 #include "protectlambda/cli.h"
 
@@ -26,11 +27,8 @@ static int s_audit_env_main(int argc, char **argv)
             fputs(s_usage, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
-            const char *f = argv[++i];
-            if (!strcmp(f, "json"))
-                json = true;
-            else if (strcmp(f, "text") != 0)
-                return pl_cli_usage_error("audit-env", "--format is text or json");
+            if (pl_cli_arg_text_or_json("audit-env", argv[++i], &json))
+                return 2;
         } else {
             return pl_cli_usage_error("audit-env", "unknown argument '%s'", argv[i]);
         }

@@ -1,10 +1,9 @@
 /* protectlambda check: inspect Lambda events (in) or function responses (out) with the rules
  * of that direction and print one verdict per input. See docs/cli/check.md. */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "cli_args.h"
 #include "cli_load_rules.h"
 #include "protectlambda/cli.h"
 #include "protectlambda/inspect.h"
@@ -34,32 +33,12 @@ static const char s_usage[] =
 static int s_read_stdin(char **data, size_t *len)
 {
     struct pl_buf b = PL_BUF_INIT;
-    for (;;) {
-        if (pl_buf_reserve(&b, 65536))
-            goto fail;
-        ssize_t n = read(0, b.data + b.len, 65536);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            pl_raise(PL_ERR_IO, "cannot read stdin: %s", strerror(errno));
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        b.len += (size_t)n;
-        if (b.len > S_MAX_INPUT) {
-            pl_raise(PL_ERR_LIMIT, "stdin is larger than %u bytes", S_MAX_INPUT);
-            goto fail;
-        }
+    if (pl_cli_read_stdin(&b, S_MAX_INPUT, "stdin")) {
+        pl_buf_clean_up(&b);
+        return -1;
     }
-    if (pl_buf_reserve(&b, 0))
-        goto fail;
-    b.data[b.len] = '\0';
     *data = pl_buf_steal(&b, len);
     return 0;
-fail:
-    pl_buf_clean_up(&b);
-    return -1;
 }
 
 static int s_print_json(struct pl_buf *o, const char *file, const struct pl_verdict *v,
@@ -141,12 +120,8 @@ static int s_check_main(int argc, char **argv)
         }
         int ro_rc = pl_cli_rule_opt(&ro, "check", argc, argv, &i);
         if (ro_rc < 0)
-            goto error;
-        if (ro_rc == 2) {
-            status = 2;
-            goto out;
-        }
-        if (ro_rc == 1)
+            goto out; /* status 2, message printed */
+        if (ro_rc)
             continue;
         if (!strcmp(a, "--direction") || !strcmp(a, "--format")) {
             if (i + 1 >= argc) {

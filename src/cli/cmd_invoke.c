@@ -1,11 +1,10 @@
 /* protectlambda invoke: run a function locally, protected (the guard as an external extension
  * and the exec wrapper, as in Lambda), on one or more events; print each response on its own
  * line. See docs/cli/invoke.md. */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "cli_args.h"
 #include "cli_emulator.h"
 #include "protectlambda/cli.h"
 #include "protectlambda/log.h"
@@ -38,22 +37,7 @@ static int s_read_event(const char *path, struct pl_buf *out, size_t cap)
         pl_free(data);
         return rc;
     }
-    for (;;) {
-        if (pl_buf_reserve(out, 65536))
-            return -1;
-        ssize_t n = read(0, out->data + out->len, 65536);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return pl_raise(PL_ERR_IO, "cannot read stdin: %s", strerror(errno));
-        if (n == 0)
-            break;
-        out->len += (size_t)n;
-        if (out->len > cap)
-            return pl_raise(PL_ERR_LIMIT, "stdin event is larger than %zu bytes", cap);
-    }
-    out->data[out->len] = '\0';
-    return 0;
+    return pl_cli_read_stdin(out, cap, "stdin event");
 }
 
 static int s_invoke_main(int argc, char **argv)

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli_args.h"
 #include "protectlambda/cli.h"
 #include "protectlambda/integrity.h"
 
@@ -98,11 +99,8 @@ static int s_manifest_main(int argc, char **argv)
         } else if (!strcmp(a, "--sign") && i + 1 < argc) {
             sign = argv[++i];
         } else if (!strcmp(a, "--threads") && i + 1 < argc) {
-            char *end = NULL;
-            long t = strtol(argv[++i], &end, 10);
-            if (end == argv[i] || *end || t < 1 || t > 16)
-                return pl_cli_usage_error("manifest", "--threads takes 1..16");
-            opts.threads = (unsigned)t;
+            if (pl_cli_arg_threads("manifest", argv[++i], &opts.threads))
+                return 2;
         } else if (a[0] == '-' && a[1]) {
             return pl_cli_usage_error("manifest", "unknown option '%s'", a);
         } else if (!dir) {

@@ -442,12 +442,8 @@ static int s_rules_test_main(int argc, char **argv)
         }
         int ro_rc = pl_cli_rule_opt(&ro, "rules test", argc, argv, &i);
         if (ro_rc < 0)
-            goto error;
-        if (ro_rc == 2) {
-            status = 2;
-            goto out;
-        }
-        if (ro_rc == 1)
+            goto out; /* status 2, message printed */
+        if (ro_rc)
             continue;
         if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             c.verbose = true;

@@ -196,12 +196,8 @@ static int s_scan_main(int argc, char **argv)
         }
         int ro_rc = pl_cli_rule_opt(&ro, "scan", argc, argv, &i);
         if (ro_rc < 0)
-            goto error;
-        if (ro_rc == 2) {
-            status = 2;
-            goto out;
-        }
-        if (ro_rc == 1)
+            goto out; /* status 2, message printed */
+        if (ro_rc)
             continue;
         if (!strcmp(a, "--format") || !strcmp(a, "--skip")) {
             if (i + 1 >= argc) {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_args.h"
 #include "protectlambda/cli.h"
 #include "protectlambda/integrity.h"
 
@@ -31,17 +32,11 @@ static int s_verify_main(int argc, char **argv)
         } else if (!strcmp(a, "--pubkey") && i + 1 < argc) {
             pubkey = argv[++i];
         } else if (!strcmp(a, "--format") && i + 1 < argc) {
-            const char *f = argv[++i];
-            if (!strcmp(f, "json"))
-                json = true;
-            else if (strcmp(f, "text") != 0)
-                return pl_cli_usage_error("verify", "--format is text or json");
+            if (pl_cli_arg_text_or_json("verify", argv[++i], &json))
+                return 2;
         } else if (!strcmp(a, "--threads") && i + 1 < argc) {
-            char *end = NULL;
-            long t = strtol(argv[++i], &end, 10);
-            if (end == argv[i] || *end || t < 1 || t > 16)
-                return pl_cli_usage_error("verify", "--threads takes 1..16");
-            opts.threads = (unsigned)t;
+            if (pl_cli_arg_threads("verify", argv[++i], &opts.threads))
+                return 2;
         } else if (a[0] == '-' && a[1]) {
             return pl_cli_usage_error("verify", "unknown option '%s'", a);
         } else if (!dir) {
@@ -67,15 +62,21 @@ static int s_verify_main(int argc, char **argv)
         goto out;
     }
     if (!json) {
+        int arc;
         if (r.n)
-            pl_buf_appendf(&out,
-                           "DIFFERENT: %zu difference%s (%zu added, %zu missing, %zu "
-                           "changed) against %zu manifest entries\n",
-                           r.n, r.n == 1 ? "" : "s", r.n_added, r.n_missing, r.n_changed,
-                           r.entries_checked);
+            arc = pl_buf_appendf(&out,
+                                 "DIFFERENT: %zu difference%s (%zu added, %zu missing, %zu "
+                                 "changed) against %zu manifest entries\n",
+                                 r.n, r.n == 1 ? "" : "s", r.n_added, r.n_missing, r.n_changed,
+                                 r.entries_checked);
         else
-            pl_buf_appendf(&out, "OK: %zu entries match (%llu bytes hashed)%s\n", r.entries_checked,
-                           (unsigned long long)r.bytes_hashed, pubkey ? ", signature valid" : "");
+            arc = pl_buf_appendf(&out, "OK: %zu entries match (%llu bytes hashed)%s\n",
+                                 r.entries_checked, (unsigned long long)r.bytes_hashed,
+                                 pubkey ? ", signature valid" : "");
+        if (arc) {
+            rc = pl_cli_error("verify");
+            goto out;
+        }
     }
     fwrite(out.data, 1, out.len, stdout);
     rc = r.n ? 1 : 0;

@@ -3,6 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+/* the definitions below, not common.h's static-analysis macros */
+#undef pl_raise
+#undef pl_raisev
+
 static _Thread_local int s_code;
 static _Thread_local char s_msg[1024];
 

@@ -187,6 +187,32 @@ static void s_report_failure(struct pl_guard *g, const char *request_id, const c
     s_report(g, &ev, NULL, NULL);
 }
 
+/* an inspection step failed (what: the step; the pending error says why): report it; true
+ * when that denies (fail closed unless fail=open or monitor mode) */
+static bool s_fail_closed(struct pl_guard *g, const char *request_id, const char *what)
+{
+    char msg[400];
+    snprintf(msg, sizeof(msg), "%s: %s", what, pl_last_error_msg());
+    bool d = !g->monitor && !g->fail_open;
+    s_report_failure(g, request_id, msg, d);
+    return d;
+}
+
+/* a payload past an inspection bound: report it; true when on_bound=deny denies it. With a
+ * reason: "<what> past an inspection bound: <reason>", else what is the whole message. */
+static bool s_bound_denies(struct pl_guard *g, const char *request_id, const char *what,
+                           const char *reason)
+{
+    char msg[200];
+    if (reason)
+        snprintf(msg, sizeof(msg), "%s past an inspection bound: %s", what, reason);
+    else
+        snprintf(msg, sizeof(msg), "%s", what);
+    bool d = !g->monitor && g->deny_on_bound;
+    s_report_failure(g, request_id, msg, d);
+    return d;
+}
+
 /* one rule match of the in / out / code rules → log line + event; returns the decision */
 static struct pl_guard_decision s_report_match(struct pl_guard *g, enum pl_target t,
                                                const char *request_id, const struct pl_match *m)
@@ -668,11 +694,8 @@ enum pl_proxy_verdict pl_guard_check_event(struct pl_guard_session *s, const cha
     const char *body = NULL;
     struct pl_guard_deny qd = {0};
 
-    if (!data) {
-        bool d = !g->monitor && g->deny_on_bound;
-        s_report_failure(g, request_id, "event larger than max_body", d);
-        deny = d;
-    }
+    if (!data)
+        deny = s_bound_denies(g, request_id, "event larger than max_body", NULL);
     if (pl_guard_hook_invocation_start(g, request_id, &qd))
         pl_log(PL_LOG_ERROR, S_COMPONENT, "invocation hook failed: %s", pl_last_error_msg());
     if (qd.deny) {
@@ -726,23 +749,13 @@ enum pl_proxy_verdict pl_guard_check_event(struct pl_guard_session *s, const cha
         if (deny || !data || !s->in_ok[k])
             continue;
         if (pl_checker_check(&s->in[k], data, len, &s->v)) {
-            char msg[400];
-            snprintf(msg, sizeof(msg), "in inspection failed: %s", pl_last_error_msg());
-            bool d = !g->monitor && !g->fail_open;
-            s_report_failure(g, request_id, msg, d);
-            deny = d;
+            deny = s_fail_closed(g, request_id, "in inspection failed");
         } else {
             http = http || s->in[k].view.http_event;
             http_known = true;
-            if (s->v.bound_exceeded) {
-                char msg[200];
-                snprintf(msg, sizeof(msg), "event past an inspection bound: %s",
-                         s->in[k].view.bound_reason);
-                bool d = !g->monitor && g->deny_on_bound;
-                s_report_failure(g, request_id, msg, d);
-                if (d)
-                    deny = true;
-            }
+            if (s->v.bound_exceeded &&
+                s_bound_denies(g, request_id, "event", s->in[k].view.bound_reason))
+                deny = true;
             for (size_t i = 0; i < s->v.n_matches; i++) {
                 const struct pl_match *m = &s->v.matches[i];
                 struct pl_guard_decision d = s_report_match(g, PL_TARGET_IN, request_id, m);
@@ -839,11 +852,8 @@ enum pl_proxy_verdict pl_guard_check_out(struct pl_guard_session *s, enum pl_pro
         pl_buf_clean_up(&x);
         deny = true;
     }
-    if (!deny && !data) {
-        bool d = !g->monitor && g->deny_on_bound;
-        s_report_failure(g, request_id, "response larger than max_body", d);
-        deny = d;
-    }
+    if (!deny && !data)
+        deny = s_bound_denies(g, request_id, "response larger than max_body", NULL);
     /* the function's own rules, then the packs and the canaries hook: s->v ends up holding
      * set 0's verdict, the one redaction works from */
     for (int k = S_SETS - 1; k >= 0 && !deny && data; k--) {
@@ -852,22 +862,12 @@ enum pl_proxy_verdict pl_guard_check_out(struct pl_guard_session *s, enum pl_pro
         if (rc == 0 && k == 0)
             rc = pl_guard_hook_out_check(g, data, len, &s->v);
         if (rc) {
-            char msg[400];
-            snprintf(msg, sizeof(msg), "out inspection failed: %s", pl_last_error_msg());
-            bool d = !g->monitor && !g->fail_open;
-            s_report_failure(g, request_id, msg, d);
-            deny = d;
+            deny = s_fail_closed(g, request_id, "out inspection failed");
             break;
         }
-        if (s->v.bound_exceeded) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "response past an inspection bound: %s",
-                     s->out_ok[k] ? s->out[k].view.bound_reason : "");
-            bool d = !g->monitor && g->deny_on_bound;
-            s_report_failure(g, request_id, msg, d);
-            if (d)
-                deny = true;
-        }
+        if (s->v.bound_exceeded && s_bound_denies(g, request_id, "response",
+                                                  s->out_ok[k] ? s->out[k].view.bound_reason : ""))
+            deny = true;
         for (size_t i = 0; i < s->v.n_matches; i++) {
             const struct pl_match *m = &s->v.matches[i];
             struct pl_guard_decision d = s_report_match(g, PL_TARGET_OUT, request_id, m);
@@ -974,11 +974,7 @@ int pl_guard_stream_begin(struct pl_guard_session *s, const char *request_id)
         if (!s->out_ok[k] || pl_engine_stream_open(g->engines[k][PL_TARGET_OUT], &s->st[k]) == 0)
             continue;
         s->st[k] = NULL;
-        char msg[300];
-        snprintf(msg, sizeof(msg), "cannot open a stream scan: %s", pl_last_error_msg());
-        bool d = !g->monitor && !g->fail_open;
-        s_report_failure(g, request_id, msg, d);
-        if (d) {
+        if (s_fail_closed(g, request_id, "cannot open a stream scan")) {
             s->stream_denied = true;
             return -1;
         }
@@ -1024,14 +1020,8 @@ enum pl_proxy_verdict pl_guard_stream_chunk(struct pl_guard_session *s, const ch
             }
         }
     }
-    if (fail) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "stream inspection failed: %s", pl_last_error_msg());
-        bool d = !g->monitor && !g->fail_open;
-        s_report_failure(g, s->stream_rid, msg, d);
-        if (d)
-            s->stream_denied = true;
-    }
+    if (fail && s_fail_closed(g, s->stream_rid, "stream inspection failed"))
+        s->stream_denied = true;
     if (s_stream_hits(s, first))
         s->stream_denied = true;
     if (g->monitor)

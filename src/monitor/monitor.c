@@ -13,8 +13,14 @@
  *  - never block: a non-blocking datagram socket, drops counted; the socket is re-created
  *    when the host closed or dup2-ed over its descriptor (fstat inode compare). */
 /* glibc marks some arguments nonnull; hosts pass NULL anyway, and we must not crash on it */
+#ifdef __clang__ /* clang (make sanitize, fuzz builds) names these warnings differently */
+#pragma clang diagnostic ignored "-Wpointer-bool-conversion"
+#pragma clang diagnostic ignored "-Wtautological-pointer-compare"
+#pragma clang diagnostic ignored "-Wnonnull"
+#else
 #pragma GCC diagnostic ignored "-Wnonnull-compare"
 #pragma GCC diagnostic ignored "-Wnonnull"
+#endif
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -1209,21 +1215,28 @@ EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_act
     return s_spawn(true, pid, file, fa, attr, argv, envp);
 }
 
+/* system/popen, called inside s_enter(): the command runs as /bin/sh -c. Leaves; true when
+ * denied (errno from s_exec_check), else the caller's errno is restored. */
+static bool s_shell_denied(const char *command, const char *how)
+{
+    int saved = errno;
+    char *argv[] = {"sh", "-c", (char *)command, NULL};
+    int chk = s_exec_check("/bin/sh", argv, how, false);
+    s_leave();
+    if (chk < 0)
+        return true;
+    errno = saved;
+    return false;
+}
+
 EXPORT int system(const char *command)
 {
     if (!R.system)
         R.system = (system_fn)dlsym(RTLD_NEXT, "system");
     if (!command || !s_ready() || !s_enter())
         return R.system(command);
-    int saved = errno;
-    char *argv[] = {"sh", "-c", (char *)command, NULL};
-    int chk = s_exec_check("/bin/sh", argv, "system", false);
-    if (chk < 0) {
-        s_leave();
+    if (s_shell_denied(command, "system"))
         return -1;
-    }
-    s_leave();
-    errno = saved;
     return R.system(command);
 }
 
@@ -1233,15 +1246,8 @@ EXPORT FILE *popen(const char *command, const char *type)
         R.popen = (popen_fn)dlsym(RTLD_NEXT, "popen");
     if (!command || !s_ready() || !s_enter())
         return R.popen(command, type);
-    int saved = errno;
-    char *argv[] = {"sh", "-c", (char *)command, NULL};
-    int chk = s_exec_check("/bin/sh", argv, "popen", false);
-    if (chk < 0) {
-        s_leave();
+    if (s_shell_denied(command, "popen"))
         return NULL;
-    }
-    s_leave();
-    errno = saved;
     return R.popen(command, type);
 }
 
@@ -1263,33 +1269,41 @@ static bool s_has_mode(int flags)
         }                                                                                     \
     } while (0)
 
-/* common body of the open family: check, call, re-check the resolved path */
-#define S_OPEN_BODY(dirfd, path, flags, call)                                                 \
+/* common body of the open and fopen families: check, call, re-check the resolved path.
+ * T: the call's result type; OK(r): it succeeded; FD(r): its descriptor; CLOSE(r): release it
+ * when the re-check denies; FAIL: the result of a denied call (errno set) */
+#define S_CHECKED_OPEN(T, OK, FD, CLOSE, FAIL, dirfd, path, flags, call)                      \
     do {                                                                                      \
         if (!s_ready() || !s_enter())                                                         \
             return call;                                                                      \
         int saved_ = errno;                                                                   \
+        int flags_ = (flags);                                                                 \
         bool recheck_;                                                                        \
-        if (s_file_check(dirfd, path, flags, &recheck_) < 0) {                                \
+        if (s_file_check(dirfd, path, flags_, &recheck_) < 0) {                               \
             s_leave();                                                                        \
-            return -1;                                                                        \
+            return FAIL;                                                                      \
         }                                                                                     \
         s_leave();                                                                            \
         errno = saved_;                                                                       \
-        int fd_ = call;                                                                       \
-        if (fd_ >= 0 && recheck_ && s_enter()) {                                              \
+        T r_ = call;                                                                          \
+        if (OK(r_) && recheck_ && s_enter()) {                                                \
             int e_ = errno;                                                                   \
-            int r_ = s_file_recheck(fd_, flags);                                              \
+            int c_ = s_file_recheck(FD(r_), flags_);                                          \
             s_leave();                                                                        \
-            if (r_ < 0) {                                                                     \
-                close(fd_);                                                                   \
+            if (c_ < 0) {                                                                     \
+                CLOSE(r_);                                                                    \
                 errno = EACCES;                                                               \
-                return -1;                                                                    \
+                return FAIL;                                                                  \
             }                                                                                 \
             errno = e_;                                                                       \
         }                                                                                     \
-        return fd_;                                                                           \
+        return r_;                                                                            \
     } while (0)
+
+#define S_FD_OK(fd) ((fd) >= 0)
+#define S_FD_ID(fd) (fd)
+#define S_OPEN_BODY(dirfd, path, flags, call)                                                 \
+    S_CHECKED_OPEN(int, S_FD_OK, S_FD_ID, close, -1, dirfd, path, flags, call)
 
 EXPORT int open(const char *path, int flags, ...)
 {
@@ -1365,33 +1379,10 @@ static int s_fopen_flags(const char *mode)
     }
 }
 
+#define S_FILE_OK(f) ((f) != NULL)
 #define S_FOPEN_BODY(path, mode, call)                                                        \
-    do {                                                                                      \
-        if (!s_ready() || !s_enter())                                                         \
-            return call;                                                                      \
-        int saved_ = errno;                                                                   \
-        int flags_ = s_fopen_flags(mode);                                                     \
-        bool recheck_;                                                                        \
-        if (s_file_check(AT_FDCWD, path, flags_, &recheck_) < 0) {                            \
-            s_leave();                                                                        \
-            return NULL;                                                                      \
-        }                                                                                     \
-        s_leave();                                                                            \
-        errno = saved_;                                                                       \
-        FILE *f_ = call;                                                                      \
-        if (f_ && recheck_ && s_enter()) {                                                    \
-            int e_ = errno;                                                                   \
-            int r_ = s_file_recheck(fileno(f_), flags_);                                      \
-            s_leave();                                                                        \
-            if (r_ < 0) {                                                                     \
-                fclose(f_);                                                                   \
-                errno = EACCES;                                                               \
-                return NULL;                                                                  \
-            }                                                                                 \
-            errno = e_;                                                                       \
-        }                                                                                     \
-        return f_;                                                                            \
-    } while (0)
+    S_CHECKED_OPEN(FILE *, S_FILE_OK, fileno, fclose, NULL, AT_FDCWD, path, s_fopen_flags(mode), \
+                   call)
 
 EXPORT FILE *fopen(const char *path, const char *mode)
 {

@@ -183,6 +183,21 @@ static int s_finish(int r, size_t len, const char *what)
     return r;
 }
 
+/* the rest of a head once its start line is read: line end, header fields, size cap; the
+ * head's length or a parse result */
+static int s_head_end(const char *buf, const char **pp, const char *end, struct pl_http_msg *m,
+                      const char *what)
+{
+    int r = s_eol(pp, end);
+    if (!r)
+        r = s_fields(pp, end, m->headers, PL_HTTP_MAX_HEADERS, &m->n_headers);
+    if (r)
+        return r;
+    if ((size_t)(*pp - buf) > PL_HTTP_MAX_HEAD)
+        return pl_raise(PL_ERR_LIMIT, "%s head larger than %d bytes", what, PL_HTTP_MAX_HEAD);
+    return (int)(*pp - buf);
+}
+
 static int s_parse_request(const char *buf, size_t len, struct pl_http_msg *m)
 {
     const char *p = buf, *end = buf + len;
@@ -208,15 +223,9 @@ static int s_parse_request(const char *buf, size_t len, struct pl_http_msg *m)
     m->target_len = (size_t)(p - target);
     p++;
     int r = s_version(&p, end, &m->minor_version);
-    if (!r)
-        r = s_eol(&p, end);
-    if (!r)
-        r = s_fields(&p, end, m->headers, PL_HTTP_MAX_HEADERS, &m->n_headers);
     if (r)
         return r;
-    if ((size_t)(p - buf) > PL_HTTP_MAX_HEAD)
-        return pl_raise(PL_ERR_LIMIT, "request head larger than %d bytes", PL_HTTP_MAX_HEAD);
-    return (int)(p - buf);
+    return s_head_end(buf, &p, end, m, "request");
 }
 
 int pl_http_parse_request(const char *buf, size_t len, struct pl_http_msg *m)
@@ -261,14 +270,7 @@ static int s_parse_response(const char *buf, size_t len, struct pl_http_msg *m)
         m->reason = p;
         m->reason_len = 0;
     }
-    r = s_eol(&p, end);
-    if (!r)
-        r = s_fields(&p, end, m->headers, PL_HTTP_MAX_HEADERS, &m->n_headers);
-    if (r)
-        return r;
-    if ((size_t)(p - buf) > PL_HTTP_MAX_HEAD)
-        return pl_raise(PL_ERR_LIMIT, "response head larger than %d bytes", PL_HTTP_MAX_HEAD);
-    return (int)(p - buf);
+    return s_head_end(buf, &p, end, m, "response");
 }
 
 int pl_http_parse_response(const char *buf, size_t len, struct pl_http_msg *m)

@@ -146,6 +146,19 @@ static int s_build_req_head(struct s_conn *c, const char *method, const char *ta
     return pl_http_head_end(&c->head);
 }
 
+/* send c->resp's status and headers with the body in c->body to the runtime */
+static int s_send_upstream_response(struct s_conn *c, bool keep_alive)
+{
+    pl_buf_reset(&c->head);
+    if (pl_http_head_response(&c->head, c->resp.status, NULL) ||
+        s_copy_headers(&c->head, &c->resp, false) ||
+        pl_http_head_addf(&c->head, "Content-Length", "%zu", c->body.len) ||
+        (!keep_alive && pl_http_head_add(&c->head, "Connection", "close")) ||
+        pl_http_head_end(&c->head))
+        return -1;
+    return pl_http_send(c->rt.fd, &c->head, c->body.data, c->body.len);
+}
+
 /* forward c->resp (head already read from upstream) with its body to the runtime */
 static int s_forward_response(struct s_conn *c, bool keep_alive)
 {
@@ -156,14 +169,7 @@ static int s_forward_response(struct s_conn *c, bool keep_alive)
     }
     if (!c->resp.keep_alive)
         s_up_close(c);
-    pl_buf_reset(&c->head);
-    if (pl_http_head_response(&c->head, c->resp.status, NULL) ||
-        s_copy_headers(&c->head, &c->resp, false) ||
-        pl_http_head_addf(&c->head, "Content-Length", "%zu", c->body.len) ||
-        (!keep_alive && pl_http_head_add(&c->head, "Connection", "close")) ||
-        pl_http_head_end(&c->head))
-        return -1;
-    return pl_http_send(c->rt.fd, &c->head, c->body.data, c->body.len);
+    return s_send_upstream_response(c, keep_alive);
 }
 
 static int s_send_local_error(struct s_conn *c, int status, const char *msg)
@@ -179,9 +185,10 @@ static int s_send_local_error(struct s_conn *c, int status, const char *msg)
     return rc;
 }
 
-/* post the guard's answer for request_id upstream; the upstream response is discarded */
-static int s_post_answer(struct s_conn *c, enum pl_proxy_kind kind, const char *request_id,
-                         struct pl_buf *resp_out)
+/* the head of the guard's own answer (c->answer) posted upstream for request_id, into c->head;
+ * error_type: add Lambda-Runtime-Function-Error-Type */
+static int s_answer_head(struct s_conn *c, enum pl_proxy_kind kind, const char *request_id,
+                         bool error_type)
 {
     char target[256];
     if (kind == PL_PROXY_INIT_ERROR)
@@ -193,13 +200,20 @@ static int s_post_answer(struct s_conn *c, enum pl_proxy_kind kind, const char *
     int rc = pl_http_head_request(&c->head, "POST", target);
     rc |= pl_http_head_add(&c->head, "Host", c->p->upstream);
     rc |= pl_http_head_add(&c->head, "Content-Type", "application/json");
-    if (c->answer.as_error || kind != PL_PROXY_RESPONSE)
+    if (error_type)
         rc |= pl_http_head_add(&c->head, "Lambda-Runtime-Function-Error-Type",
                                c->answer.error_type[0] ? c->answer.error_type
                                                        : "SecurityViolation");
     rc |= pl_http_head_addf(&c->head, "Content-Length", "%zu", c->answer.body.len);
     rc |= pl_http_head_end(&c->head);
-    if (rc)
+    return rc ? -1 : 0;
+}
+
+/* post the guard's answer for request_id upstream; the upstream response is discarded */
+static int s_post_answer(struct s_conn *c, enum pl_proxy_kind kind, const char *request_id,
+                         struct pl_buf *resp_out)
+{
+    if (s_answer_head(c, kind, request_id, c->answer.as_error || kind != PL_PROXY_RESPONSE))
         return -1;
     if (s_up_exchange(c, &c->head, c->answer.body.data, c->answer.body.len, false))
         return -1;
@@ -266,14 +280,7 @@ static int s_handle_next(struct s_conn *c, const char *target, bool keep_alive)
             p->cb.on_event(c->session, rid_copy, c->body.data, c->body.len, &c->answer);
         if (v != PL_PROXY_DENY) {
             /* hand it to the runtime unchanged: every header of the upstream response */
-            pl_buf_reset(&c->head);
-            if (pl_http_head_response(&c->head, c->resp.status, NULL) ||
-                s_copy_headers(&c->head, &c->resp, false) ||
-                pl_http_head_addf(&c->head, "Content-Length", "%zu", c->body.len) ||
-                (!keep_alive && pl_http_head_add(&c->head, "Connection", "close")) ||
-                pl_http_head_end(&c->head))
-                return -1;
-            return pl_http_send(c->rt.fd, &c->head, c->body.data, c->body.len);
+            return s_send_upstream_response(c, keep_alive);
         }
         /* denied: answer upstream ourselves, never give the event to the runtime */
         if (s_post_answer(c, PL_PROXY_RESPONSE, rid_copy, NULL))
@@ -320,23 +327,7 @@ static int s_handle_out(struct s_conn *c, enum pl_proxy_kind kind, const char *r
     if (v == PL_PROXY_DENY) {
         if (kind != PL_PROXY_RESPONSE)
             c->answer.as_error = true;
-        pl_buf_reset(&c->head);
-        char t[256];
-        if (kind == PL_PROXY_INIT_ERROR)
-            snprintf(t, sizeof(t), S_PREFIX "init/error");
-        else
-            snprintf(t, sizeof(t), S_PREFIX "invocation/%s/%s", rid,
-                     c->answer.as_error ? "error" : "response");
-        rc = pl_http_head_request(&c->head, "POST", t);
-        rc |= pl_http_head_add(&c->head, "Host", p->upstream);
-        rc |= pl_http_head_add(&c->head, "Content-Type", "application/json");
-        if (c->answer.as_error)
-            rc |= pl_http_head_add(&c->head, "Lambda-Runtime-Function-Error-Type",
-                                   c->answer.error_type[0] ? c->answer.error_type
-                                                           : "SecurityViolation");
-        rc |= pl_http_head_addf(&c->head, "Content-Length", "%zu", c->answer.body.len);
-        rc |= pl_http_head_end(&c->head);
-        if (rc)
+        if (s_answer_head(c, kind, rid, c->answer.as_error))
             return -1;
         data = c->answer.body.data;
         len = c->answer.body.len;

@@ -87,6 +87,16 @@ void pl_ruleset_clean_up(struct pl_ruleset *set)
     memset(set, 0, sizeof(*set));
 }
 
+void pl_ruleset_roll_back(struct pl_ruleset *set, size_t first)
+{
+    int code = pl_last_error();
+    char msg[1024];
+    snprintf(msg, sizeof(msg), "%s", pl_last_error_msg());
+    while (set->count > first)
+        pl_rule_clean_up(&set->rules[--set->count]);
+    pl_raise(code, "%s", msg);
+}
+
 /* takes ownership of *r (cleaned up on failure too) */
 int pl_ruleset_add(struct pl_ruleset *set, struct pl_rule *r)
 {
@@ -264,12 +274,7 @@ static int s_classic_text(struct pl_ruleset *set, const char *path, char *data, 
     ret = 0;
 out:
     if (ret) {
-        int code = pl_last_error();
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "%s", pl_last_error_msg());
-        while (set->count > first)
-            pl_rule_clean_up(&set->rules[--set->count]);
-        pl_raise(code, "%s", msg);
+        pl_ruleset_roll_back(set, first);
     }
     return ret;
 }
@@ -355,12 +360,7 @@ int pl_rules_load_text(struct pl_ruleset *set, const char *name, const char *tex
     if (rc == 0)
         rc = pl_ruleset_validate(set);
     if (rc) {
-        int code = pl_last_error();
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "%s", pl_last_error_msg());
-        while (set->count > first)
-            pl_rule_clean_up(&set->rules[--set->count]);
-        pl_raise(code, "%s", msg);
+        pl_ruleset_roll_back(set, first);
     }
     return rc;
 }
@@ -435,12 +435,7 @@ int pl_rules_load(struct pl_ruleset *set, const char *path, int target_hint)
     if (rc == 0)
         rc = pl_ruleset_validate(set);
     if (rc) {
-        int code = pl_last_error();
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "%s", pl_last_error_msg());
-        while (set->count > first)
-            pl_rule_clean_up(&set->rules[--set->count]);
-        pl_raise(code, "%s", msg);
+        pl_ruleset_roll_back(set, first);
     }
     return rc;
 }

@@ -351,12 +351,7 @@ int pl_rules_load_yaml_text(struct pl_ruleset *set, const char *path, const char
     ret = 0;
 out:
     if (ret) {
-        int code = pl_last_error();
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "%s", pl_last_error_msg());
-        while (set->count > first)
-            pl_rule_clean_up(&set->rules[--set->count]);
-        pl_raise(code, "%s", msg);
+        pl_ruleset_roll_back(set, first);
     }
     if (doc_ok)
         yaml_document_delete(&doc);

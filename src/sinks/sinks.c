@@ -217,11 +217,30 @@ static int s_send_webhook(struct pl_sinks *s, const struct s_msg *m, long timeou
     return ret;
 }
 
+/* the end of both AWS sinks: the body built (build_rc 0), POST it signed with the sink's
+ * credentials */
+static int s_aws_post(struct pl_sinks *s, int build_rc, const char *url, const char *service,
+                      const char *content_type, const char *target, const struct pl_buf *body,
+                      long timeout, long *status)
+{
+    if (build_rc)
+        return pl_raise(PL_ERR_NOMEM, "out of memory");
+    struct pl_aws_request rq = {.method = "POST",
+                                .url = url,
+                                .service = service,
+                                .region = s->region,
+                                .content_type = content_type,
+                                .target = target,
+                                .body = body->data,
+                                .body_len = body->len,
+                                .timeout_ms = timeout};
+    return pl_aws_call(&rq, &s->cred, status, NULL);
+}
+
 static int s_send_sns(struct pl_sinks *s, const struct s_msg *m, long timeout, long *status)
 {
     struct pl_buf msg = PL_BUF_INIT, body = PL_BUF_INIT;
     char subject[100];
-    int ret = -1;
     /* Subject: ASCII, at most 100 characters; event type names are ASCII */
     snprintf(subject, sizeof(subject), "Runtime Security Alert: %s (%s)",
              pl_event_type_name(m->inc.type), pl_severity_name(m->inc.level));
@@ -232,20 +251,9 @@ static int s_send_sns(struct pl_sinks *s, const struct s_msg *m, long timeout, l
     rc |= pl_buf_append_urlencoded(&body, subject);
     rc |= pl_buf_append_str(&body, "&Message=");
     rc |= pl_buf_append_urlencoded(&body, msg.data ? msg.data : "");
-    if (rc) {
-        pl_raise(PL_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    struct pl_aws_request rq = {.method = "POST",
-                                .url = s->sns_endpoint,
-                                .service = "sns",
-                                .region = s->region,
-                                .content_type = "application/x-www-form-urlencoded; charset=utf-8",
-                                .body = body.data,
-                                .body_len = body.len,
-                                .timeout_ms = timeout};
-    ret = pl_aws_call(&rq, &s->cred, status, NULL);
-out:
+    int ret = s_aws_post(s, rc, s->sns_endpoint, "sns",
+                         "application/x-www-form-urlencoded; charset=utf-8", NULL, &body, timeout,
+                         status);
     pl_buf_clean_up(&msg);
     pl_buf_clean_up(&body);
     return ret;
@@ -254,7 +262,6 @@ out:
 static int s_send_sqs(struct pl_sinks *s, const struct s_msg *m, long timeout, long *status)
 {
     struct pl_buf msg = PL_BUF_INIT, body = PL_BUF_INIT;
-    int ret = -1;
     int rc = pl_incident_to_json(&m->inc, &msg);
     rc |= pl_buf_append_str(&body, "{\"QueueUrl\":");
     rc |= pl_buf_append_json_cstr(&body, s->sqs_queue);
@@ -264,21 +271,8 @@ static int s_send_sqs(struct pl_sinks *s, const struct s_msg *m, long timeout, l
                                    "\"String\",\"StringValue\":");
     rc |= pl_buf_append_json_cstr(&body, pl_severity_name(m->inc.level));
     rc |= pl_buf_append_str(&body, "}}}");
-    if (rc) {
-        pl_raise(PL_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    struct pl_aws_request rq = {.method = "POST",
-                                .url = s->sqs_endpoint,
-                                .service = "sqs",
-                                .region = s->region,
-                                .content_type = "application/x-amz-json-1.0",
-                                .target = "AmazonSQS.SendMessage",
-                                .body = body.data,
-                                .body_len = body.len,
-                                .timeout_ms = timeout};
-    ret = pl_aws_call(&rq, &s->cred, status, NULL);
-out:
+    int ret = s_aws_post(s, rc, s->sqs_endpoint, "sqs", "application/x-amz-json-1.0",
+                         "AmazonSQS.SendMessage", &body, timeout, status);
     pl_buf_clean_up(&msg);
     pl_buf_clean_up(&body);
     return ret;

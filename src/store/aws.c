@@ -124,6 +124,28 @@ static int s_perform(CURL *c, const char *what, long *status, struct pl_buf *res
     return 0;
 }
 
+/* a new easy handle (libcurl initialised once per process); *status reset */
+static int s_easy_new(CURL **out, long *status)
+{
+    pthread_once(&s_curl_once, s_curl_init);
+    if (s_curl_init_rc != CURLE_OK)
+        return pl_raise(PL_ERR_HTTP, "libcurl initialization failed");
+    *status = 0;
+    if (!(*out = curl_easy_init()))
+        return pl_raise(PL_ERR_NOMEM, "curl_easy_init failed");
+    return 0;
+}
+
+/* curl_slist_append returns NULL on failure and leaves the list as it was: keep it to free */
+static int s_header(struct curl_slist **h, const char *line)
+{
+    struct curl_slist *n = curl_slist_append(*h, line);
+    if (!n)
+        return pl_raise(PL_ERR_NOMEM, "out of memory");
+    *h = n;
+    return 0;
+}
+
 int pl_aws_call(const struct pl_aws_request *rq, const struct pl_aws_credentials *cred,
                 long *status, struct pl_buf *resp)
 {
@@ -131,14 +153,8 @@ int pl_aws_call(const struct pl_aws_request *rq, const struct pl_aws_credentials
     CURL *c = NULL;
     struct curl_slist *h = NULL;
     char sigv4[160], line[2200];
-    pthread_once(&s_curl_once, s_curl_init);
-    if (s_curl_init_rc != CURLE_OK)
-        return pl_raise(PL_ERR_HTTP, "libcurl initialization failed");
-    *status = 0;
-    if (!(c = curl_easy_init())) {
-        pl_raise(PL_ERR_NOMEM, "curl_easy_init failed");
-        goto out;
-    }
+    if (s_easy_new(&c, status))
+        return -1;
     snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:%s", rq->region, rq->service);
     curl_easy_setopt(c, CURLOPT_URL, rq->url);
     curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4);
@@ -148,15 +164,18 @@ int pl_aws_call(const struct pl_aws_request *rq, const struct pl_aws_credentials
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, rq->timeout_ms > 0 ? rq->timeout_ms : 2000L);
     if (rq->content_type) {
         snprintf(line, sizeof(line), "Content-Type: %s", rq->content_type);
-        h = curl_slist_append(h, line);
+        if (s_header(&h, line))
+            goto out;
     }
     if (rq->target) {
         snprintf(line, sizeof(line), "X-Amz-Target: %s", rq->target);
-        h = curl_slist_append(h, line);
+        if (s_header(&h, line))
+            goto out;
     }
     if (cred->session_token[0]) {
         snprintf(line, sizeof(line), "X-Amz-Security-Token: %s", cred->session_token);
-        h = curl_slist_append(h, line);
+        if (s_header(&h, line))
+            goto out;
     }
     /* no "Expect:" override here: libcurl 7.88 would sign the removed header (bodies are far
      * below the size at which it sends Expect: 100-continue) */
@@ -187,16 +206,10 @@ int pl_http_post_json(const char *url, const char *body, size_t len, long timeou
     int ret = -1;
     CURL *c = NULL;
     struct curl_slist *h = NULL;
-    pthread_once(&s_curl_once, s_curl_init);
-    if (s_curl_init_rc != CURLE_OK)
-        return pl_raise(PL_ERR_HTTP, "libcurl initialization failed");
-    *status = 0;
-    if (!(c = curl_easy_init())) {
-        pl_raise(PL_ERR_NOMEM, "curl_easy_init failed");
+    if (s_easy_new(&c, status))
+        return -1;
+    if (s_header(&h, "Content-Type: application/json") || s_header(&h, "Expect:"))
         goto out;
-    }
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POST, 1L);

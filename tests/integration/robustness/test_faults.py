@@ -41,15 +41,17 @@ def handler(event, context):
     elif what == "exit":
         os._exit(0)
     elif what == "kill_guard":
-        return {"kill": kill_guard(event.get("sig", "SIGTERM"))}
+        return {"kill": kill_guard(event.get("sig", "SIGTERM"), int(event["guard"]))}
     open(os.path.join(MARK, rid + ".done"), "w").write("done")
     return {"ok": rid, "name": event.get("name") if isinstance(event, dict) else None}
 
-def kill_guard(signame):
-    """what hostile function code does: find the guard through /proc and signal it"""
+def kill_guard(signame, guard):
+    """what hostile function code does: find the guard through /proc and signal it. Other
+    tests run in parallel on this machine, each with its own guard: only this sandbox's guard
+    (its pid comes with the event) is a target; /proc tells that it is the guard."""
     out = []
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+        if not pid.isdigit() or int(pid) != guard:
             continue
         try:
             argv = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
@@ -124,6 +126,8 @@ class Box:
         return self.guard.poll() is None
 
     def close(self):
+        if sys.exc_info()[0] is not None:  # a failing test: show what the processes said
+            sys.stderr.write("---- guard/runtime log (tail)\n%s\n----\n" % self.text()[-4000:])
         try:
             if self.alive():
                 self.sim.shutdown_guard()
@@ -365,7 +369,7 @@ def test_function_signals_guard():
     box = Box("sig")
     try:
         for sig in ("SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1"):
-            rid = box.sim.submit({"do": "kill_guard", "sig": sig})
+            rid = box.sim.submit({"do": "kill_guard", "sig": sig, "guard": box.guard.pid})
             kind, body, _ = box.sim.wait(rid)
             res = json.loads(body).get("kill") if kind == "response" else None
             check(res, "%s: the function did not find the guard: %r" % (sig, body))
@@ -376,7 +380,7 @@ def test_function_signals_guard():
                   "%s from the function not logged by the guard: %r" % (sig, lines))
         s_healthy(box, via_runtime=True)
         # SIGKILL: the guard dies; nothing runs unprotected afterwards
-        rid = box.sim.submit({"do": "kill_guard", "sig": "SIGKILL"})
+        rid = box.sim.submit({"do": "kill_guard", "sig": "SIGKILL", "guard": box.guard.pid})
         box.guard.wait(10)
         box.runtime.wait(20)
         rid2 = box.sim.submit(ATTACK)
