@@ -224,6 +224,27 @@ int pl_checker_check(struct pl_checker *c, const char *data, size_t len, struct 
         int found = pl_inspect_confirm(c->engine, r, h->rule, s, it->len, &f, &t);
         if (found < 0)
             goto out;
+        if (!found && it->kind == PL_ITEM_VALUE && h->item > 0) {
+            /* A rule may name the value it catches ("aws_secret_access_key" then the key): in
+             * the view a member is its key item, '\n', its value item. Confirm over that pair,
+             * and keep the match only when it reaches into the value. */
+            const struct pl_inspect_item *k = &v->items[h->item - 1];
+            if (k->kind == PL_ITEM_KEY && k->off + k->len + 1 == it->off &&
+                !strcmp(v->paths.data + k->path_off, path)) {
+                const char *ks = v->text.data + k->off;
+                size_t kf = 0, kt = 0;
+                found = pl_inspect_confirm(c->engine, r, h->rule, ks, k->len + 1 + it->len, &kf,
+                                           &kt);
+                if (found < 0)
+                    goto out;
+                if (found && kt > k->len + 1) {
+                    s = ks;
+                    f = kf, t = kt;
+                } else {
+                    found = 0;
+                }
+            }
+        }
         if (!found)
             continue; /* spanned items, or allow-listed */
         if (out->n_matches == out->cap_matches &&

@@ -35,6 +35,13 @@ static int s_err(struct s_sqlite *q, const char *what)
     return pl_raise(PL_ERR_STORE, "%s: %s: %s", q->path, what, sqlite3_errmsg(q->db));
 }
 
+static int s_prepare(struct s_sqlite *q, const char *sql, sqlite3_stmt **st, const char *what)
+{
+    if (sqlite3_prepare_v2(q->db, sql, -1, st, NULL) != SQLITE_OK)
+        return s_err(q, what);
+    return 0;
+}
+
 static int s_exec(struct s_sqlite *q, const char *sql)
 {
     char *msg = NULL;
@@ -62,14 +69,12 @@ static int s_put(struct pl_store *s, const struct pl_incident *inc)
     struct s_sqlite *q = s->impl;
     sqlite3_stmt *st = NULL;
     int ret = -1;
-    if (sqlite3_prepare_v2(q->db,
-                           "INSERT OR IGNORE INTO incidents(id,function,time_ms,version,type,"
-                           "severity,level,source,request_id,rule,path,detail,actions,correlation,"
-                           "expires_s) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        s_err(q, "prepare insert");
+    if (s_prepare(q,
+                  "INSERT OR IGNORE INTO incidents(id,function,time_ms,version,type,"
+                  "severity,level,source,request_id,rule,path,detail,actions,correlation,"
+                  "expires_s) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  &st, "prepare insert"))
         goto out;
-    }
     s_bind_text(st, 1, inc->id);
     s_bind_text(st, 2, inc->function);
     sqlite3_bind_int64(st, 3, inc->time_ms);
@@ -126,10 +131,8 @@ static int s_count(struct pl_store *s, const char *function, int64_t since_ms, i
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM incidents WHERE function=? AND time_ms>=? AND time_ms<=?%s",
              types);
-    if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        s_err(q, "prepare count");
+    if (s_prepare(q, sql, &st, "prepare count"))
         goto out;
-    }
     s_bind_text(st, 1, function);
     sqlite3_bind_int64(st, 2, since_ms);
     sqlite3_bind_int64(st, 3, until_ms);
@@ -163,10 +166,8 @@ static int s_each(struct pl_store *s, const char *function, int64_t since_ms, pl
                           : "SELECT id,function,time_ms,version,type,severity,level,source,"
                             "request_id,rule,path,detail,actions,correlation,expires_s FROM "
                             "incidents WHERE time_ms>=? AND function=? ORDER BY time_ms,id";
-    if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        s_err(q, "prepare select");
+    if (s_prepare(q, sql, &st, "prepare select"))
         goto out;
-    }
     sqlite3_bind_int64(st, 1, since_ms);
     if (!all)
         s_bind_text(st, 2, function);
@@ -217,12 +218,10 @@ static int s_get_quarantine(struct pl_store *s, const char *function, struct pl_
     struct s_sqlite *q = s->impl;
     sqlite3_stmt *st = NULL;
     int ret = -1, rc;
-    if (sqlite3_prepare_v2(q->db,
-                           "SELECT time_ms,reason,incident_id FROM quarantine WHERE function=?", -1,
-                           &st, NULL) != SQLITE_OK) {
-        s_err(q, "prepare quarantine");
+    if (s_prepare(q,
+                  "SELECT time_ms,reason,incident_id FROM quarantine WHERE function=?",
+                  &st, "prepare quarantine"))
         goto out;
-    }
     s_bind_text(st, 1, function);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -247,13 +246,11 @@ static int s_set_quarantine(struct pl_store *s, const char *function,
     sqlite3_stmt *st = NULL;
     int ret = -1;
     /* the first quarantine wins: its reason and time are what users are shown */
-    if (sqlite3_prepare_v2(q->db,
-                           "INSERT OR IGNORE INTO quarantine(function,time_ms,reason,incident_id) "
-                           "VALUES(?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        s_err(q, "prepare quarantine");
+    if (s_prepare(q,
+                  "INSERT OR IGNORE INTO quarantine(function,time_ms,reason,incident_id) "
+                  "VALUES(?,?,?,?)",
+                  &st, "prepare quarantine"))
         goto out;
-    }
     s_bind_text(st, 1, function);
     sqlite3_bind_int64(st, 2, qr->time_ms);
     s_bind_text(st, 3, qr->reason);
@@ -273,11 +270,8 @@ static int s_clear_quarantine(struct pl_store *s, const char *function)
     struct s_sqlite *q = s->impl;
     sqlite3_stmt *st = NULL;
     int ret = -1;
-    if (sqlite3_prepare_v2(q->db, "DELETE FROM quarantine WHERE function=?", -1, &st, NULL) !=
-        SQLITE_OK) {
-        s_err(q, "prepare clear");
+    if (s_prepare(q, "DELETE FROM quarantine WHERE function=?", &st, "prepare clear"))
         goto out;
-    }
     s_bind_text(st, 1, function);
     if (sqlite3_step(st) != SQLITE_DONE) {
         s_err(q, "clear quarantine");
@@ -294,11 +288,8 @@ static int s_purge(struct pl_store *s, int64_t now_s, size_t *deleted)
     struct s_sqlite *q = s->impl;
     sqlite3_stmt *st = NULL;
     int ret = -1;
-    if (sqlite3_prepare_v2(q->db, "DELETE FROM incidents WHERE expires_s<?", -1, &st, NULL) !=
-        SQLITE_OK) {
-        s_err(q, "prepare purge");
+    if (s_prepare(q, "DELETE FROM incidents WHERE expires_s<?", &st, "prepare purge"))
         goto out;
-    }
     sqlite3_bind_int64(st, 1, now_s);
     if (sqlite3_step(st) != SQLITE_DONE) {
         s_err(q, "purge");
