@@ -218,9 +218,8 @@ static int s_get_quarantine(struct pl_store *s, const char *function, struct pl_
     struct s_sqlite *q = s->impl;
     sqlite3_stmt *st = NULL;
     int ret = -1, rc;
-    if (s_prepare(q,
-                  "SELECT time_ms,reason,incident_id FROM quarantine WHERE function=?",
-                  &st, "prepare quarantine"))
+    if (s_prepare(q, "SELECT time_ms,reason,incident_id FROM quarantine WHERE function=?", &st,
+                  "prepare quarantine"))
         goto out;
     s_bind_text(st, 1, function);
     rc = sqlite3_step(st);
