@@ -65,6 +65,13 @@ for f in "$SRC"/rules/*_protect.txt; do [ -f "$f" ] && cp "$f" "$STAGE/protectla
 PROTECTLAMBDA_RULES_DIR="$STAGE/protectlambda/rules" PROTECTLAMBDA_RULES= \
   "$BUILD/src/cli/protectlambda" compile -q -o "$STAGE/protectlambda/rules.db"
 
+# the layer's own integrity manifest, last: the guard verifies /opt/protectlambda against it at
+# cold start (docs/integrity.md). Sign it by setting PL_LAYER_SIGNING_KEY to an Ed25519 PEM key
+# (then set integrity.layer_pubkey in the function's configuration).
+sign=()
+[ -n "${PL_LAYER_SIGNING_KEY:-}" ] && sign=(--sign "$PL_LAYER_SIGNING_KEY")
+"$BUILD/src/cli/protectlambda" manifest "$STAGE/protectlambda" -o "$STAGE/protectlambda/layer.manifest" "${sign[@]}"
+
 rm -f "$OUT"
 (cd "$STAGE" && zip -q -r -X -y "$OUT" extensions protectlambda)
 echo "layer: $OUT ($(du -h "$OUT" | cut -f1))"
