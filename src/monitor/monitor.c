@@ -83,6 +83,7 @@ typedef FILE *(*fopen_fn)(const char *, const char *);
 typedef FILE *(*freopen_fn)(const char *, const char *, FILE *);
 typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
 typedef void *(*dlopen_fn)(const char *, int);
+typedef int (*kill_fn)(pid_t, int);
 
 static struct {
     execve_fn execve, execv_;
@@ -101,6 +102,7 @@ static struct {
     freopen_fn freopen, freopen64;
     connect_fn connect;
     dlopen_fn dlopen;
+    kill_fn kill;
 } R;
 
 /* ------------------------------------------------------------------ configuration */
@@ -1528,6 +1530,63 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
     }
     errno = saved;
     return real(fd, sa, len);
+}
+
+/* ------------------------------------------------------------------ signals to the guard */
+
+/* Is `pid` the protectlambda guard (`protectlambda extension`)? Reads /proc/<pid>/cmdline with
+ * raw syscalls: no allocation, no stdio, no recursion into the open hooks. */
+static bool s_is_guard(pid_t pid)
+{
+    char path[40] = "/proc/";
+    size_t n = 6;
+    char digits[16];
+    size_t nd = 0;
+    for (unsigned long v = (unsigned long)pid; v && nd < sizeof(digits); v /= 10)
+        digits[nd++] = (char)('0' + v % 10);
+    while (nd)
+        path[n++] = digits[--nd];
+    memcpy(path + n, "/cmdline", 9);
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[512];
+    ssize_t r = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+    syscall(SYS_close, fd);
+    if (r <= 0)
+        return false;
+    buf[r] = '\0';
+    /* argv[0] ends in "protectlambda" (or -lambda), one later argument is "extension" */
+    const char *a0 = buf, *slash = strrchr(a0, '/');
+    const char *base = slash ? slash + 1 : a0;
+    if (strncmp(base, "protectlambda", 13) != 0)
+        return false;
+    for (ssize_t i = (ssize_t)strlen(buf) + 1; i < r; i += (ssize_t)strlen(buf + i) + 1)
+        if (!strcmp(buf + i, "extension"))
+            return true;
+    return false;
+}
+
+/* Function code must not switch the guard off: signals to it fail with EPERM and are reported.
+ * (SIGKILL through a raw syscall bypasses this hook; then the guard is gone and every
+ * invocation fails closed: docs/robustness.md.) */
+EXPORT int kill(pid_t pid, int sig)
+{
+    kill_fn real = S_REAL(kill, "kill");
+    if (pid <= 0 || sig == 0 || pid == getpid() || !s_ready() || !s_enter())
+        return real(pid, sig);
+    int saved = errno;
+    bool guard = s_is_guard(pid);
+    if (guard)
+        s_emit("RUNTIME_MODIFICATION", "HIGH", "deny", PL_MON_CLS_PROCESS, "kill", NULL,
+               "signal to the protectlambda guard refused");
+    s_leave();
+    if (guard) {
+        errno = EPERM;
+        return -1;
+    }
+    errno = saved;
+    return real(pid, sig);
 }
 
 /* ------------------------------------------------------------------ name cache */

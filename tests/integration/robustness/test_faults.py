@@ -363,32 +363,30 @@ def test_guard_sigkill():
 
 
 def test_function_signals_guard():
-    """function code finds the guard through /proc and signals it. Catchable signals are
-    detected (logged by the guard with the sender) and do not stop it; SIGKILL cannot be
-    caught: then it is the SIGKILL case above (fail closed)"""
+    """function code finds the guard through /proc and signals it. The monitor library in the
+    runtime refuses every signal to the guard (EPERM, as if it belonged to another user) and
+    reports it; the guard stays up and serves. (A signal sent by a raw syscall bypasses the
+    monitor: catchable ones are ignored and logged by the guard itself, and SIGKILL is the
+    guard_sigkill case: fail closed.)"""
     box = Box("sig")
     try:
-        for sig in ("SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1"):
+        for sig in ("SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGKILL"):
             rid = box.sim.submit({"do": "kill_guard", "sig": sig, "guard": box.guard.pid})
             kind, body, _ = box.sim.wait(rid)
-            res = json.loads(body).get("kill") if kind == "response" else None
-            check(res, "%s: the function did not find the guard: %r" % (sig, body))
+            # the refused kill() is a deny decision of the monitor: the guard also denies the
+            # invocation in flight, so the caller gets the deny answer
+            check(kind == "response" and b"Security Violation" in body,
+                  "%s: the invocation that signalled the guard was not denied: %r %r"
+                  % (sig, kind, body))
             time.sleep(0.3)
             check(box.alive(), "%s from the function stopped the guard" % sig)
-            lines = box.guard_lines("signal")
-            check(any(sig in json.dumps(l) for l in lines),
-                  "%s from the function not logged by the guard: %r" % (sig, lines))
+        lines = box.guard_lines("signal to the protectlambda guard")
+        check(len(lines) >= 5, "refused signals not reported at the guard: %r" % lines)
+        check(all(l.get("action") in ("deny", None) or "deny" in json.dumps(l) for l in lines),
+              "refused signals not reported as denied: %r" % lines)
+        check(all("RUNTIME_MODIFICATION" in json.dumps(l) for l in lines),
+              "refused signals not reported as RUNTIME_MODIFICATION: %r" % lines)
         s_healthy(box, via_runtime=True)
-        # SIGKILL: the guard dies; nothing runs unprotected afterwards
-        rid = box.sim.submit({"do": "kill_guard", "sig": "SIGKILL", "guard": box.guard.pid})
-        box.guard.wait(10)
-        box.runtime.wait(20)
-        rid2 = box.sim.submit(ATTACK)
-        rt = box.start_runtime()
-        rt.wait(20)
-        time.sleep(0.3)
-        check(not box.started(rid2) and rid2 not in box.sim.delivered,
-              "an event ran after the function killed the guard")
     finally:
         box.close()
 
