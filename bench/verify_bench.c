@@ -2,13 +2,15 @@
 /* verify_bench: `protectlambda verify` over a ~250 MB tree against `sha256sum` over the same
  * files, in the same run, warm cache for both. Prints medians and the ratio (target <= 1.1).
  *
- *   ./build/bench/verify_bench [path/to/protectlambda] [MB]
+ *   ./build/bench/verify_bench [--quick] [path/to/protectlambda] [MB]
+ * Prints BENCH lines for bench/run (--quick: 60 MB of generated files, one run).
  *
  * The tree is made under /tmp at bench time (a copy of /usr/lib/python3.* plus generated files
  * of mixed sizes) and removed at the end. */
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +92,18 @@ static void s_gen(const char *dir, long target_mb)
 
 int main(int argc, char **argv)
 {
+    /* --quick (bench/run): a 60 MB generated tree (no copy of /usr/lib/python3*), 1 run */
+    bool quick = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) {
+            quick = true;
+            for (int k = i; k < argc - 1; k++)
+                argv[k] = argv[k + 1];
+            argc--;
+            i--;
+        }
+    }
+    int runs = quick ? 1 : RUNS;
     char cli[4200];
     if (argc > 1) {
         snprintf(cli, sizeof(cli), "%s", argv[1]);
@@ -104,7 +118,7 @@ int main(int argc, char **argv)
             *slash = '\0';
         snprintf(cli, sizeof(cli), "%s/../src/cli/protectlambda", self);
     }
-    long mb_total = argc > 2 ? atol(argv[2]) : 250;
+    long mb_total = argc > 2 ? atol(argv[2]) : quick ? 60 : 250;
     char dir[] = "/tmp/pl-verify-bench-XXXXXX";
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -112,7 +126,7 @@ int main(int argc, char **argv)
     }
     char cmd[16384], list[256], mf[256], out[256];
     snprintf(cmd, sizeof(cmd), "cp -a /usr/lib/python3* %s/ 2>/dev/null", dir);
-    if (system(cmd) != 0)
+    if (!quick && system(cmd) != 0)
         fprintf(stderr, "(could not copy /usr/lib/python3*: generated files only)\n");
     snprintf(cmd, sizeof(cmd), "du -sm %s | cut -f1", dir);
     FILE *du = popen(cmd, "r");
@@ -151,7 +165,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "warm-up failed\n");
         return 2;
     }
-    for (int r = 0; r < RUNS; r++) {
+    for (int r = 0; r < runs; r++) {
         double t0 = s_now();
         int a = s_run(sha, out);
         cs[r] = s_last_cpu;
@@ -168,16 +182,25 @@ int main(int argc, char **argv)
         }
         ts[r] = t1 - t0, tv2[r] = t2 - t1, tv1[r] = t3 - t2;
     }
-    double ms = s_median(ts, RUNS), mv2 = s_median(tv2, RUNS), mv1 = s_median(tv1, RUNS);
-    double mcs = s_median(cs, RUNS), mcv2 = s_median(cv2, RUNS), mcv1 = s_median(cv1, RUNS);
+    double ms = s_median(ts, runs), mv2 = s_median(tv2, runs), mv1 = s_median(tv1, runs);
+    double mcs = s_median(cs, runs), mcv2 = s_median(cv2, runs), mcv1 = s_median(cv1, runs);
     printf("medians of %d runs, warm cache          wall      ratio | cpu (user+sys) ratio\n",
-           RUNS);
+           runs);
     printf("sha256sum (xargs, same files)      %7.3f s           | %7.3f s\n", ms, mcs);
     printf("protectlambda verify (2 threads)   %7.3f s   %5.2fx   | %7.3f s  %5.2fx"
            "   (target: wall <= 1.10x)\n",
            mv2, mv2 / ms, mcv2, mcv2 / mcs);
     printf("protectlambda verify (1 thread)    %7.3f s   %5.2fx   | %7.3f s  %5.2fx\n", mv1,
            mv1 / ms, mcv1, mcv1 / mcs);
+    /* BENCH lines (bench/run): wall-clock medians, warm cache */
+    printf("BENCH {\"row\":\"integrity verify\",\"input\":\"%ld MB tree (2 threads)\",\"unit\":\"s\","
+           "\"protectlambda\":%.3f,\"baseline\":%.3f,\"baseline_name\":\"sha256sum, same files\","
+           "\"ratio\":%.3f,\"target\":\"<=1.1x\"}\n", have > mb_total ? have : mb_total, mv2, ms,
+           ms > 0 ? mv2 / ms : 0.0);
+    printf("BENCH {\"row\":\"integrity verify\",\"input\":\"%ld MB tree (1 thread)\",\"unit\":\"s\","
+           "\"protectlambda\":%.3f,\"baseline\":%.3f,\"baseline_name\":\"sha256sum, same files\","
+           "\"ratio\":%.3f,\"target\":\"<=1.1x\"}\n", have > mb_total ? have : mb_total, mv1, ms,
+           ms > 0 ? mv1 / ms : 0.0);
     snprintf(cmd, sizeof(cmd), "rm -rf %s %s %s %s", dir, mf, list, out);
     if (system(cmd) != 0)
         fprintf(stderr, "cleanup failed\n");
