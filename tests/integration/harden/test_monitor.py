@@ -392,7 +392,10 @@ def main():
         os.makedirs(task, exist_ok=True)
         with open(os.path.join(task, "handler.py"), "w") as f:
             f.write("def handler(e, c):\n    return 1\n")
-        outside = os.path.join(BUILD, "pl-harden-write-test.txt")
+        # a place outside monitor.write_allow (/tmp, /dev, /proc/self): not the build dir, which
+        # may itself be under /tmp (CI clones anywhere)
+        outside_dir = tempfile.mkdtemp(prefix="pl-harden-", dir="/var/tmp")
+        outside = os.path.join(outside_dir, "pl-harden-write-test.txt")
         for mode in ("log", "deny", "allow"):
             p, r = run([PY, hosts["host.py"], "traversal"], env(monitor_traversal=mode))
             expect(L, "python open(/tmp/../etc/hostname)", p, r, mode, "PATH_TRAVERSAL_ATTEMPT",
@@ -400,6 +403,8 @@ def main():
             p, r = run([PY, hosts["host.py"], "write", outside], env(monitor_writes=mode))
             expect(L, "python write outside write_allow", p, r, mode, "RUNTIME_MODIFICATION",
                    "pl-harden-write-test.txt")
+            if mode == "allow":
+                shutil.rmtree(outside_dir, ignore_errors=True)
             e = env(monitor_source_read=mode)
             e["LAMBDA_TASK_ROOT"] = task
             p, r = run([PY, hosts["host.py"], "source", str(proxy_port)], e)
