@@ -695,7 +695,8 @@ enum pl_proxy_verdict pl_guard_check_event(struct pl_guard_session *s, const cha
     struct pl_guard_deny qd = {0};
 
     if (!data)
-        deny = s_bound_denies(g, request_id, "event larger than max_body", NULL);
+        deny = s_bound_denies(g, request_id,
+                              "event not read whole (over max_body, or upstream cut it)", NULL);
     if (pl_guard_hook_invocation_start(g, request_id, &qd))
         pl_log(PL_LOG_ERROR, S_COMPONENT, "invocation hook failed: %s", pl_last_error_msg());
     if (qd.deny) {

@@ -174,6 +174,10 @@ static int s_forward_response(struct s_conn *c, bool keep_alive)
 
 static int s_send_local_error(struct s_conn *c, int status, const char *msg)
 {
+    /* the reason the upstream exchange failed (refused, cut, oversized head, ...) */
+    if (status >= 500)
+        pl_log(PL_LOG_WARN, "proxy", "%s (answering the runtime %d): %s", msg, status,
+               pl_last_error_msg());
     struct pl_buf b = PL_BUF_INIT;
     int rc = pl_buf_append_str(&b, "{\"errorMessage\":");
     rc |= pl_buf_append_json_cstr(&b, msg);
@@ -253,6 +257,8 @@ static int s_handle_next(struct s_conn *c, const char *target, bool keep_alive)
              * runtime; the guard answers it (fail closed) */
             char rid_copy[128];
             snprintf(rid_copy, sizeof(rid_copy), "%s", rid);
+            pl_log(PL_LOG_WARN, "proxy", "event %s could not be read whole from upstream: %s",
+                   rid_copy, pl_last_error_msg());
             s_up_close(c);
             pl_proxy_answer_reset(&c->answer);
             p->cb.on_event(c->session, rid_copy, NULL, 0, &c->answer);
