@@ -93,6 +93,10 @@ def lambda_binary_rss():
         for _ in range(N - 10):
             invoke()
         after = rss_kb(guard)
+        with open("/proc/%d/status" % guard) as f:
+            parts = [l.replace("\t", " ").strip() for l in f.read().splitlines()
+                     if l.startswith(("RssAnon", "RssFile", "Threads"))]
+        print("layer binary guard: " + ", ".join(parts))
         print("layer binary guard RSS: %d KB after 10, %d KB after %d invocations" % (base, after, N))
         print("BENCH " + json.dumps({
             "row": "memory: guard RSS (layer binary)", "input": "%d invocations" % N,
