@@ -11,6 +11,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define S_MAX_NEST 8          /* documents nested in strings */
 #define S_MAX_PATH 512        /* bytes of a JSON path; deeper components become "..." */
@@ -36,6 +39,8 @@ struct s_frame {
     size_t body_off, body_len;
     uint32_t path_len;       /* length of this container's path in st->path */
     uint32_t member_path_off;
+    const char *pend_key;    /* objects: current member's key, not yet appended to st->path */
+    size_t pend_len;
     uint32_t body_path_off;
     uint8_t is_array;
     uint8_t key_class;       /* class of the current member's key (objects) */
@@ -159,6 +164,34 @@ static void s_bound(struct pl_inspect_state *st, const char *fmt, ...)
     v->bound_exceeded = true;
 }
 
+/* room for `extra` more bytes and the NUL: the common case inline, without a call (path
+ * building runs for every key and array element of the event) */
+static inline int s_room(struct pl_buf *b, size_t extra)
+{
+    if (b->cap && extra < b->cap - b->len)
+        return 0;
+    return pl_buf_reserve(b, extra);
+}
+
+/* copy a short run (a key, a path, a short value) with fixed-size moves: a memcpy of an
+ * unknown size is a libc call, or `rep movs` when the compiler sees a bound, and either
+ * costs more than the copy itself for a few bytes */
+static inline void s_copy_small(char *o, const char *k, size_t n)
+{
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8)
+            memcpy(o + i, k + i, 8);
+        memcpy(o + n - 8, k + n - 8, 8); /* the last 8 bytes, overlapping */
+    } else if (n >= 4) {
+        memcpy(o, k, 4);
+        memcpy(o + n - 4, k + n - 4, 4);
+    } else if (n) {
+        o[0] = k[0];
+        o[n / 2] = k[n / 2];
+        o[n - 1] = k[n - 1];
+    }
+}
+
 /* 0 added, 1 a global bound stops inspection, -1 error */
 static int s_item(struct pl_inspect_state *st, const char *s, size_t len, uint32_t path_off,
                   uint8_t kind, uint8_t dec)
@@ -181,7 +214,7 @@ static int s_item(struct pl_inspect_state *st, const char *s, size_t len, uint32
     if (v->n_items == v->cap_items &&
         pl_array_reserve((void **)&v->items, &v->cap_items, v->n_items + 1, sizeof(*v->items)))
         return -1;
-    if (pl_buf_reserve(&v->text, len + 1))
+    if (s_room(&v->text, len + 1))
         return -1;
     struct pl_inspect_item *it = &v->items[v->n_items++];
     it->off = v->text.len;
@@ -189,7 +222,9 @@ static int s_item(struct pl_inspect_state *st, const char *s, size_t len, uint32
     it->path_off = path_off;
     it->kind = kind;
     it->decoding = dec;
-    if (len) /* s may be NULL for an empty item: memcpy(.., NULL, 0) is undefined */
+    if (len <= 64) /* s may be NULL for an empty item: then len is 0 and nothing is read */
+        s_copy_small(v->text.data + v->text.len, s, len);
+    else
         memcpy(v->text.data + v->text.len, s, len); // NOLINT(clang-analyzer-core.NonNullParamChecker): s is NULL only when len is 0
     v->text.len += len;
     v->text.data[v->text.len++] = '\n';
@@ -203,16 +238,7 @@ static int s_item(struct pl_inspect_state *st, const char *s, size_t len, uint32
     return 0;
 }
 
-/* store the current path; returns its offset in view->paths or (uint32_t)-1 on error */
-/* room for `extra` more bytes and the NUL: the common case inline, without a call (path
- * building runs for every key and array element of the event) */
-static inline int s_room(struct pl_buf *b, size_t extra)
-{
-    if (b->cap && extra < b->cap - b->len)
-        return 0;
-    return pl_buf_reserve(b, extra);
-}
-
+/* store the current path at *off in view->paths */
 static int s_store_path(struct pl_inspect_state *st, uint32_t *off)
 {
     struct pl_buf *p = &st->view->paths;
@@ -221,7 +247,10 @@ static int s_store_path(struct pl_inspect_state *st, uint32_t *off)
     *off = (uint32_t)p->len;
     if (s_room(p, st->path.len + 1))
         return -1;
-    memcpy(p->data + p->len, st->path.data, st->path.len);
+    if (st->path.len <= 64)
+        s_copy_small(p->data + p->len, st->path.data, st->path.len);
+    else
+        memcpy(p->data + p->len, st->path.data, st->path.len);
     p->len += st->path.len;
     p->data[p->len++] = '\0';
     p->data[p->len] = '\0';
@@ -256,10 +285,43 @@ static const uint8_t s_key_class[256] = {
 };
 
 /* [A-Za-z_$][A-Za-z0-9_$]* */
+#if defined(__SSE2__)
+/* bytes of v outside [A-Za-z0-9_$] (a mask) */
+static inline int s_non_ident16(__m128i v)
+{
+    /* in [lo, lo + n]: (v - lo) <= n unsigned */
+#define S_IN(x, lo, n) _mm_cmpeq_epi8(_mm_min_epu8(_mm_sub_epi8(x, _mm_set1_epi8(lo)), _mm_set1_epi8(n)), \
+                                      _mm_sub_epi8(x, _mm_set1_epi8(lo)))
+    __m128i letter = S_IN(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 25);
+    __m128i ok = _mm_or_si128(_mm_or_si128(letter, S_IN(v, '0', 9)),
+                              _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('_')),
+                                           _mm_cmpeq_epi8(v, _mm_set1_epi8('$'))));
+#undef S_IN
+    return _mm_movemask_epi8(ok) ^ 0xFFFF;
+}
+#endif
+
 static bool s_is_ident(const char *k, size_t n)
 {
     if (!n || (k[0] >= '0' && k[0] <= '9'))
         return false;
+#if defined(__SSE2__)
+    if (n >= 8) {
+        /* 16 bytes at a time, the last block overlapping (8..15 bytes: two 8-byte loads) */
+        if (n < 16)
+            return !s_non_ident16(_mm_unpacklo_epi64(
+                _mm_loadl_epi64((const __m128i *)(const void *)k),
+                _mm_loadl_epi64((const __m128i *)(const void *)(k + n - 8))));
+        for (size_t i = 0;; i += 16) {
+            if (i + 16 > n)
+                i = n - 16;
+            if (s_non_ident16(_mm_loadu_si128((const __m128i *)(const void *)(k + i))))
+                return false;
+            if (i + 16 == n)
+                return true;
+        }
+    }
+#endif
     unsigned all = S_C_IDENT;
     for (size_t i = 0; i < n; i++)
         all &= s_key_class[(unsigned char)k[i]];
@@ -279,25 +341,21 @@ static int s_path_full(struct pl_buf *p)
     return pl_buf_append_str(p, "...") ? -1 : 1;
 }
 
-/* append ".key" or "['key']" */
-static int s_path_member(struct pl_inspect_state *st, const char *k, size_t n)
+/* the most a member component takes: "['" + 2 * 80 (escapes) + "']" + "..." */
+#define S_MEMBER_MAX (2 * S_MAX_KEY_IN_PATH + 7)
+
+/* write ".key" or "['key']" (cut keys end in "...") at o; returns its length */
+static size_t s_format_member(char *o, const char *k, size_t n)
 {
-    struct pl_buf *p = &st->path;
-    int full = s_path_full(p);
-    if (full)
-        return full < 0 ? -1 : 0;
+    char *o0 = o;
     bool cut = n > S_MAX_KEY_IN_PATH;
     if (cut)
         n = S_MAX_KEY_IN_PATH;
-    /* at most "['" + 2n (escapes) + "']" + "...": one reservation, then direct writes */
-    if (s_room(p, 2 * n + 8))
-        return -1;
-    /* the analyzer does not see that s_room allocated p->data */
+    /* the analyzer does not see that the callers' s_room allocated the buffer o points into */
     // NOLINTBEGIN(clang-analyzer-core.NullDereference)
-    char *o = p->data + p->len;
     if (s_is_ident(k, n)) {
         *o++ = '.';
-        memcpy(o, k, n);
+        s_copy_small(o, k, n);
         o += n;
     } else {
         *o++ = '[';
@@ -306,7 +364,7 @@ static int s_path_member(struct pl_inspect_state *st, const char *k, size_t n)
         for (size_t i = 0; i < n; i++)
             any |= s_key_class[(unsigned char)k[i]];
         if (!(any & S_C_ESC)) {
-            memcpy(o, k, n); /* the common case: nothing to escape */
+            s_copy_small(o, k, n); /* the common case: nothing to escape */
             o += n;
         } else {
             for (size_t i = 0; i < n; i++) {
@@ -323,10 +381,40 @@ static int s_path_member(struct pl_inspect_state *st, const char *k, size_t n)
         memcpy(o, "...", 3);
         o += 3;
     }
-    *o = '\0';
     // NOLINTEND(clang-analyzer-core.NullDereference)
-    p->len = (size_t)(o - p->data);
+    return (size_t)(o - o0);
+}
+
+/* append ".key" or "['key']" */
+static int s_path_member(struct pl_inspect_state *st, const char *k, size_t n)
+{
+    struct pl_buf *p = &st->path;
+    int full = s_path_full(p);
+    if (full)
+        return full < 0 ? -1 : 0;
+    /* one reservation, then direct writes */
+    if (s_room(p, S_MEMBER_MAX))
+        return -1;
+    p->len += s_format_member(p->data + p->len, k, n);
+    p->data[p->len] = '\0';
     return 0;
+}
+
+/* write "[i]" at o (at most 22 bytes), digits from the right in place (no copy from a scratch
+ * array: bytes stored one by one and reloaded as a word stall the store forwarding); returns
+ * its length */
+static size_t s_format_index(char *o, uint64_t i)
+{
+    size_t nd = 1;
+    for (uint64_t x = i; x >= 10; x /= 10)
+        nd++;
+    o[0] = '[';
+    for (size_t k = nd; k >= 1; k--) {
+        o[k] = (char)('0' + i % 10);
+        i /= 10;
+    }
+    o[nd + 1] = ']';
+    return nd + 2;
 }
 
 static int s_path_index(struct pl_inspect_state *st, uint64_t i)
@@ -335,19 +423,43 @@ static int s_path_index(struct pl_inspect_state *st, uint64_t i)
     int full = s_path_full(p);
     if (full)
         return full < 0 ? -1 : 0;
-    char tmp[32];
-    size_t n = sizeof(tmp);
-    tmp[--n] = ']';
-    do {
-        tmp[--n] = (char)('0' + i % 10);
-        i /= 10;
-    } while (i);
-    tmp[--n] = '[';
-    if (s_room(p, sizeof(tmp) - n))
+    if (s_room(p, 22))
         return -1;
-    memcpy(p->data + p->len, tmp + n, sizeof(tmp) - n);
-    p->len += sizeof(tmp) - n;
+    p->len += s_format_index(p->data + p->len, i);
     p->data[p->len] = '\0';
+    return 0;
+}
+
+/* Store the path of the current container's member `k` (when k) or element i, written
+ * straight into view->paths: the container's path (st->path up to path_len, written a while
+ * ago) then the new component formatted in place. Building the component in st->path and
+ * copying the whole path would reload bytes just stored one by one (a store-forwarding stall
+ * per item). A container path near S_MAX_PATH takes the general route (its "..."). */
+static int s_store_child(struct pl_inspect_state *st, uint32_t path_len, const char *k,
+                         size_t n, uint64_t i, uint32_t *off)
+{
+    if (path_len + S_COMPONENT_MAX > S_MAX_PATH) {
+        s_path_truncate(st, path_len);
+        if (k ? s_path_member(st, k, n) : s_path_index(st, i))
+            return -1;
+        return s_store_path(st, off);
+    }
+    struct pl_buf *p = &st->view->paths;
+    if (p->len > UINT32_MAX - S_MAX_PATH - S_COMPONENT_MAX - 2)
+        return pl_raise(PL_ERR_LIMIT, "paths too large");
+    if (s_room(p, path_len + S_COMPONENT_MAX + 1))
+        return -1;
+    *off = (uint32_t)p->len;
+    char *o = p->data + p->len;
+    if (path_len <= 64)
+        s_copy_small(o, st->path.data, path_len);
+    else
+        memcpy(o, st->path.data, path_len);
+    o += path_len;
+    o += k ? s_format_member(o, k, n) : s_format_index(o, i);
+    *o++ = '\0';
+    *o = '\0';
+    p->len = (size_t)(o - p->data);
     return 0;
 }
 
@@ -386,6 +498,85 @@ static bool s_looks_json(const char *s, size_t n)
 static int s_parse_doc(struct pl_inspect_state *st, const char *data, size_t len,
                        uint32_t root_path_off, uint8_t dec, bool outer);
 
+/* which of the bytes the decoders look for occur in s: one pass instead of a memchr each */
+#define S_D_PCT 1u
+#define S_D_AMP 2u
+#define S_D_PLUS 4u
+#define S_D_EQ 8u
+static const uint8_t s_dec_chars[256] = {
+    ['%'] = S_D_PCT, ['&'] = S_D_AMP, ['+'] = S_D_PLUS, ['='] = S_D_EQ,
+};
+
+static inline unsigned s_decode_chars_slow(const char *s, size_t n)
+{
+    unsigned f = 0;
+    for (size_t i = 0; i < n; i++)
+        f |= s_dec_chars[(unsigned char)s[i]];
+    return f;
+}
+
+#if !defined(__SSE2__)
+#define S_V_ONES 0x0101010101010101ull
+#define S_V_HAS(w, c) ((((w) ^ (S_V_ONES * (c))) - S_V_ONES) & ~((w) ^ (S_V_ONES * (c))) & (S_V_ONES * 0x80))
+#endif
+
+/* n >= 8 */
+static unsigned s_decode_chars_wide(const char *s, size_t n)
+{
+    if (n >= 512) {
+        /* long text (a body): libc's vectorized memchr, one byte at a time */
+        return (memchr(s, '%', n) ? S_D_PCT : 0) | (memchr(s, '&', n) ? S_D_AMP : 0) |
+               (memchr(s, '+', n) ? S_D_PLUS : 0) | (memchr(s, '=', n) ? S_D_EQ : 0);
+    }
+    /* Most keys and values hold none of the four bytes: a wide "any of them" test first (the
+     * last block overlaps the one before, so there is no byte loop), then, rarely, which. */
+#if defined(__SSE2__)
+    const __m128i pct = _mm_set1_epi8('%'), amp = _mm_set1_epi8('&'), plus = _mm_set1_epi8('+'),
+                  eq = _mm_set1_epi8('=');
+    __m128i any = _mm_setzero_si128();
+    if (n < 16) {
+        __m128i v = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(const void *)s),
+                                       _mm_loadl_epi64((const __m128i *)(const void *)(s + n - 8)));
+        any = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, pct), _mm_cmpeq_epi8(v, amp)),
+                           _mm_or_si128(_mm_cmpeq_epi8(v, plus), _mm_cmpeq_epi8(v, eq)));
+    } else {
+        for (size_t i = 0;; i += 16) {
+            if (i + 16 > n)
+                i = n - 16;
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            any = _mm_or_si128(any, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, pct),
+                                                              _mm_cmpeq_epi8(v, amp)),
+                                                 _mm_or_si128(_mm_cmpeq_epi8(v, plus),
+                                                              _mm_cmpeq_epi8(v, eq))));
+            if (i + 16 == n)
+                break;
+        }
+    }
+    if (!_mm_movemask_epi8(any))
+        return 0;
+#else
+    uint64_t any = 0;
+    for (size_t i = 0;; i += 8) {
+        if (i + 8 > n)
+            i = n - 8;
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        any |= S_V_HAS(w, '%') | S_V_HAS(w, '&') | S_V_HAS(w, '+') | S_V_HAS(w, '=');
+        if (i + 8 == n)
+            break;
+    }
+    if (!any)
+        return 0;
+#endif
+    return s_decode_chars_slow(s, n);
+}
+
+/* short strings (most keys) inline, byte by byte */
+static inline unsigned s_decode_chars(const char *s, size_t n)
+{
+    return n >= 8 ? s_decode_chars_wide(s, n) : s_decode_chars_slow(s, n);
+}
+
 /* nested JSON in a string value: its items get paths under the string's path */
 static int s_nested(struct pl_inspect_state *st, const char *s, size_t len, uint32_t path_off,
                     uint8_t dec)
@@ -408,11 +599,12 @@ static int s_value(struct pl_inspect_state *st, const char *s, size_t len, uint3
     int rc = s_item(st, s, len, path_off, kind, dec);
     if (rc)
         return rc;
-    bool pct = memchr(s, '%', len) != NULL;
-    bool amp = memchr(s, '&', len) != NULL;
-    if (!plus && !pct && memchr(s, '=', len) && memchr(s, '+', len))
+    unsigned dc = s_decode_chars(s, len);
+    bool pct = dc & S_D_PCT;
+    bool amp = dc & S_D_AMP;
+    if (!plus && !pct && (dc & S_D_EQ) && (dc & S_D_PLUS))
         plus = true; /* form-encoded looking text */
-    bool plus_any = plus && memchr(s, '+', len) != NULL;
+    bool plus_any = plus && (dc & S_D_PLUS);
     const char *cur = s;
     size_t cur_len = len;
     if (pct || amp || plus_any) {
@@ -481,6 +673,18 @@ static int s_cb_rc(int rc)
     return rc;
 }
 
+/* st->path := the current member's path (a key skipped in a nested document appends itself
+ * only when its value needs the path) */
+static inline int s_member_path(struct pl_inspect_state *st, struct s_frame *f)
+{
+    if (!f->pend_key)
+        return 0;
+    s_path_truncate(st, f->path_len);
+    int rc = s_path_member(st, f->pend_key, f->pend_len);
+    f->pend_key = NULL;
+    return rc;
+}
+
 /* path of the value about to be delivered (root, object member or array element) */
 static int s_value_path(struct s_doc *d, uint32_t *path_off)
 {
@@ -492,16 +696,22 @@ static int s_value_path(struct s_doc *d, uint32_t *path_off)
         return 0;
     }
     if (!f->is_array) {
-        /* st->path holds the member path (set by on_key); stored on first use */
-        if (f->member_path_off == UINT32_MAX && s_store_path(st, &f->member_path_off))
-            return -1;
+        if (f->member_path_off == UINT32_MAX) {
+            if (f->pend_key) {
+                /* a key without an item: its path goes straight to view->paths */
+                if (s_store_child(st, f->path_len, f->pend_key, f->pend_len, 0,
+                                  &f->member_path_off))
+                    return -1;
+                f->pend_key = NULL; /* (st->path is not needed: the member's value is this
+                                     * string) */
+            } else if (s_store_path(st, &f->member_path_off)) {
+                return -1; /* st->path holds the member path (set by on_key) */
+            }
+        }
         *path_off = f->member_path_off;
         return 0;
     }
-    s_path_truncate(st, f->path_len);
-    if (s_path_index(st, f->index++))
-        return -1;
-    return s_store_path(st, path_off);
+    return s_store_child(st, f->path_len, NULL, 0, f->index++, path_off);
 }
 
 static int s_on_key(void *ctx, const char *k, size_t n, const char *raw, size_t raw_len)
@@ -511,9 +721,6 @@ static int s_on_key(void *ctx, const char *k, size_t n, const char *raw, size_t 
     struct s_frame *f = s_top(d);
     if (!f)
         return pl_raise(PL_ERR_INTERNAL, "key outside an object");
-    s_path_truncate(st, f->path_len);
-    if (s_path_member(st, k, n))
-        return -1;
     f->member_path_off = UINT32_MAX; /* stored when an item needs it */
     f->key_class = s_classify(k, n);
     if (d->outer) {
@@ -526,13 +733,22 @@ static int s_on_key(void *ctx, const char *k, size_t n, const char *raw, size_t 
             st->f_elb |= f->key_class == K_ELB;
         }
     }
-    if (!n)
-        return 0;
     /* In a document nested in a string, a key written without escapes and with nothing to
      * decode is already, byte for byte, in the string's own item: no separate item (API
-     * bodies repeat the same few keys in every array element). */
-    if (!d->outer && raw_len == n + 2 && !memchr(k, '%', n) && !memchr(k, '&', n) &&
-        !memchr(k, '+', n))
+     * bodies repeat the same few keys in every array element). Such a key points into the
+     * document, which outlives the member: its path is built only when its value needs it
+     * (numbers, booleans and null do not). */
+    if (!d->outer && raw_len == n + 2 &&
+        !(s_decode_chars(k, n) & (S_D_PCT | S_D_AMP | S_D_PLUS))) {
+        f->pend_key = k;
+        f->pend_len = n;
+        return 0;
+    }
+    f->pend_key = NULL;
+    s_path_truncate(st, f->path_len);
+    if (s_path_member(st, k, n))
+        return -1;
+    if (!n)
         return 0;
     if (s_store_path(st, &f->member_path_off))
         return -1;
@@ -606,7 +822,8 @@ static int s_begin(struct s_doc *d, bool is_array)
     } else {
         own = parent->key_class;
         query = parent->query || own == K_QUERY;
-        /* st->path holds the member path */
+        if (s_member_path(st, parent)) /* st->path holds the member path */
+            return -1;
     }
     if (pl_array_reserve((void **)&st->frames, &st->cap_frames, st->n_frames + 1,
                          sizeof(*st->frames)))
@@ -669,17 +886,16 @@ static int s_on_end_array(void *ctx)
     return 0;
 }
 
-static const struct pl_json_sax s_sax = {
-    .on_key = s_on_key,
-    .on_string = s_on_string,
-    .on_number = s_on_number,
-    .on_bool = s_on_bool,
-    .on_null = s_on_null,
-    .on_begin_object = s_on_begin_object,
-    .on_end_object = s_on_end_object,
-    .on_begin_array = s_on_begin_array,
-    .on_end_array = s_on_end_array,
-};
+/* The view's own copy of the JSON parser (src/common/json_sax_impl.h, the code behind
+ * pl_json_sax_parse_ex) calling the callbacks above directly: the compiler inlines them into
+ * the parse loop (a callback through a function pointer costs more than most of them do). */
+#define S_CALL(fn, ...)                                                                        \
+    do {                                                                                       \
+        if (s_##fn(ps->ctx, ##__VA_ARGS__))                                                    \
+            return s_stopped(ps);                                                              \
+    } while (0)
+#include "../common/json_sax_impl.h"
+#undef S_CALL
 
 /* Parse one document into the view. Returns 0 (also when a bound or, for nested documents,
  * invalid JSON stopped it), 1 when a global bound stops everything, -1 on error. For the
@@ -703,7 +919,7 @@ static int s_parse_doc(struct pl_inspect_state *st, const char *data, size_t len
     struct pl_json_limits jl = {.max_depth = st->lim.max_depth - (uint32_t)st->n_frames,
                                 .max_values = UINT64_MAX};
     size_t err_off = 0;
-    int rc = pl_json_sax_parse_ex(data, len, &jl, &s_sax, &d, &err_off, &st->lv[st->nest].json);
+    int rc = s_sax_parse(data, len, &jl, NULL, &d, &err_off, &st->lv[st->nest].json);
     st->n_frames = d.base;
     if (rc == 0)
         return 0;

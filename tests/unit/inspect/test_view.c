@@ -219,6 +219,130 @@ PL_TEST(inspect_nested_json)
     pl_inspect_view_clean_up(&v);
 }
 
+/* members of nested JSON whose keys make no item: their values still get the member path,
+ * after numbers, objects and arrays too (the key's path is built only when needed); keys
+ * with something to decode or with escapes are items */
+PL_TEST(inspect_nested_member_paths)
+{
+    struct pl_inspect_view v;
+    pl_inspect_view_init(&v);
+    PL_CHECK_OK(s_view(&v, "{\"body\":\"{\\\"n\\\":1,\\\"s\\\":\\\"x\\\",\\\"o\\\":{\\\"k\\\":\\\"y\\\","
+                           "\\\"m\\\":null},\\\"a\\\":[true,{\\\"z\\\":\\\"w\\\"},[\\\"v\\\"]],"
+                           "\\\"e%41\\\":\\\"q\\\",\\\"p+r\\\":2,\\\"t\\\\u0041b\\\":\\\"u\\\","
+                           "\\\"it's\\\":\\\"i\\\",\\\"last\\\":\\\"l\\\"}\"}"));
+    S_EXPECT(&v, "$.body.s", PL_DEC_JSON, "x");
+    S_EXPECT(&v, "$.body.o.k", PL_DEC_JSON, "y");
+    S_EXPECT(&v, "$.body.a[1].z", PL_DEC_JSON, "w");
+    S_EXPECT(&v, "$.body.a[2][0]", PL_DEC_JSON, "v");
+    S_EXPECT(&v, "$.body['e%41']", PL_DEC_JSON, "e%41");
+    S_EXPECT(&v, "$.body['e%41']", PL_DEC_JSON, "eA");
+    S_EXPECT(&v, "$.body['e%41']", PL_DEC_JSON, "q");
+    S_EXPECT(&v, "$.body['p+r']", PL_DEC_JSON, "p+r");
+    S_EXPECT(&v, "$.body.tAb", PL_DEC_JSON, "tAb");
+    S_EXPECT(&v, "$.body.tAb", PL_DEC_JSON, "u");
+    S_EXPECT(&v, "$.body['it\\'s']", PL_DEC_JSON, "i");
+    S_EXPECT(&v, "$.body.last", PL_DEC_JSON, "l");
+    PL_CHECK(!s_find(&v, "$.body.n", PL_DEC_JSON, NULL));
+    PL_CHECK(!s_find(&v, "$.body.s", PL_DEC_JSON, "s"));
+    /* array indices of every width */
+    struct pl_buf doc = PL_BUF_INIT;
+    PL_CHECK_OK(pl_buf_append_char(&doc, '['));
+    for (int i = 0; i <= 12345; i++)
+        PL_CHECK_OK(pl_buf_appendf(&doc, "%s%s", i ? "," : "",
+                                   i == 9 || i == 10 || i == 99 || i == 100 || i == 12345
+                                       ? "{\"k\":\"v\"}" : "0"));
+    PL_CHECK_OK(pl_buf_append_char(&doc, ']'));
+    PL_CHECK_OK(pl_inspect_json(NULL, doc.data, doc.len, &v));
+    pl_buf_clean_up(&doc);
+    S_EXPECT(&v, "$[9].k", PL_DEC_NONE, "v");
+    S_EXPECT(&v, "$[10].k", PL_DEC_NONE, "v");
+    S_EXPECT(&v, "$[99].k", PL_DEC_NONE, "v");
+    S_EXPECT(&v, "$[100].k", PL_DEC_NONE, "v");
+    S_EXPECT(&v, "$[12345].k", PL_DEC_NONE, "v");
+    pl_inspect_view_clean_up(&v);
+}
+
+/* a key is written .key only when every byte is [A-Za-z0-9_$] (checked 16 bytes at a time for
+ * long keys): one other byte anywhere, at any length, makes it ['key'] */
+PL_TEST(inspect_key_path_forms)
+{
+    struct pl_inspect_view v;
+    pl_inspect_view_init(&v);
+    struct pl_buf doc = PL_BUF_INIT, key = PL_BUF_INIT, path = PL_BUF_INIT;
+    static const char odd[] = {'-', ' ', '@', '`', '[', '{', '/', ':', '\x7f', '\xc3'};
+    for (size_t len = 1; len <= 70; len++) {
+        for (size_t at = 0; at <= len; at++) { /* at == len: a plain key */
+            pl_buf_reset(&key);
+            for (size_t i = 0; i < len; i++)
+                pl_buf_append_char(&key, i == at ? odd[(len + at) % sizeof(odd)]
+                                                 : "aZ_$09zA"[(i + len) % 8]);
+            bool ident = at == len && !(key.data[0] >= '0' && key.data[0] <= '9');
+            pl_buf_reset(&doc);
+            pl_buf_appendf(&doc, "{\"%s\":\"v\"}", key.data);
+            pl_buf_reset(&path);
+            pl_buf_appendf(&path, ident ? "$.%s" : "$['%s']", key.data);
+            PL_CHECK_OK(pl_inspect_json(NULL, doc.data, doc.len, &v));
+            if (!s_find(&v, path.data, PL_DEC_NONE, "v")) {
+                s_dump(&v);
+                pl_buf_clean_up(&doc);
+                pl_buf_clean_up(&key);
+                pl_buf_clean_up(&path);
+                pl_inspect_view_clean_up(&v);
+                PL_CHECK_MSG(0, "len %zu odd byte at %zu: no item at the expected path", len, at);
+            }
+        }
+    }
+    pl_buf_clean_up(&doc);
+    pl_buf_clean_up(&key);
+    pl_buf_clean_up(&path);
+    pl_inspect_view_clean_up(&v);
+}
+
+/* '%', '&', '+'/'=' anywhere in strings of any length are seen (the search for them goes 8 and
+ * 16 bytes at a time with an overlapping last block) */
+PL_TEST(inspect_decode_triggers_at_every_position)
+{
+    struct pl_inspect_view v;
+    pl_inspect_view_init(&v);
+    struct pl_buf doc = PL_BUF_INIT, want = PL_BUF_INIT;
+    for (size_t len = 3; len <= 700; len += (len < 40 ? 1 : 97)) {
+        for (size_t at = 0; at + 3 <= len; at += (len < 40 ? 1 : 31)) {
+            for (int kind = 0; kind < 3; kind++) {
+                /* kind 0: %41 -> A; 1: &#9 -> tab; 2: a=b+c (form) -> "a=b c" */
+                static const char *const enc[] = {"%41", "&#9", "=b+"};
+                static const char *const dec[] = {"A", "\t", "=b "};
+                pl_buf_reset(&doc);
+                pl_buf_reset(&want);
+                pl_buf_append_str(&doc, "{\"k\":\"");
+                for (size_t i = 0; i < len;) {
+                    if (i == at) {
+                        pl_buf_append_str(&doc, enc[kind]);
+                        pl_buf_append_str(&want, dec[kind]);
+                        i += 3;
+                    } else {
+                        pl_buf_append_char(&doc, 'x');
+                        pl_buf_append_char(&want, 'x');
+                        i++;
+                    }
+                }
+                pl_buf_append_str(&doc, "\"}");
+                PL_CHECK_OK(pl_inspect_json(NULL, doc.data, doc.len, &v));
+                enum pl_decoding d = kind == 1 ? PL_DEC_HTML : PL_DEC_URL;
+                if (!s_find(&v, "$.k", d, want.data)) {
+                    s_dump(&v);
+                    pl_buf_clean_up(&doc);
+                    pl_buf_clean_up(&want);
+                    pl_inspect_view_clean_up(&v);
+                    PL_CHECK_MSG(0, "len %zu at %zu kind %d: no decoded item", len, at, kind);
+                }
+            }
+        }
+    }
+    pl_buf_clean_up(&doc);
+    pl_buf_clean_up(&want);
+    pl_inspect_view_clean_up(&v);
+}
+
 PL_TEST(inspect_base64_body)
 {
     struct pl_inspect_view v;

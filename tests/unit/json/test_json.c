@@ -296,3 +296,84 @@ PL_TEST(json_huge_backslash_string_is_linear)
     pl_free(t);
     PL_CHECK(ok);
 }
+
+/* long strings with escapes everywhere (the parser unescapes 16 and 64 bytes at a time, and
+ * hands blocks it cannot take whole to a byte-by-byte loop): against the expected text built
+ * alongside, for lengths and offsets that put escapes on every block boundary */
+PL_TEST(json_long_escaped_strings)
+{
+    static const struct {
+        const char *json, *text;
+    } frags[] = {
+        {"a", "a"}, {"plain text run ", "plain text run "}, {"\\\"", "\""}, {"\\\\", "\\"},
+        {"\\/", "/"}, {"\\n", "\n"}, {"\\t", "\t"}, {"\\r", "\r"}, {"\\b", "\b"}, {"\\f", "\f"},
+        {"\\u00e9", "\xc3\xa9"}, {"\\ud83d\\ude00", "\xf0\x9f\x98\x80"}, {"\\udc00", "\xef\xbf\xbd"},
+        {"\xc3\xa9", "\xc3\xa9"}, {"\\\\\\\"", "\\\""}, {"0123456789abcdefghijklmnopqrstuvwxyz",
+                                                         "0123456789abcdefghijklmnopqrstuvwxyz"},
+    };
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    struct pl_buf doc = PL_BUF_INIT, want = PL_BUF_INIT;
+    int bad = 0;
+    for (int iter = 0; iter < 3000 && !bad; iter++) {
+        pl_buf_reset(&doc);
+        pl_buf_reset(&want);
+        pl_buf_append_str(&doc, "[");
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        for (uint64_t pad = seed % 70; pad; pad--) /* move the string across block boundaries */
+            pl_buf_append_char(&doc, ' ');
+        pl_buf_append_str(&doc, "\"");
+        pl_buf_append_str(&want, "[|S:");
+        size_t n = (size_t)(seed >> 8) % 300;
+        bool dense = (seed >> 20) & 1; /* mostly \" and short runs, as JSON sent as a string */
+        for (size_t i = 0; i < n; i++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            size_t f = dense ? ((seed % 4) ? (seed % 2 ? 0 : 2) : (size_t)(seed >> 32) % PL_ARRAY_LEN(frags))
+                             : (size_t)(seed >> 32) % PL_ARRAY_LEN(frags);
+            pl_buf_append_str(&doc, frags[f].json);
+            pl_buf_append_str(&want, frags[f].text);
+        }
+        pl_buf_append_str(&doc, "\",\"after\"]");
+        pl_buf_append_str(&want, "(");
+        int err;
+        char *t = s_trace(doc.data, doc.len, NULL, &err, NULL);
+        if (!t || strncmp(t, want.data, want.len)) {
+            fprintf(stderr, "  iteration %d: %s\n  input: %s\n", iter, t ? t : pl_last_error_msg(),
+                    doc.data);
+            bad = 1;
+        }
+        pl_free(t);
+    }
+    pl_buf_clean_up(&doc);
+    pl_buf_clean_up(&want);
+    PL_CHECK(!bad);
+}
+
+/* errors deep inside long escaped strings are found at their exact offset */
+PL_TEST(json_long_string_errors)
+{
+    struct pl_buf doc = PL_BUF_INIT;
+    for (size_t at = 60; at < 200; at += 7) {
+        for (int kind = 0; kind < 4; kind++) {
+            pl_buf_reset(&doc);
+            pl_buf_append_str(&doc, "[\"");
+            while (doc.len < at)
+                pl_buf_append_str(&doc, doc.len % 3 ? "\\\"" : "x");
+            size_t off = doc.len;
+            pl_buf_append_str(&doc, kind == 0 ? "\x01" : kind == 1 ? "\\x" : kind == 2 ? "\\u12" : "");
+            if (kind != 3)
+                for (int i = 0; i < 100; i++)
+                    pl_buf_append_str(&doc, "\\\"y");
+            if (kind == 3)
+                off = doc.len; /* unterminated: the error is at the end */
+            else
+                pl_buf_append_str(&doc, "\"]");
+            int err;
+            size_t got = 0;
+            char *t = s_trace(doc.data, doc.len, NULL, &err, &got);
+            pl_free(t);
+            PL_CHECK_MSG(!t && err == PL_ERR_PARSE, "at %zu kind %d: accepted", at, kind);
+            PL_CHECK_MSG(got == off, "at %zu kind %d: offset %zu, expected %zu", at, kind, got, off);
+        }
+    }
+    pl_buf_clean_up(&doc);
+}
