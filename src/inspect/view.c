@@ -32,6 +32,7 @@ enum s_key_class {
     K_OBJECT,
     K_S3,
     K_QUERY, /* rawQueryString, queryStringParameters, multiValueQueryStringParameters */
+    K_DATA,  /* data, value, binaryValue, B: event-source payloads sent base64-encoded */
 };
 
 struct s_frame {
@@ -87,7 +88,7 @@ void pl_inspect_limits_default(struct pl_inspect_limits *l)
 {
     /* the defaults of settings.def (max_depth, max_keys, max_decoded, decode_rounds) */
     l->max_depth = 256;
-    l->max_items = 200000;
+    l->max_items = 1000000;
     l->max_decoded = 32u << 20;
     l->decode_rounds = 3;
 }
@@ -467,12 +468,16 @@ static uint8_t s_classify(const char *k, size_t n)
 {
 #define S_IS(lit) (n == sizeof(lit) - 1 && !memcmp(k, lit, sizeof(lit) - 1))
     switch (n) {
+    case 1: return S_IS("B") ? K_DATA : K_OTHER;
     case 2: return S_IS("s3") ? K_S3 : K_OTHER;
     case 3: return S_IS("key") ? K_KEY : S_IS("elb") ? K_ELB : K_OTHER;
-    case 4: return S_IS("body") ? K_BODY : S_IS("http") ? K_HTTP : K_OTHER;
+    case 4:
+        return S_IS("body") ? K_BODY : S_IS("http") ? K_HTTP : S_IS("data") ? K_DATA : K_OTHER;
+    case 5: return S_IS("value") ? K_DATA : K_OTHER;
     case 6: return S_IS("object") ? K_OBJECT : K_OTHER;
     case 7: return S_IS("version") ? K_VERSION : K_OTHER;
     case 10: return S_IS("httpMethod") ? K_HTTPMETHOD : K_OTHER;
+    case 11: return S_IS("binaryValue") ? K_DATA : K_OTHER;
     case 14:
         return S_IS("requestContext") ? K_REQCTX : S_IS("rawQueryString") ? K_QUERY : K_OTHER;
     case 15: return S_IS("isBase64Encoded") ? K_ISB64 : K_OTHER;
@@ -755,6 +760,78 @@ static int s_on_key(void *ctx, const char *k, size_t n, const char *raw, size_t 
     return s_cb_rc(s_value(st, k, n, f->member_path_off, PL_ITEM_KEY, d->dec, f->query));
 }
 
+/* Event sources hand the producer's payload over base64-encoded (Kinesis and Firehose `data`,
+ * Kafka `value`, Amazon MQ `data`, CloudFront `body.data`, SQS `binaryValue`, DynamoDB `B`):
+ * the function decodes it, so the view does too. Only a value that is strictly base64
+ * (whole quads, padding at the end only, at least 8 characters) and decodes to text (valid
+ * UTF-8, no control characters but tab, CR and LF) gets a decoded item; binary payloads
+ * (images, gzip such as CloudWatch Logs' `awslogs.data`) are left alone. */
+static bool s_strict_base64(const char *s, size_t n)
+{
+    if (n < 8 || n % 4)
+        return false;
+    size_t end = n;
+    if (s[end - 1] == '=')
+        end--;
+    if (s[end - 1] == '=')
+        end--;
+    for (size_t i = 0; i < end; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/'))
+            return false;
+    }
+    return true;
+}
+
+static bool s_is_text(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+                return false;
+            if (c == 0x7f)
+                return false;
+            i++;
+            continue;
+        }
+        size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        if (!len || c == 0xC0 || c == 0xC1 || c > 0xF4 || i + len > n)
+            return false;
+        for (size_t k = 1; k < len; k++)
+            if ((p[i + k] & 0xC0) != 0x80)
+                return false;
+        i += len;
+    }
+    return true;
+}
+
+static int s_data_base64(struct pl_inspect_state *st, const char *s, size_t n, uint32_t path_off,
+                         uint8_t dec)
+{
+    if (!s_strict_base64(s, n))
+        return 0;
+    struct s_level *lv = &st->lv[st->nest];
+    pl_buf_reset(&lv->b64out);
+    int rc = pl_decode_base64(s, n, &lv->b64out);
+    if (rc <= 0)
+        return rc;
+    if (!s_is_text((const unsigned char *)lv->b64out.data, lv->b64out.len))
+        return 0;
+    if (st->nest >= S_MAX_NEST) {
+        s_bound(st, "JSON nested in strings more than %d levels deep", S_MAX_NEST);
+        return 0;
+    }
+    /* a new value: its decoded forms and nested JSON use the next level's scratch */
+    st->nest++;
+    rc = s_value(st, lv->b64out.data, lv->b64out.len, path_off, PL_ITEM_VALUE,
+                 dec ? dec : PL_DEC_BASE64, false);
+    st->nest--;
+    return rc;
+}
+
 static int s_on_string(void *ctx, const char *s, size_t n, const char *raw, size_t raw_len)
 {
     struct s_doc *d = ctx;
@@ -786,7 +863,12 @@ static int s_on_string(void *ctx, const char *s, size_t n, const char *raw, size
     }
     if (!n)
         return 0;
-    return s_cb_rc(s_value(st, s, n, path_off, PL_ITEM_VALUE, d->dec, plus));
+    /* f may move: the value's nested documents can grow the frame stack */
+    bool data = f && !f->is_array && f->key_class == K_DATA;
+    int rc = s_value(st, s, n, path_off, PL_ITEM_VALUE, d->dec, plus);
+    if (!rc && data && !st->stop)
+        rc = s_data_base64(st, s, n, path_off, d->dec);
+    return s_cb_rc(rc);
 }
 
 static int s_on_scalar(struct s_doc *d)

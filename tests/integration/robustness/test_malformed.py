@@ -111,10 +111,11 @@ def test_deep_nesting():
 
 
 def test_million_keys():
-    body = b",".join(b'"k%d":%d' % (i, i) for i in range(1000000))
+    # max_keys defaults to 1,000,000 (a 6 MB batch of 10,000 SQS records has ~500,000)
+    body = b",".join(b'"k%d":%d' % (i, i) for i in range(1200000))
     v, logs, rss, _ = s_check("million-keys.json", b"{" + body + b"}")
     s_bound_denied("million-keys.json", v, logs)
-    arr = b"[" + b",".join(b'"v"' for _ in range(1000000)) + b"]"
+    arr = b"[" + b",".join(b'"v"' for _ in range(1200000)) + b"]"
     v, logs, rss, _ = s_check("million-values.json", arr)
     s_bound_denied("million-values.json", v, logs)
 

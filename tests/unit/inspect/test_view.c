@@ -151,6 +151,27 @@ PL_TEST(decode_base64)
     pl_buf_clean_up(&b);
 }
 
+PL_TEST(inspect_event_source_base64_payloads)
+{
+    struct pl_inspect_view v;
+    pl_inspect_view_init(&v);
+    /* Kinesis data: "<script>alert(1)</script>"; Kafka value: {"q":"1' OR '1'='1"} */
+    PL_CHECK_OK(s_view(&v, "{\"Records\":[{\"kinesis\":{\"data\":"
+                           "\"PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\"}}],"
+                           "\"records\":{\"t-0\":[{\"value\":\"eyJxIjoiMScgT1IgJzEnPScxIn0=\"}]}}"));
+    S_EXPECT(&v, "$.Records[0].kinesis.data", PL_DEC_BASE64, "<script>alert(1)</script>");
+    S_EXPECT(&v, "$.records['t-0'][0].value", PL_DEC_BASE64, "{\"q\":\"1' OR '1'='1\"}");
+    S_EXPECT(&v, "$.records['t-0'][0].value.q", PL_DEC_BASE64, "1' OR '1'='1");
+    /* binary payloads (a PNG header), words that merely look like base64, other keys and
+     * non-strict base64 get no decoded item */
+    PL_CHECK_OK(s_view(&v, "{\"data\":\"iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB\",\"value\":\"abcdefgh\","
+                           "\"note\":\"PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\","
+                           "\"B\":\"PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg\"}"));
+    for (size_t i = 0; i < v.n_items; i++)
+        PL_CHECK_MSG(v.items[i].decoding != PL_DEC_BASE64, "item %zu decoded as base64", i);
+    pl_inspect_view_clean_up(&v);
+}
+
 PL_TEST(inspect_url_and_double_encoding)
 {
     struct pl_inspect_view v;
@@ -465,10 +486,12 @@ PL_TEST(inspect_bounds)
     free(deep);
     PL_CHECK(v.bound_exceeded && !v.non_json);
     PL_CHECK_MSG(strstr(v.bound_reason, "nesting"), "%s", v.bound_reason);
-    /* items: a million keys; what came before the bound is kept */
+    /* items: more keys than the bound (a million by default, more than 6 MB can carry in
+     * real events); what came before the bound is kept */
     struct pl_buf doc = PL_BUF_INIT;
     PL_CHECK_OK(pl_buf_append_str(&doc, "{\"first\":\"kept\""));
-    for (int i = 0; i < 1000000; i++)
+    lim.max_items = 200000;
+    for (int i = 0; i < 300000; i++)
         PL_CHECK_OK(pl_buf_appendf(&doc, ",\"k%d\":%d", i, i));
     PL_CHECK_OK(pl_buf_append_char(&doc, '}'));
     PL_CHECK_OK(pl_inspect_json(&lim, doc.data, doc.len, &v));
