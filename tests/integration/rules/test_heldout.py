@@ -13,6 +13,9 @@ tests/data/heldout4/*.txt  fourth list, written after the last changes of the pa
 tests/data/heldout5/*.txt  SQL auth-bypass / time-based strings and exotic traversal encodings
                            (public intruder-list styles); first run reported in docs/rules.md,
                            then the SQL grammar was extended.
+tests/data/heldout6/*.txt  sixth list (session 2): public payload-list styles across every class
+                           and 50 ordinary strings; first (blind) run in docs/rules.md, then the
+                           4 misses were fixed.
 
 Each string goes through the same 8 real event shapes as the corpus test. The test fails if
 any benign string is denied in any shape (zero false positives) or if an attack list falls
@@ -28,7 +31,7 @@ import rulescommon as rc  # noqa: E402
 from shapes import Shapes  # noqa: E402
 
 ATTACK_THRESHOLD = {"heldout": 95.0, "heldout2": 90.0, "heldout3": 90.0, "heldout4": 90.0,
-                    "heldout5": 90.0}
+                    "heldout5": 90.0, "heldout6": 95.0}
 
 # benign-list strings that contain a literal dot-dot path segment: the packs deny every
 # "../" segment by design (a value that climbs directories is path traversal, whatever file it
@@ -64,7 +67,8 @@ def main():
                 ("heldout2", sorted(glob.glob(os.path.join(rc.DATA, "heldout2", "*.txt")))),
                 ("heldout3", sorted(glob.glob(os.path.join(rc.DATA, "heldout3", "*.txt")))),
                 ("heldout4", sorted(glob.glob(os.path.join(rc.DATA, "heldout4", "*.txt")))),
-                ("heldout5", sorted(glob.glob(os.path.join(rc.DATA, "heldout5", "*.txt"))))]
+                ("heldout5", sorted(glob.glob(os.path.join(rc.DATA, "heldout5", "*.txt")))),
+                ("heldout6", sorted(glob.glob(os.path.join(rc.DATA, "heldout6", "*.txt"))))]
         for set_name, files in sets:
             if not files:
                 failures.append("no files for %s" % set_name)
