@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Invocation latency through the local emulator (bench, not a test).
 
-Runs the same echo function twice in one run with `protectlambda emulate`:
+Runs the same echo function in two emulators side by side (`protectlambda emulate`), the
+invocations alternating between them so both see the same machine load:
   baseline   --unprotected: the runtime talks to the emulator directly
   protected  the guard extension + `wrap` in between (as with the layer in Lambda)
 and for 1 KB and 1 MB events sends N invocations to the invoke URL, recording
@@ -14,9 +15,11 @@ usage: bench/invoke_bench.py [--bin PATH] [-n N] [--runtime python|node|both] [-
 Prints BENCH lines (service time) for bench/run.
 """
 import argparse
+import atexit
 import http.client
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -28,6 +31,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
 RIC = os.path.join(SRC, "tests/node_modules/aws-lambda-ric/bin/index.mjs")
+SETTLE_S = 0.002  # pause after each invocation (see measure)
 PY_FN = "def handler(event, context):\n    return {'n': len(event['d'])}\n"
 NODE_FN = "export const handler = async (event) => ({ n: event.d.length });\n"
 
@@ -67,34 +71,47 @@ class Emulate:
             self.proc.wait()
 
 
-def measure(bin_path, args, sizes, n):
-    em = Emulate(bin_path, args)
-    out = {}
+def measure(bin_path, arg_sets, sizes, n):
+    """one emulator per argument set, side by side; invocations alternate between them so
+    every configuration sees the same machine load (two cores shared with other work: a
+    configuration measured after another sees a different machine)"""
+    ems = []
     try:
-        c = http.client.HTTPConnection("127.0.0.1", em.port, timeout=120)
+        for args in arg_sets:
+            ems.append(Emulate(bin_path, args))
+        conns = [http.client.HTTPConnection("127.0.0.1", em.port, timeout=120) for em in ems]
+        outs = [{} for _ in ems]
         for size in sizes:
             ev = json.dumps({"d": "a" * size}).encode()
-            svc, rtt = [], []
+            svc = [[] for _ in ems]
+            rtt = [[] for _ in ems]
             for i in range(n + 20):
-                t0 = time.perf_counter()
-                c.request("POST", "/2015-03-31/functions/function/invocations", ev)
-                r = c.getresponse()
-                body = r.read()
-                dt = (time.perf_counter() - t0) * 1e6
-                if r.status != 200 or r.getheader("X-Amz-Function-Error"):
-                    raise SystemExit("invocation failed: %d %r" % (r.status, body[:200]))
-                if i >= 20:  # warm-up excluded
-                    svc.append(float(r.getheader("X-Protectlambda-Duration-Us")))
-                    rtt.append(dt)
-            out[size] = {"svc": (statistics.median(svc), pct(svc, 0.99)),
-                         "rtt": (statistics.median(rtt), pct(rtt, 0.99))}
-        c.request("GET", "/_protectlambda/emulator/stats")
-        st = json.loads(c.getresponse().read())
-        out["cold"] = (st["extensions_init_us"], st["runtime_init_us"])
-        c.close()
+                for k, c in enumerate(conns):
+                    t0 = time.perf_counter()
+                    c.request("POST", "/2015-03-31/functions/function/invocations", ev)
+                    r = c.getresponse()
+                    body = r.read()
+                    dt = (time.perf_counter() - t0) * 1e6
+                    if r.status != 200 or r.getheader("X-Amz-Function-Error"):
+                        raise SystemExit("invocation failed: %d %r" % (r.status, body[:200]))
+                    if i >= 20:  # warm-up excluded
+                        svc[k].append(float(r.getheader("X-Protectlambda-Duration-Us")))
+                        rtt[k].append(dt)
+                    # let this sandbox's tail (the runtime's next request, through the proxy
+                    # or not) finish before the other one is measured
+                    time.sleep(SETTLE_S)
+            for k in range(len(ems)):
+                outs[k][size] = {"svc": (statistics.median(svc[k]), pct(svc[k], 0.99)),
+                                 "rtt": (statistics.median(rtt[k]), pct(rtt[k], 0.99))}
+        for k, c in enumerate(conns):
+            c.request("GET", "/_protectlambda/emulator/stats")
+            st = json.loads(c.getresponse().read())
+            outs[k]["cold"] = (st["extensions_init_us"], st["runtime_init_us"])
+            c.close()
     finally:
-        em.stop()
-    return out
+        for em in ems:
+            em.stop()
+    return outs
 
 
 def main():
@@ -109,6 +126,7 @@ def main():
         a.n = min(a.n, 200)
         a.runtime = "python"
     tmp = tempfile.mkdtemp(prefix="pl-invoke-bench-")
+    atexit.register(shutil.rmtree, tmp, True)
     fn = os.path.join(tmp, "fn")
     os.makedirs(fn)
     with open(os.path.join(fn, "app.py"), "w") as f:
@@ -129,8 +147,7 @@ def main():
           % a.n)
     for name, handler in runtimes:
         base = ["--function", fn, "--handler", handler] + env_args
-        direct = measure(a.bin, base + ["--unprotected"], sizes, a.n)
-        guarded = measure(a.bin, base, sizes, a.n)
+        direct, guarded = measure(a.bin, [base + ["--unprotected"], base], sizes, a.n)
         print("\nruntime: %s" % name)
         print("%-6s %-10s %11s %11s %11s %11s %11s %8s %8s" % (
             "event", "metric", "direct med", "direct p99", "prot. med", "prot. p99",

@@ -3,7 +3,8 @@
 # linked with the Vectorscan RUNTIME only (pl_engine_runtime: libhs_runtime.a, plain C) instead
 # of the full compiler (libhs + libstdc++, which needs glibc > 2.34), and with static archives
 # of pcre2 / yaml / sqlite / seccomp / crypto where Debian has them. Everything else it needs
-# (e.g. libcurl) is copied into the layer's lib/ (rpath $ORIGIN/../lib). Included from
+# (libcurl, loaded on first use by src/store/aws.c, and its libraries) is copied into the
+# layer's lib/ (rpath $ORIGIN/../lib). Included from
 # src/cli/CMakeLists.txt.
 set(PL_LAMBDA_CLI_SOURCES
   ${CMAKE_SOURCE_DIR}/src/cli/main.c

@@ -57,6 +57,19 @@ ldd "$BIN" | awk '/=>/ {print $1, $3}' | while read -r name path; do
     cp -L "$path" "$STAGE/protectlambda/lib/$name"
   fi
 done
+# libcurl is loaded on first use (dlopen: sinks, DynamoDB store, Lambda API calls), not linked,
+# so ldd of the binary does not list it: ship it and the libraries it needs
+CURL_SO=$(ldconfig -p | awk '/libcurl\.so\.4 .*x86-64/ && !p {p = $NF} END {print p}')
+if [ -n "$CURL_SO" ] && [ -f "$CURL_SO" ]; then
+  cp -L "$CURL_SO" "$STAGE/protectlambda/lib/libcurl.so.4"
+  ldd "$CURL_SO" | awk '/=>/ {print $1, $3}' | while read -r name path; do
+    if ! [[ "$name" =~ $GLIBC_RE ]] && [ -f "$path" ]; then
+      cp -L "$path" "$STAGE/protectlambda/lib/$name"
+    fi
+  done
+else
+  echo "make-layer: libcurl.so.4 not found: webhook/SNS/SQS sinks and DynamoDB store will fail" >&2
+fi
 
 # default rules and their precompiled database (compiled with the developer CLI, for a
 # baseline CPU; the layer binary loads it with the Vectorscan runtime)

@@ -227,10 +227,12 @@ static int s_extension_main(int argc, char **argv)
     pl_http_msg_init(&x.resp);
     struct pl_guard *g = NULL;
 
-    /* 1. register */
+    /* 1. register, for SHUTDOWN only: the guard sees every invocation through its proxy, so
+     * INVOKE events would only wake this thread on every invocation, at the very moment the
+     * proxy forwards the event (and, in Lambda, make the invocation wait for our next call) */
     struct pl_http_field rf[1] = {{"Lambda-Extension-Name", S_NAME}};
     if (s_ext_call(&x, "POST", S_EXT_PREFIX "register", rf, 1,
-                   "{\"events\":[\"INVOKE\",\"SHUTDOWN\"]}")) {
+                   "{\"events\":[\"SHUTDOWN\"]}")) {
         pl_log(PL_LOG_ERROR, "extension", "cannot register with the Extensions API at %s: %s",
                upstream, pl_last_error_msg());
         goto out;
@@ -270,7 +272,7 @@ static int s_extension_main(int argc, char **argv)
     pl_log(PL_LOG_DEBUG, "extension", "ready in %llu us: proxy 127.0.0.1:%d -> %s",
            (unsigned long long)((pl_now_ns() - t0) / 1000), pl_guard_port(g), upstream);
 
-    /* 4. events */
+    /* 4. events: SHUTDOWN (an INVOKE from an API that sends it anyway is skipped) */
     struct pl_http_field nf[1] = {{"Lambda-Extension-Identifier", x.id}};
     for (;;) {
         if (s_ext_call(&x, "GET", S_EXT_PREFIX "event/next", nf, 1, NULL)) {

@@ -22,6 +22,16 @@ void *pl_calloc(size_t n, size_t size)
         pl_raise(PL_ERR_NOMEM, "allocation size overflow");
         return NULL;
     }
+    /* libc's calloc: a large block comes from fresh mmap pages, already zero, which stay
+     * out of the resident set until written (malloc + memset made every byte of the
+     * guard's 2 MB incident/sink queues resident at cold start: docs/performance.md) */
+    if (s_alloc == &s_libc) {
+        size_t total = n * size;
+        void *p = calloc(1, total ? total : 1);
+        if (!p)
+            pl_raise(PL_ERR_NOMEM, "out of memory allocating %zu bytes", n * size);
+        return p;
+    }
     void *p = pl_malloc(n * size);
     if (p)
         memset(p, 0, n * size);

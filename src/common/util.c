@@ -48,7 +48,9 @@ int pl_read_file(const char *path, char **data, size_t *len, size_t max_len)
         pl_raise(PL_ERR_IO, "%s: is a directory", path);
         goto out;
     }
-    size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 65536;
+    /* a regular file: its size, plus room to see EOF without growing the buffer; /proc and
+     * /sys files report size 0 (and pipes none): start at 64 KB, not 1 byte doubling */
+    size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 2 : 65536;
     if (max_len && cap > max_len + 1)
         cap = max_len + 1;
     buf = pl_malloc(cap);

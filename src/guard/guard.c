@@ -502,9 +502,13 @@ static int s_code_scan(struct pl_guard *g)
 
 int pl_guard_cold_start(struct pl_guard *g)
 {
+    uint64_t t[5];
+    t[0] = pl_now_ns();
     if (pl_guard_hook_incidents_init(g))
         pl_log(PL_LOG_ERROR, S_COMPONENT, "incidents init failed: %s", pl_last_error_msg());
+    t[1] = pl_now_ns();
     s_code_scan(g);
+    t[2] = pl_now_ns();
     if (pl_guard_hook_cold_start_integrity(g)) {
         char msg[600];
         snprintf(msg, sizeof(msg), "integrity check failed: %s", pl_last_error_msg());
@@ -512,9 +516,16 @@ int pl_guard_cold_start(struct pl_guard *g)
         if (!g->fail_open)
             pl_guard_deny_all(g, msg);
     }
+    t[3] = pl_now_ns();
     if (pl_guard_hook_monitor_start(g))
         pl_log(PL_LOG_ERROR, S_COMPONENT, "monitor listener failed to start: %s",
                pl_last_error_msg());
+    t[4] = pl_now_ns();
+    /* where the extension's start goes (it delays the runtime's start in Lambda) */
+    pl_log(PL_LOG_DEBUG, S_COMPONENT,
+           "cold start: incidents %llu us, code scan %llu us, integrity %llu us, monitor %llu us",
+           (unsigned long long)((t[1] - t[0]) / 1000), (unsigned long long)((t[2] - t[1]) / 1000),
+           (unsigned long long)((t[3] - t[2]) / 1000), (unsigned long long)((t[4] - t[3]) / 1000));
     return 0;
 }
 
@@ -686,7 +697,8 @@ enum pl_proxy_verdict pl_guard_check_event(struct pl_guard_session *s, const cha
     g->invocations++;
     bool deny_all = g->deny_all, code_violation = g->code_violation;
     char reason[512];
-    snprintf(reason, sizeof(reason), "%s", g->deny_reason);
+    if (deny_all) /* only then: this runs before every event is forwarded */
+        snprintf(reason, sizeof(reason), "%s", g->deny_reason);
     pthread_mutex_unlock(&g->lock);
 
     bool deny = false, http = false, http_known = false;
@@ -771,8 +783,16 @@ enum pl_proxy_verdict pl_guard_check_event(struct pl_guard_session *s, const cha
     if (pl_log_get_level() <= PL_LOG_DEBUG)
         pl_log(PL_LOG_DEBUG, S_COMPONENT, "event %s: %zu bytes, %s in %llu us", request_id, len,
                deny ? "denied" : "passed", (unsigned long long)s->v.elapsed_us);
-    if (!deny)
+    if (!deny) {
+        /* the response of an HTTP-trigger event, if denied, gets the HTTP deny answer too */
+        if (http) {
+            pthread_mutex_lock(&g->lock);
+            if (!strcmp(g->request_id, request_id))
+                g->http_event = true;
+            pthread_mutex_unlock(&g->lock);
+        }
         return PL_PROXY_PASS;
+    }
     if (!http_known)
         http = s_http_event(g, data, len);
     pthread_mutex_lock(&g->lock);

@@ -444,7 +444,8 @@ static void s_persist_pending(struct pl_incidents *x, bool ignore_backoff)
         pthread_mutex_lock(&x->mu);
         x->st.stored++;
         x->phead = (x->phead + 1) % x->cap;
-        x->pn--;
+        if (!--x->pn)
+            x->phead = 0; /* empty: start over at slot 0 (as the inq) */
         pthread_mutex_unlock(&x->mu);
     }
 }
@@ -523,7 +524,9 @@ static void *s_worker(void *arg)
             }
             w = x->inq[x->head];
             x->head = (x->head + 1) % x->cap;
-            x->n--;
+            if (!--x->n)
+                x->head = 0; /* empty: start over at slot 0, so a quiet queue touches only its
+                              * first pages (RSS: docs/performance.md) */
             have = true;
         }
         x->busy = true;

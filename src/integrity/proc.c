@@ -76,7 +76,14 @@ static bool s_has_prefix(const char *s, const char *p)
     return !strncmp(s, p, strlen(p));
 }
 
-bool pl_path_is_writable_place(const char *path)
+/* cache (may be NULL): the last directory asked and its answer, for a run of paths (the
+ * mapped files of one process share a few directories: one access() per directory) */
+struct s_dir_cache {
+    char dir[4096];
+    bool writable;
+};
+
+static bool s_writable_place(const char *path, struct s_dir_cache *cache)
 {
     size_t n = strlen(path);
     if (n >= 10 && !strcmp(path + n - 10, " (deleted)"))
@@ -86,7 +93,14 @@ bool pl_path_is_writable_place(const char *path)
     if (s_has_prefix(path, "/tmp/") || s_has_prefix(path, "/dev/shm/") ||
         s_has_prefix(path, "/var/tmp/") || s_has_prefix(path, "/run/user/"))
         return true;
-    if (geteuid() == 0)
+    /* the effective uid, read once: this runs for every mapped file of every tamper pass */
+    static int s_root = -1;
+    int root = __atomic_load_n(&s_root, __ATOMIC_RELAXED);
+    if (root < 0) {
+        root = geteuid() == 0;
+        __atomic_store_n(&s_root, root, __ATOMIC_RELAXED);
+    }
+    if (root)
         return false; /* root can write anywhere: only the well-known places count */
     const char *slash = strrchr(path, '/');
     if (!slash || slash == path || (size_t)(slash - path) >= 4096)
@@ -94,8 +108,17 @@ bool pl_path_is_writable_place(const char *path)
     char dir[4096];
     memcpy(dir, path, (size_t)(slash - path));
     dir[slash - path] = '\0';
-    return access(dir, W_OK) == 0;
+    if (cache && cache->dir[0] && !strcmp(cache->dir, dir))
+        return cache->writable;
+    bool w = access(dir, W_OK) == 0;
+    if (cache) {
+        memcpy(cache->dir, dir, (size_t)(slash - path) + 1);
+        cache->writable = w;
+    }
+    return w;
 }
+
+bool pl_path_is_writable_place(const char *path) { return s_writable_place(path, NULL); }
 
 void pl_proc_maps_init(struct pl_proc_maps *m)
 {
@@ -123,6 +146,7 @@ int pl_proc_maps_read(pid_t pid, struct pl_proc_maps *m)
         return -1;
     int ret = -1;
     char *save = NULL;
+    struct s_dir_cache cache = {.dir = ""};
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         /* addr perms offset dev inode   path */
         char perms[8] = "";
@@ -152,7 +176,7 @@ int pl_proc_maps_read(pid_t pid, struct pl_proc_maps *m)
         if (!o->path)
             goto out;
         o->exec = exec;
-        o->writable_place = pl_path_is_writable_place(p);
+        o->writable_place = s_writable_place(p, &cache);
         m->n++;
     }
     ret = 0;

@@ -1,7 +1,7 @@
 /* Tamper watch: a guard thread (never on an invocation's hot path) that reports
  *  - a new executable, ELF file or shared object appearing in a watched writable place (inotify);
  *  - a file from a writable place mapped executable by the runtime (/proc/<pid>/maps), checked
- *    after inotify events and every interval;
+ *    every interval and after inotify events (at most once per 250 ms: coalesced);
  *  - the runtime's code-loading variables changed: its /proc/<pid>/environ (the initial
  *    environment: changes only when the runtime re-execs) and those of its child processes
  *    (a child started with LD_PRELOAD=/tmp/x.so or NODE_OPTIONS=--require ...);
@@ -210,10 +210,9 @@ static void s_scan_dir(struct pl_tamper_watch *w, const char *dir, int depth, bo
     closedir(d);
 }
 
-static int s_add_watch(struct pl_tamper_watch *w, const char *dir, int depth, bool baseline)
+/* an inotify watch on dir (no scan); 1 when it existed already */
+static int s_watch_only(struct pl_tamper_watch *w, const char *dir)
 {
-    if (depth > S_MAX_DEPTH || w->n_wds >= S_MAX_WATCHES)
-        return 0;
     int wd = inotify_add_watch(w->ifd, dir,
                                IN_CLOSE_WRITE | IN_MOVED_TO | IN_ATTRIB | IN_CREATE | IN_ONLYDIR |
                                    IN_DONT_FOLLOW | IN_EXCL_UNLINK);
@@ -221,13 +220,23 @@ static int s_add_watch(struct pl_tamper_watch *w, const char *dir, int depth, bo
         return pl_raise(PL_ERR_IO, "inotify watch on %s: %s", dir, strerror(errno));
     for (size_t i = 0; i < w->n_wds; i++)
         if (w->wds[i].wd == wd)
-            return 0;
+            return 1;
     if (pl_array_reserve((void **)&w->wds, &w->cap_wds, w->n_wds + 1, sizeof(w->wds[0])))
         return -1;
     char *copy = pl_strdup(dir);
     if (!copy)
         return -1;
     w->wds[w->n_wds++] = (struct s_wd){wd, copy};
+    return 0;
+}
+
+static int s_add_watch(struct pl_tamper_watch *w, const char *dir, int depth, bool baseline)
+{
+    if (depth > S_MAX_DEPTH || w->n_wds >= S_MAX_WATCHES)
+        return 0;
+    int r = s_watch_only(w, dir);
+    if (r)
+        return r < 0 ? -1 : 0;
     /* files created before the watch existed */
     s_scan_dir(w, dir, depth, baseline);
     return 0;
@@ -557,21 +566,52 @@ static void s_check_runtime(struct pl_tamper_watch *w)
 
 /* ------------------------------------------------------------- thread */
 
+/* File events are handled as they come (an lstat per event). The runtime pass (its maps,
+ * environment, children: a few /proc reads) runs every interval and after file events, but at
+ * most once per S_MIN_GAP_MS: a function that writes to /tmp on every invocation (or the
+ * incident store's own journal there) must not cost a pass per invocation. Events within the
+ * gap are coalesced into one pass at its end. */
+#define S_MIN_GAP_MS 250u
+
 static void *s_thread(void *arg)
 {
     struct pl_tamper_watch *w = arg;
     struct pl_event local[S_EV_BATCH];
+    uint64_t interval = (uint64_t)w->interval_ms * 1000000u;
+    uint64_t gap = (uint64_t)(w->interval_ms < S_MIN_GAP_MS ? w->interval_ms : S_MIN_GAP_MS) *
+                   1000000u;
+    /* the subdirectories of the watched places, off the cold start's path (a crowded /tmp
+     * took ~20 ms): their files are judged by ctime against the baseline time taken in
+     * pl_tamper_watch_new, so what appears meanwhile is still reported */
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < w->n_dirs; i++)
+        s_scan_dir(w, w->dirs[i], 0, false);
+    size_t n0 = s_take_pending(w, local);
+    pthread_mutex_unlock(&w->mu);
+    s_flush(w, local, n0);
+    uint64_t last = pl_now_ns(); /* the baseline was taken at start */
+    bool due = false;            /* file events since the last runtime pass */
     for (;;) {
+        uint64_t now = pl_now_ns();
+        uint64_t at = last + (due ? gap : interval);
+        int timeout = at <= now ? 0 : (int)((at - now + 999999u) / 1000000u);
         struct pollfd p[2] = {{w->stopfd, POLLIN, 0}, {w->ifd, POLLIN, 0}};
-        int r = poll(p, w->ifd >= 0 ? 2 : 1, (int)w->interval_ms);
+        int r = poll(p, w->ifd >= 0 ? 2 : 1, timeout);
         if (r < 0 && errno != EINTR)
             break;
-        if (p[0].revents)
+        if (r > 0 && p[0].revents)
             break;
         pthread_mutex_lock(&w->mu);
-        if (r > 0 && (p[1].revents & POLLIN))
+        if (r > 0 && (p[1].revents & POLLIN)) {
             s_handle_inotify(w);
-        s_check_runtime(w);
+            due = true;
+        }
+        now = pl_now_ns();
+        if (now - last >= (due ? gap : interval)) {
+            s_check_runtime(w);
+            last = now;
+            due = false;
+        }
         size_t n = s_take_pending(w, local);
         pthread_mutex_unlock(&w->mu);
         s_flush(w, local, n);
@@ -614,8 +654,10 @@ int pl_tamper_watch_new(const struct pl_tamper_opts *opts, struct pl_tamper_watc
         pl_raise(PL_ERR_IO, "inotify: %s", strerror(errno));
         goto fail;
     }
+    /* the places themselves now (an error is the caller's to report); their subdirectories
+     * are scanned by the thread */
     for (size_t i = 0; i < w->n_dirs; i++)
-        if (s_add_watch(w, w->dirs[i], 0, true))
+        if (s_watch_only(w, w->dirs[i]) < 0)
             goto fail;
     if (s_baseline_pid(w, opts->pid))
         goto fail;

@@ -364,7 +364,9 @@ static void *s_worker(void *arg)
         }
         *m = s->ring[s->head];
         s->head = (s->head + 1) % s->cap;
-        s->n--;
+        if (!--s->n)
+            s->head = 0; /* empty: start over at slot 0, so a quiet ring touches only its
+                          * first pages (RSS: docs/performance.md) */
         s->busy = true;
         s->taken_seq++;
         pthread_mutex_unlock(&s->mu);

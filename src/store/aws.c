@@ -1,20 +1,86 @@
-/* SigV4-signed AWS requests and plain JSON POSTs through libcurl. */
+/* SigV4-signed AWS requests and plain JSON POSTs through libcurl.
+ *
+ * libcurl is loaded on first use (dlopen), not linked: its chain of libraries (GnuTLS,
+ * Kerberos, LDAP, p11-kit, ...) cost the guard ~5 MB of RSS and ~5 ms at every exec
+ * (docs/performance.md), while only the sinks (webhook, SNS, SQS), the DynamoDB store and the
+ * Lambda API calls of the incidents playbooks use it. */
 #include "protectlambda/aws.h"
 
+#define CURL_DISABLE_TYPECHECK /* the calls below go through function pointers */
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define S_MAX_RESPONSE (1u << 20)
+#define S_LIBCURL "libcurl.so.4"
 
 static pthread_once_t s_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode s_curl_init_rc;
+static CURLcode s_curl_init_rc = CURLE_FAILED_INIT;
+static char s_curl_err[256];
+
+static struct {
+    CURLcode (*global_init)(long);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_perform)(CURL *);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    const char *(*easy_strerror)(CURLcode);
+    void (*easy_cleanup)(CURL *);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+    CURLU *(*url)(void);
+    CURLUcode (*url_set)(CURLU *, CURLUPart, const char *, unsigned int);
+    CURLUcode (*url_get)(const CURLU *, CURLUPart, char **, unsigned int);
+    void (*url_cleanup)(CURLU *);
+    void (*free)(void *);
+} s_c;
+
+#undef curl_easy_setopt  /* curl.h's own argument-count macros */
+#undef curl_easy_getinfo
+#define curl_global_init s_c.global_init
+#define curl_easy_init s_c.easy_init
+#define curl_easy_setopt s_c.easy_setopt
+#define curl_easy_perform s_c.easy_perform
+#define curl_easy_getinfo s_c.easy_getinfo
+#define curl_easy_strerror s_c.easy_strerror
+#define curl_easy_cleanup s_c.easy_cleanup
+#define curl_slist_append s_c.slist_append
+#define curl_slist_free_all s_c.slist_free_all
+#define curl_url s_c.url
+#define curl_url_set s_c.url_set
+#define curl_url_get s_c.url_get
+#define curl_url_cleanup s_c.url_cleanup
+#define curl_free s_c.free
 
 static void s_curl_init(void)
 {
+    void *h = dlopen(S_LIBCURL, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(s_curl_err, sizeof(s_curl_err), "cannot load %s: %s", S_LIBCURL,
+                 e ? e : "not found");
+        return;
+    }
+    static const char *const names[] = {
+        "curl_global_init",   "curl_easy_init",    "curl_easy_setopt", "curl_easy_perform",
+        "curl_easy_getinfo",  "curl_easy_strerror", "curl_easy_cleanup", "curl_slist_append",
+        "curl_slist_free_all", "curl_url",          "curl_url_set",     "curl_url_get",
+        "curl_url_cleanup",   "curl_free"};
+    void *syms[PL_ARRAY_LEN(names)];
+    for (size_t i = 0; i < PL_ARRAY_LEN(names); i++) {
+        if (!(syms[i] = dlsym(h, names[i]))) {
+            snprintf(s_curl_err, sizeof(s_curl_err), "%s: no symbol %s", S_LIBCURL, names[i]);
+            return;
+        }
+    }
+    _Static_assert(sizeof(s_c) == sizeof(syms), "one pointer per name");
+    memcpy(&s_c, syms, sizeof(s_c));
     s_curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (s_curl_init_rc != CURLE_OK)
+        snprintf(s_curl_err, sizeof(s_curl_err), "libcurl initialization failed");
 }
 
 static int s_copy_env(char *dst, size_t n, const char *name)
@@ -129,7 +195,7 @@ static int s_easy_new(CURL **out, long *status)
 {
     pthread_once(&s_curl_once, s_curl_init);
     if (s_curl_init_rc != CURLE_OK)
-        return pl_raise(PL_ERR_HTTP, "libcurl initialization failed");
+        return pl_raise(PL_ERR_HTTP, "%s", s_curl_err);
     *status = 0;
     if (!(*out = curl_easy_init()))
         return pl_raise(PL_ERR_NOMEM, "curl_easy_init failed");

@@ -199,8 +199,10 @@ class Sim:
         with self.lock:
             self.answers[rid] = []
             self.pending.append({"id": rid, "event": bytes(event)})
-            self.events_for_ext.append({"eventType": "INVOKE", "requestId": rid,
-                                        "deadlineMs": int(time.time() * 1000) + 30000})
+            # as Lambda: INVOKE only to an extension that subscribed to it
+            if self.ext_registered is None or "INVOKE" in self.ext_registered[1].get("events", []):
+                self.events_for_ext.append({"eventType": "INVOKE", "requestId": rid,
+                                            "deadlineMs": int(time.time() * 1000) + 30000})
             self.lock.notify_all()
         return rid
 

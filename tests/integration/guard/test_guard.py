@@ -179,6 +179,16 @@ def test_out_rule():
         check(lines, "no Out Rule violation line")
         check(all(l.get("request_id") for l in lines), "request id missing")
         check(SECRET not in env.log() and AKID not in env.log(), "a secret reached the log")
+        # the response to an HTTP-trigger event that passed the in rules gets the HTTP deny
+        # answer (a bare string would be a malformed proxy response: API Gateway answers 502)
+        ev = {"version": "2.0", "routeKey": "GET /x", "rawPath": "/x", "rawQueryString": "",
+              "headers": {"host": "example.com"}, "isBase64Encoded": False,
+              "requestContext": {"http": {"method": "GET", "path": "/x", "sourceIp": "1.2.3.4"},
+                                 "requestId": "abc", "stage": "$default"}, "name": "Ada"}
+        r = env.sim.invoke(ev).json()
+        check(isinstance(r, dict) and r.get("statusCode") == 403 and
+              json.loads(r["body"]) == {"message": "Security Violation..."},
+              "HTTP event, response denied: %r" % r)
     finally:
         env.close()
 
