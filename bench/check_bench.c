@@ -6,15 +6,16 @@
  * Python `re` loop over the same patterns, bench/python_re_baseline.py), with the ratios.
  *
  *   check_bench [--quick] [--rule-cost | --leave-one-out] [--host-tuned] [--without ID,ID] [--size KB]
- *               [SHARED_DIR] [RULES_DIR]
+ *               [--dump-view FILE] [SHARED_DIR] [RULES_DIR]
  *
  * The floor is pl_engine_scan over the raw event bytes with the same engine: one hs_scan of
  * its Vectorscan database with a callback that only counts (plus the PCRE2 rules, if any).
  * --rule-cost: the per-rule cost table instead: each in rule compiled alone and timed scanning
  * the view text of the 64 KB event (what a check scans), best of N; the rules that slow the
  * database down come first. --leave-one-out: the in database compiled without each in rule in
- * turn (what a rule costs inside the combined database). Prints one BENCH line per measured
- * row (see bench/run). */
+ * turn (what a rule costs inside the combined database). --dump-view FILE: write the view
+ * text of the 64 KB event (what the in database scans) to FILE and exit, for experiments with
+ * other tools. Prints one BENCH line per measured row (see bench/run). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,37 @@ static int s_rule_cost(struct pl_ruleset *set, const char *corpus, bool quick)
     return 0;
 }
 
+/* --dump-view: the view text of the 64 KB event, as the in database scans it */
+static int s_dump_view(const char *corpus, const char *path)
+{
+    struct pl_buf ev = PL_BUF_INIT;
+    struct pl_inspect_view view;
+    pl_inspect_view_init(&view);
+    int rc = 2;
+    if (s_event(corpus, 65536, &ev) || pl_inspect_json(NULL, ev.data, ev.len, &view)) {
+        fprintf(stderr, "check_bench: %s\n", pl_last_error_msg());
+        goto out;
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(view.text.data, 1, view.text.len, f) != view.text.len) {
+        fprintf(stderr, "check_bench: cannot write %s\n", path);
+        if (f)
+            fclose(f);
+        goto out;
+    }
+    if (fclose(f)) {
+        fprintf(stderr, "check_bench: cannot write %s\n", path);
+        goto out;
+    }
+    printf("view of the 64 KB event: %zu bytes, %zu items -> %s\n", view.text.len, view.n_items,
+           path);
+    rc = 0;
+out:
+    pl_inspect_view_clean_up(&view);
+    pl_buf_clean_up(&ev);
+    return rc;
+}
+
 /* leave-one-out: the in database without each in rule in turn, scanning the view of the 64 KB
  * event; what a rule costs inside the combined database (can differ from its cost alone) */
 static int s_leave_one_out(struct pl_ruleset *set, const char *corpus, bool quick)
@@ -247,6 +279,40 @@ static int s_leave_one_out(struct pl_ruleset *set, const char *corpus, bool quic
     return 0;
 }
 
+/* --view-only: the view build (pl_inspect_json into the checker's warm view) and the scan of
+ * the view text, each timed alone, alternating so both see the same load */
+static int s_view_only(struct pl_checker *c, const struct pl_engine *eng,
+                       struct pl_engine_scratch *s, const char *name, const struct pl_buf *ev,
+                       int n)
+{
+    struct pl_inspect_view *v = &c->view;
+    double *bt = malloc(sizeof(double) * (size_t)n), *st = malloc(sizeof(double) * (size_t)n);
+    double bmed, bp99, smed, sp99, bbest = 1e18;
+    size_t hits = 0;
+    for (int i = 0; i < n / 10 + 1; i++)
+        if (pl_inspect_json(&c->limits, ev->data, ev->len, v))
+            return -1;
+    for (int i = 0; i < n; i++) {
+        uint64_t t0 = pl_now_ns();
+        pl_inspect_json(&c->limits, ev->data, ev->len, v);
+        uint64_t t1 = pl_now_ns();
+        pl_engine_scan(eng, s, v->text.data, v->text.len, s_count, &hits);
+        uint64_t t2 = pl_now_ns();
+        bt[i] = (double)(t1 - t0) / 1000.0;
+        st[i] = (double)(t2 - t1) / 1000.0;
+        if (bt[i] < bbest)
+            bbest = bt[i];
+    }
+    s_stats(bt, n, &bmed, &bp99);
+    s_stats(st, n, &smed, &sp99);
+    printf("%-7s %9zu bytes -> view %zu bytes, %zu items | view build med %.1f us (best %.1f, "
+           "p99 %.1f) | view scan med %.1f us (p99 %.1f)\n", name, ev->len, v->text.len,
+           v->n_items, bmed, bbest, bp99, smed, sp99);
+    free(bt);
+    free(st);
+    return 0;
+}
+
 static void s_bench_line(const char *row, const char *input, double pl, double p99, double base,
                          double base_p99, const char *base_name, double ratio, const char *target)
 {
@@ -259,9 +325,9 @@ static void s_bench_line(const char *row, const char *input, double pl, double p
 
 int main(int argc, char **argv)
 {
-    bool quick = false, rule_cost = false, loo = false;
+    bool quick = false, rule_cost = false, loo = false, view_only = false;
     unsigned options = 0;
-    const char *without = NULL;
+    const char *without = NULL, *dump_view = NULL;
     const char *pos[2] = {NULL, NULL};
     size_t npos = 0, only_kb = 0;
     for (int i = 1; i < argc; i++) {
@@ -271,10 +337,14 @@ int main(int argc, char **argv)
             rule_cost = true;
         else if (!strcmp(argv[i], "--leave-one-out"))
             loo = true;
+        else if (!strcmp(argv[i], "--view-only"))
+            view_only = true; /* time the view build and the view scan alone */
         else if (!strcmp(argv[i], "--host-tuned"))
             options |= PL_ENGINE_HOST_TUNED; /* compiled for this CPU (not what a layer ships) */
         else if (!strcmp(argv[i], "--without") && i + 1 < argc)
             without = argv[++i]; /* rule ids, comma-separated: what the database costs without them */
+        else if (!strcmp(argv[i], "--dump-view") && i + 1 < argc)
+            dump_view = argv[++i];
         else if (!strcmp(argv[i], "--size") && i + 1 < argc)
             only_kb = (size_t)atol(argv[++i]);
         else if (npos < 2)
@@ -286,6 +356,8 @@ int main(int argc, char **argv)
     char corpus[1024], patterns[] = "/tmp/pl-check-bench-patterns-XXXXXX";
     snprintf(corpus, sizeof(corpus), "%s/corpus/events/benign/powertools/apiGatewayProxyEvent.json",
              shared);
+    if (dump_view)
+        return s_dump_view(corpus, dump_view);
     struct pl_ruleset set;
     struct pl_engine *eng = NULL;
     if (pl_ruleset_init(&set) || pl_rules_load(&set, rules_dir, -1)) {
@@ -369,6 +441,12 @@ int main(int argc, char **argv)
             return 2;
         }
         int n = quick ? sizes[k].quick_iters : sizes[k].iters;
+        if (view_only) {
+            if (s_view_only(&c, eng, raw, sizes[k].name, &ev, n))
+                status = 1;
+            pl_buf_clean_up(&ev);
+            continue;
+        }
         double *t = malloc(sizeof(double) * (size_t)n), med, p99, fmed = 0, fp99 = 0;
         for (int i = 0; i < n / 10 + 1; i++) /* warm up */
             pl_checker_check(&c, ev.data, ev.len, &v);
