@@ -100,6 +100,17 @@ static inline void *pl_steal_pointer(void *pp)
     return r;
 }
 
+/* the value of one hexadecimal digit (either case), -1 when c is not one */
+static inline int pl_hex_digit(unsigned c)
+{
+    if (c >= '0' && c <= '9')
+        return (int)(c - '0');
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f')
+        return (int)(c - 'a' + 10);
+    return -1;
+}
+
 /* time */
 uint64_t pl_now_ns(void);   /* CLOCK_MONOTONIC */
 int64_t pl_wall_ms(void);   /* CLOCK_REALTIME, ms since epoch */

@@ -57,23 +57,13 @@ static int s_count_value(struct s_parser *ps)
     return 0;
 }
 
-static inline int s_hex(unsigned c)
-{
-    if (c >= '0' && c <= '9')
-        return (int)(c - '0');
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return (int)(c - 'a' + 10);
-    return -1;
-}
-
 static int s_read_u4(const unsigned char *p, const unsigned char *end, unsigned *out)
 {
     if (end - p < 4)
         return -1;
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = s_hex(p[i]);
+        int h = pl_hex_digit(p[i]);
         if (h < 0)
             return -1;
         v = (v << 4) | (unsigned)h;

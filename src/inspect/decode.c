@@ -5,16 +5,6 @@
 
 #include <string.h>
 
-static inline int s_hex(unsigned c)
-{
-    if (c >= '0' && c <= '9')
-        return (int)(c - '0');
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return (int)(c - 'a' + 10);
-    return -1;
-}
-
 static size_t s_utf8(unsigned cp, char u[4])
 {
     if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0)
@@ -57,7 +47,7 @@ int pl_decode_url(const char *s, size_t len, bool plus_as_space, struct pl_buf *
         unsigned c = *p;
         if (c == '%') {
             int h1, h2;
-            if (end - p >= 3 && (h1 = s_hex(p[1])) >= 0 && (h2 = s_hex(p[2])) >= 0) {
+            if (end - p >= 3 && (h1 = pl_hex_digit(p[1])) >= 0 && (h2 = pl_hex_digit(p[2])) >= 0) {
                 *o++ = (char)((h1 << 4) | h2);
                 p += 3;
                 changed = true;
@@ -65,7 +55,8 @@ int pl_decode_url(const char *s, size_t len, bool plus_as_space, struct pl_buf *
             }
             /* %uXXXX (IIS style) */
             if (end - p >= 6 && (p[1] | 0x20) == 'u') {
-                int a = s_hex(p[2]), b = s_hex(p[3]), cc = s_hex(p[4]), d = s_hex(p[5]);
+                int a = pl_hex_digit(p[2]), b = pl_hex_digit(p[3]), cc = pl_hex_digit(p[4]),
+                    d = pl_hex_digit(p[5]);
                 if (a >= 0 && b >= 0 && cc >= 0 && d >= 0) {
                     char u[4];
                     /* at most 3 UTF-8 bytes from 6 input bytes: fits in the reserve */
@@ -146,9 +137,11 @@ int pl_decode_html(const char *s, size_t len, struct pl_buf *out)
                 q++;
             const char *digits = q;
             unsigned long cp = 0;
-            while (q < end && (hex ? s_hex((unsigned char)*q) >= 0 : (*q >= '0' && *q <= '9'))) {
+            while (q < end &&
+                   (hex ? pl_hex_digit((unsigned char)*q) >= 0 : (*q >= '0' && *q <= '9'))) {
                 if (cp < 0x110000)
-                    cp = cp * (hex ? 16 : 10) + (unsigned long)(hex ? s_hex((unsigned char)*q) : *q - '0');
+                    cp = cp * (hex ? 16 : 10) +
+                         (unsigned long)(hex ? pl_hex_digit((unsigned char)*q) : *q - '0');
                 q++;
             }
             if (q > digits) {
