@@ -415,8 +415,9 @@ int main(int argc, char **argv)
         return 2;
     }
     printf("check bench%s: default in pack (%zu rules, %zu on PCRE2), event = %s with a grown "
-           "JSON body; medians and p99 of wall-clock time\n\n", quick ? " (--quick)" : "",
-           n_in, pl_engine_fallback_count(eng), "apiGatewayProxyEvent.json");
+           "JSON body; Vectorscan scan code: %s; medians and p99 of wall-clock time\n\n",
+           quick ? " (--quick)" : "", n_in, pl_engine_fallback_count(eng),
+           "apiGatewayProxyEvent.json", pl_engine_scan_impl());
     printf("%-7s %9s | %12s %10s | %12s %10s | %7s | %12s %9s\n", "event", "bytes",
            "check med us", "p99 us", "floor med", "p99 us", "ratio", "python re us", "speedup");
     /* iterations: full / quick; Python loop iterations (0 = not run: a single 6 MB run of the

@@ -70,6 +70,9 @@ bool pl_engine_from_cache(const struct pl_engine *e);
 size_t pl_engine_rule_count(const struct pl_engine *e);
 /* how many rules run on PCRE2 */
 size_t pl_engine_fallback_count(const struct pl_engine *e);
+/* the Vectorscan scan implementation in use ("avx2", "corei7", "core2", or "vectorscan
+ * dispatch" when the library has no per-CPU implementations): never AVX-512 (docs/engine.md) */
+const char *pl_engine_scan_impl(void);
 /* append the report lines of pl_engine_compile (one per PCRE2 rule) */
 int pl_engine_fallback_report(const struct pl_engine *e, struct pl_buf *report);
 /* whether the rule (index in the ruleset) runs on PCRE2 */

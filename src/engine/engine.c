@@ -362,7 +362,13 @@ static int s_compile_db(struct pl_engine *e, char **cores, unsigned mode, hs_dat
     unsigned *ids = pl_calloc(e->n ? e->n : 1, sizeof(*ids));
     hs_platform_info_t plat;
     s_baseline_platform(&plat);
-    const hs_platform_info_t *platp = (e->options & PL_ENGINE_HOST_TUNED) ? NULL : &plat;
+#ifndef PL_ENGINE_RUNTIME_ONLY
+    if ((e->options & PL_ENGINE_HOST_TUNED) && hs_populate_platform(&plat) == HS_SUCCESS)
+        /* this CPU, but no AVX-512: the scan code in use never is (hs_select.c) */
+        plat.cpu_features &= ~(unsigned long long)(HS_CPU_FEATURES_AVX512 |
+                                                   HS_CPU_FEATURES_AVX512VBMI);
+#endif
+    const hs_platform_info_t *platp = &plat;
     *db = NULL;
     if (!exprs || !flags || !ids)
         goto out;

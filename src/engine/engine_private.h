@@ -12,6 +12,32 @@
 
 #include "protectlambda/engine.h"
 
+/* Vectorscan's fat runtime picks a scan implementation per CPU (core2, corei7, avx2, avx512,
+ * avx512vbmi). The engine calls the one hs_select.c chose instead (never AVX-512: it misses
+ * matches in 5.4.9, docs/engine.md), through these pointers. */
+struct pl_hs_api {
+    const char *name;
+    hs_error_t (*scan)(const hs_database_t *, const char *, unsigned, unsigned, hs_scratch_t *,
+                       match_event_handler, void *);
+    hs_error_t (*open_stream)(const hs_database_t *, unsigned, hs_stream_t **);
+    hs_error_t (*scan_stream)(hs_stream_t *, const char *, unsigned, unsigned, hs_scratch_t *,
+                              match_event_handler, void *);
+    hs_error_t (*close_stream)(hs_stream_t *, hs_scratch_t *, match_event_handler, void *);
+    hs_error_t (*deserialize_database)(const char *, size_t, hs_database_t **);
+    hs_error_t (*free_database)(hs_database_t *);
+    hs_error_t (*serialize_database)(const hs_database_t *, char **, size_t *);
+    hs_error_t (*serialized_database_info)(const char *, size_t, char **);
+};
+const struct pl_hs_api *pl_hs_api(void);
+#define hs_scan (pl_hs_api()->scan)
+#define hs_open_stream (pl_hs_api()->open_stream)
+#define hs_scan_stream (pl_hs_api()->scan_stream)
+#define hs_close_stream (pl_hs_api()->close_stream)
+#define hs_deserialize_database (pl_hs_api()->deserialize_database)
+#define hs_free_database (pl_hs_api()->free_database)
+#define hs_serialize_database (pl_hs_api()->serialize_database)
+#define hs_serialized_database_info (pl_hs_api()->serialized_database_info)
+
 struct s_engine_rule {
     uint32_t set_index;
     bool fallback;

@@ -386,13 +386,14 @@ int pl_guard_load_rules(struct pl_guard *g)
     pl_buf_clean_up(&report);
     pl_log(PL_LOG_DEBUG, S_COMPONENT,
            "rules loaded: packs %zu code, %zu in, %zu out; function's own %zu code, %zu in, "
-           "%zu out; in %llu us",
+           "%zu out; Vectorscan scan code %s; in %llu us",
            pl_ruleset_count(&g->rules[0], PL_TARGET_CODE),
            pl_ruleset_count(&g->rules[0], PL_TARGET_IN),
            pl_ruleset_count(&g->rules[0], PL_TARGET_OUT),
            pl_ruleset_count(&g->rules[1], PL_TARGET_CODE),
            pl_ruleset_count(&g->rules[1], PL_TARGET_IN),
            pl_ruleset_count(&g->rules[1], PL_TARGET_OUT),
+           pl_engine_scan_impl(),
            (unsigned long long)((pl_now_ns() - t0) / 1000));
     return 0;
 fail:;
