@@ -2,9 +2,11 @@
 """protectlambda check: exit codes, JSON Lines shape, paths and decodings, bounds, out masking.
 
 Runs the real binary ($PL_BIN) on events built from the shared corpus."""
+import atexit
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,6 +65,7 @@ def event(name):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="pl-check-")
+    atexit.register(shutil.rmtree, tmp, True)
     rules = os.path.join(tmp, "test.yaml")
     with open(rules, "w") as f:
         f.write(RULES)

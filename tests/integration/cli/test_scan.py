@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """protectlambda scan: findings with file/line/column, skips, filters, exit codes, and SARIF
 validated against the official SARIF 2.1.0 schema with ajv."""
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,6 +63,8 @@ def put(root, rel, data):
 def main():
     tmp = tempfile.mkdtemp(prefix="pl-scan-")
     rules = tempfile.mkdtemp(prefix="pl-scan-rules-")
+    atexit.register(shutil.rmtree, tmp, True)
+    atexit.register(shutil.rmtree, rules, True)
     put(rules, "code_protect.txt", "# classic rules\n\n" + CLASSIC)
     put(rules, "pack.yaml", YAML)
     app = os.path.join(tmp, "app")
@@ -90,6 +94,7 @@ def main():
     rc, _, err = run(base + [os.path.join(tmp, "nope")])
     check(rc == 2 and "nope" in err, "missing path exits 2")
     bad = tempfile.mkdtemp(prefix="pl-scan-bad-")
+    atexit.register(shutil.rmtree, bad, True)
     put(bad, "code_protect.txt", "ok\n(unclosed\n")
     rc, _, err = run(["scan", "--no-default-rules", "--rules", bad, app])
     check(rc == 2 and "code_protect.txt:2:" in err, "bad classic rule exits 2 naming file:line: %s" % err.strip())

@@ -3,6 +3,7 @@ cleaned up, the probe driver, the SigV4 server and dynalite."""
 import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -74,6 +75,7 @@ def stop(p):
 
 def tmpdir():
     d = tempfile.mkdtemp(prefix="pl-incidents-")
+    atexit.register(shutil.rmtree, d, True)
     return d
 
 

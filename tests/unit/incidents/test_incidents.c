@@ -208,8 +208,20 @@ PL_TEST(dry_run_decides_but_does_not_enforce)
     PL_CHECK(!r.deny && !r.terminate && !q && !t);
 }
 
+/* every test database directory of this process goes when the test exits */
+static void s_remove_tmpdbs(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf /tmp/pl-test-inc-%d-*", (int)getpid());
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_incidents: could not remove /tmp/pl-test-inc-%d-*\n", (int)getpid());
+}
+
 static void s_tmpdb(char *path, size_t n, const char *tag)
 {
+    static bool s_registered;
+    if (!s_registered)
+        s_registered = atexit(s_remove_tmpdbs) == 0;
     snprintf(path, n, "/tmp/pl-test-inc-%d-%s/incidents.db", (int)getpid(), tag);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf /tmp/pl-test-inc-%d-%s", (int)getpid(), tag);

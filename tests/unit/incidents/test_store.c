@@ -10,6 +10,15 @@
 
 static char s_path[256], s_fn[64], s_fn2[64];
 
+/* the SQLite suite's directory (database, WAL, shared memory) goes when the test exits */
+static void s_remove_dir(void)
+{
+    char cmd[320];
+    snprintf(cmd, sizeof(cmd), "rm -rf /tmp/pl-store-suite-%d", (int)getpid());
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_store: could not remove /tmp/pl-store-suite-%d\n", (int)getpid());
+}
+
 static int s_open(struct pl_store **out)
 {
     const char *kind = getenv("PL_TEST_STORE");
@@ -21,8 +30,10 @@ static int s_open(struct pl_store **out)
         o.table = getenv("PL_TEST_DDB_TABLE") ? getenv("PL_TEST_DDB_TABLE") : "pl-suite";
         o.region = "us-east-1";
     } else {
-        if (!s_path[0])
+        if (!s_path[0]) {
             snprintf(s_path, sizeof(s_path), "/tmp/pl-store-suite-%d/incidents.db", (int)getpid());
+            atexit(s_remove_dir);
+        }
         o.kind = PL_STORE_SQLITE;
         o.path = s_path;
     }
