@@ -258,20 +258,32 @@ static struct pl_emu_child *s_spawn_child(struct pl_emulator *emu, char *const *
         pl_free(c);
         return NULL;
     }
+    c->kind = kind;
+    const char *base = strrchr(argv[0], '/');
+    snprintf(c->name, sizeof(c->name), "%s", base ? base + 1 : argv[0]);
+    /* Spawn and list the child under the lock: an extension that registers before its child
+     * is listed would match no child, never count as ready, and fail the init with
+     * Extension.TimedOut (seen under load: the parent descheduled right after the exec). */
+    pthread_mutex_lock(&emu->mu);
     int rc = pl_emu_spawn(argv, env, kind == PL_EMU_CHILD_RUNTIME ? emu->function_dir : NULL,
                           emu->child_stdout_fd, &pid);
     pl_emu_strv_free(env);
     if (rc) {
+        pthread_mutex_unlock(&emu->mu);
         pl_free(c);
         return NULL;
     }
     c->pid = pid;
-    c->kind = kind;
-    const char *base = strrchr(argv[0], '/');
-    snprintf(c->name, sizeof(c->name), "%s", base ? base + 1 : argv[0]);
-    pthread_mutex_lock(&emu->mu);
     c->next = emu->children;
     emu->children = c;
+    if (kind == PL_EMU_CHILD_RUNTIME) {
+        /* here too: a fast runtime may call next before a later lock section would run */
+        emu->runtime = c;
+        emu->runtime_called_next = false;
+        if (!emu->stats.runtime_starts)
+            emu->runtime_spawn_ns = pl_now_ns();
+        emu->stats.runtime_starts++;
+    }
     pthread_mutex_unlock(&emu->mu);
     return c;
 }
@@ -300,15 +312,6 @@ static int s_start_runtime(struct pl_emulator *emu)
         return -1;
     struct pl_emu_child *c = s_spawn_child(emu, cmd, PL_EMU_CHILD_RUNTIME);
     pl_free(cmd);
-    pthread_mutex_lock(&emu->mu);
-    if (c) {
-        emu->runtime = c;
-        emu->runtime_called_next = false;
-        if (!emu->stats.runtime_starts)
-            emu->runtime_spawn_ns = pl_now_ns();
-        emu->stats.runtime_starts++;
-    }
-    pthread_mutex_unlock(&emu->mu);
     return c ? 0 : -1;
 }
 
