@@ -60,6 +60,9 @@ struct pl_proxy_options {
     size_t max_body;        /* largest body buffered for inspection */
     size_t stream_holdback; /* bytes of a streamed response held back until the next chunk
                              * is inspected (a secret split across chunks never leaves) */
+    unsigned spin_us;       /* after handing the runtime an event, poll its connection for the
+                             * answer up to this long before sleeping, while the function's
+                             * recent answers came within it (0: always sleep) */
 };
 
 struct pl_proxy;

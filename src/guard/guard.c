@@ -2,6 +2,7 @@
  * See include/protectlambda/guard.h. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1165,6 +1166,54 @@ static enum pl_proxy_verdict s_cb_send(void *session, struct pl_proxy_answer *a)
 }
 static void s_cb_end(void *session, const char *rid) { pl_guard_invocation_end(session, rid); }
 
+/* CPUs this process may use: its affinity mask, capped by a cgroup CPU quota (v2 cpu.max,
+ * v1 cpu.cfs_quota_us / cpu.cfs_period_us) when one is set */
+static double s_usable_cpus(void)
+{
+    cpu_set_t set;
+    double n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+    char *text = NULL;
+    size_t len = 0;
+    long long quota = -1, period = 0;
+    if (pl_read_file("/sys/fs/cgroup/cpu.max", &text, &len, 256) == 0) {
+        /* "<quota> <period>", or "max <period>": no quota */
+        char *end = NULL;
+        quota = strtoll(text, &end, 10);
+        if (end == text)
+            quota = -1;
+        else
+            period = strtoll(end, NULL, 10);
+    } else {
+        pl_error_clear();
+        if (pl_read_file("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", &text, &len, 64) == 0) {
+            quota = strtoll(text, NULL, 10);
+            pl_free(text);
+            text = NULL;
+            if (pl_read_file("/sys/fs/cgroup/cpu/cpu.cfs_period_us", &text, &len, 64) == 0)
+                period = strtoll(text, NULL, 10);
+        }
+        pl_error_clear();
+    }
+    pl_free(text);
+    if (quota > 0 && period > 0 && (double)quota / (double)period < n)
+        n = (double)quota / (double)period;
+    return n;
+}
+
+/* the proxy's poll budget: the setting, off when polling would take the function's own CPU */
+static unsigned s_spin_us(const struct pl_config *cfg)
+{
+    long long us = pl_config_int(cfg, PL_CFG_SPIN_US);
+    if (us <= 0)
+        return 0;
+    double cpus = s_usable_cpus();
+    if (cpus < 2) {
+        pl_log(PL_LOG_DEBUG, S_COMPONENT, "spin_us off: %.2f usable CPU(s)", cpus);
+        return 0;
+    }
+    return (unsigned)us;
+}
+
 int pl_guard_serve(struct pl_guard *g, const char *upstream, int port)
 {
     struct pl_proxy_callbacks cb = {.ctx = g,
@@ -1180,7 +1229,8 @@ int pl_guard_serve(struct pl_guard *g, const char *upstream, int port)
         .upstream = upstream,
         .port = (uint16_t)port,
         .max_body = (size_t)pl_config_int(g->cfg, PL_CFG_MAX_BODY),
-        .stream_holdback = (size_t)pl_config_int(g->cfg, PL_CFG_STREAM_HOLDBACK)};
+        .stream_holdback = (size_t)pl_config_int(g->cfg, PL_CFG_STREAM_HOLDBACK),
+        .spin_us = s_spin_us(g->cfg)};
     /* one session ready before the runtime's first connection (cold start) */
     struct pl_guard_session *warm = NULL;
     if (g->n_idle < S_IDLE_SESSIONS && pl_guard_session_new(g, &warm) == 0) {

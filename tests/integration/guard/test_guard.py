@@ -293,6 +293,42 @@ def test_many_invocations():
         env.close()
 
 
+SLEEPY_FN = """import time
+
+
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return {"n": event.get("n"), "request_id": context.aws_request_id}
+"""
+
+
+def test_spin():
+    """spin_us on: the proxy polls for answers that come fast and sleeps for slow ones; every
+    answer still arrives once and intact, attacks are still denied, in both regimes"""
+    tmp = tempfile.mkdtemp(prefix="pl-guard-spin-")
+    env = Env("spin", function_dir(tmp, {"app.py": SLEEPY_FN}),
+              env={"PROTECTLAMBDA_SPIN_US": "2000", "PROTECTLAMBDA_LOG_LEVEL": "debug"})
+    try:
+        plan = ([0] * 30 + [0.05] * 3 + [0] * 40 + [0.003] * 10 + [0] * 10)
+        for i, sleep in enumerate(plan):
+            if i % 9 == 4:
+                rid = env.sim.submit(CMDI_EVENT)
+                check(env.sim.wait(rid).json() == "Security Violation...", "attack %d passed" % i)
+            rid = env.sim.submit({"n": i, "sleep": sleep})
+            a = env.sim.wait(rid)
+            check(a.kind == "response" and a.json() == {"n": i, "request_id": rid},
+                  "invocation %d (sleep %s): %r" % (i, sleep, a.body[:200]))
+        with env.sim.lock:
+            counts = [len(v) for v in env.sim.answers.values()]
+        check(all(c == 1 for c in counts), "answers per id: %r" % sorted(set(counts)))
+        off = env.log_lines("spin_us off")
+        check(not off or os.cpu_count() < 2, "spin_us switched off on %d CPUs: %r"
+              % (os.cpu_count(), off))
+    finally:
+        env.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _raw_runtime(env, fn):
     """act as a custom runtime speaking raw HTTP/1.1 to the proxy"""
     c = http.client.HTTPConnection("127.0.0.1", env.sim.proxy_port, timeout=30)
