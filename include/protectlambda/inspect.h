@@ -34,6 +34,8 @@ struct pl_inspect_limits {
     uint64_t max_items;       /* keys + values */
     uint64_t max_decoded;     /* bytes in view->text */
     uint32_t decode_rounds;   /* nested URL/HTML decoding rounds */
+    bool keep_repeats;        /* false (default): a value repeated verbatim in the same
+                               * context gets no second item (docs/inspect.md) */
 };
 void pl_inspect_limits_default(struct pl_inspect_limits *l);
 

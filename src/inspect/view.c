@@ -56,7 +56,22 @@ struct s_level {
     struct pl_buf json;      /* the SAX parser's scratch for the document at this level */
 };
 
+/* a value already in the view (repeats are not added again: docs/inspect.md "Repeated values") */
+struct s_dup {
+    uint64_t hash;
+    uint32_t off, len; /* its item's text in view->text */
+    uint32_t ctx;      /* what else decides its items: decoding, '+' handling, depths */
+    uint32_t gen;      /* == state's dup_gen: in use for this event */
+};
+
+#define S_DUP_MIN 16        /* shorter values cost less to scan than to look up */
+#define S_DUP_MAX 4096      /* longer ones cost more to hash and rarely repeat */
+#define S_DUP_LIMIT 65536u  /* values remembered per event (memory bound) */
+
 struct pl_inspect_state {
+    struct s_dup *dups;
+    uint32_t dup_cap, dup_n, dup_gen;
+    uint64_t n_dup;          /* repeats skipped in this event (they count toward max_items) */
     struct s_frame *frames;
     size_t n_frames, cap_frames;
     struct pl_buf path;
@@ -91,6 +106,7 @@ void pl_inspect_limits_default(struct pl_inspect_limits *l)
     l->max_items = 1000000;
     l->max_decoded = 32u << 20;
     l->decode_rounds = 3;
+    l->keep_repeats = false;
 }
 
 void pl_inspect_view_init(struct pl_inspect_view *v)
@@ -118,6 +134,7 @@ void pl_inspect_view_clean_up(struct pl_inspect_view *v)
     pl_free(v->items);
     struct pl_inspect_state *st = v->state;
     if (st) {
+        pl_free(st->dups);
         pl_free(st->frames);
         pl_buf_clean_up(&st->path);
         for (size_t i = 0; i < PL_ARRAY_LEN(st->lv); i++) {
@@ -200,7 +217,7 @@ static int s_item(struct pl_inspect_state *st, const char *s, size_t len, uint32
     struct pl_inspect_view *v = st->view;
     if (st->stop)
         return 1;
-    if (v->n_items >= st->lim.max_items) {
+    if (v->n_items + st->n_dup >= st->lim.max_items) {
         s_bound(st, "more than %llu keys and values", (unsigned long long)st->lim.max_items);
         st->stop = true;
         return 1;
@@ -832,14 +849,128 @@ static int s_data_base64(struct pl_inspect_state *st, const char *s, size_t n, u
     return rc;
 }
 
+/* ---- repeated values ----
+ * A string value is turned into items (itself, its decoded forms, the JSON nested in it) by
+ * its text and its context alone: the decoding that produced its document, whether '+' means
+ * a space, the nesting depths (which decide the depth bounds). When the same text comes again
+ * in the same context and is not paired with its own key item (the checker confirms a match
+ * over "key\nvalue" then), every rule matches its items exactly as it matched the first
+ * occurrence's: a second copy would only be scanned again. It gets no items (its path is not
+ * even built); it still counts toward max_items. A match is then reported at the first
+ * occurrence's path. */
+static void s_dup_reset(struct pl_inspect_state *st)
+{
+    st->dup_n = 0;
+    st->n_dup = 0;
+    if (++st->dup_gen == 0) { /* wrapped: every slot's gen could look current */
+        if (st->dups)
+            memset(st->dups, 0, (size_t)st->dup_cap * sizeof(*st->dups));
+        st->dup_gen = 1;
+    }
+}
+
+static inline uint64_t s_dup_hash(const char *s, size_t n)
+{
+    /* n >= 8: 8-byte words, the last one overlapping */
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n, w;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    memcpy(&w, s + n - 8, 8);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+
+static struct s_dup *s_dup_find(struct pl_inspect_state *st, uint64_t h, const char *s, size_t n,
+                                uint32_t ctx)
+{
+    if (!st->dup_cap)
+        return NULL;
+    uint32_t mask = st->dup_cap - 1;
+    for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+        struct s_dup *e = &st->dups[i];
+        if (e->gen != st->dup_gen)
+            return e; /* a free slot: not there */
+        if (e->hash == h && e->len == n && e->ctx == ctx &&
+            !memcmp(st->view->text.data + e->off, s, n))
+            return e;
+    }
+}
+
+/* remember the value whose item starts at off (best effort: a full table only stops
+ * remembering) */
+static void s_dup_add(struct pl_inspect_state *st, uint64_t h, size_t off, size_t n, uint32_t ctx)
+{
+    if (st->dup_n >= S_DUP_LIMIT)
+        return;
+    if ((st->dup_n + 1) * 2 > st->dup_cap) {
+        uint32_t ncap = st->dup_cap ? st->dup_cap * 2 : 256;
+        struct s_dup *nt = pl_calloc(ncap, sizeof(*nt));
+        if (!nt) {
+            pl_error_clear();
+            return;
+        }
+        for (uint32_t i = 0; i < st->dup_cap; i++) {
+            struct s_dup *e = &st->dups[i];
+            if (e->gen != st->dup_gen)
+                continue;
+            uint32_t j = (uint32_t)e->hash & (ncap - 1);
+            while (nt[j].gen == st->dup_gen)
+                j = (j + 1) & (ncap - 1);
+            nt[j] = *e;
+        }
+        pl_free(st->dups);
+        st->dups = nt;
+        st->dup_cap = ncap;
+    }
+    struct s_dup *e = s_dup_find(st, h, st->view->text.data + off, n, ctx);
+    if (e->gen == st->dup_gen)
+        return;
+    *e = (struct s_dup){.hash = h, .off = (uint32_t)off, .len = (uint32_t)n, .ctx = ctx,
+                        .gen = st->dup_gen};
+    st->dup_n++;
+}
+
 static int s_on_string(void *ctx, const char *s, size_t n, const char *raw, size_t raw_len)
 {
     struct s_doc *d = ctx;
     struct pl_inspect_state *st = d->st;
+    struct s_frame *f = s_top(d);
+    /* a repeat? (not a body or event-source payload: their items are used by offset; not a
+     * value whose key has an item of its own) */
+    uint64_t dup_hash = 0;
+    uint32_t dup_ctx = 0;
+    bool dup_candidate =
+        n >= S_DUP_MIN && n <= S_DUP_MAX && !st->lim.keep_repeats &&
+        st->view->text.len + n < UINT32_MAX &&
+        (!f || f->is_array ||
+         (f->member_path_off == UINT32_MAX && f->key_class != K_BODY && f->key_class != K_DATA &&
+          f->key_class != K_KEY && f->key_class != K_VERSION));
+    if (dup_candidate) {
+        bool plus0 = f && (f->query || (!f->is_array && f->key_class == K_QUERY));
+        size_t depth = st->n_frames < 255 ? st->n_frames : 255;
+        dup_ctx = (uint32_t)plus0 | (uint32_t)d->dec << 1 | st->nest << 8 | (uint32_t)depth << 16;
+        dup_hash = s_dup_hash(s, n);
+        struct s_dup *e = s_dup_find(st, dup_hash, s, n, dup_ctx);
+        if (e && e->gen == st->dup_gen) {
+            if (f && f->is_array)
+                f->index++;
+            else if (f)
+                f->pend_key = NULL;
+            if (st->view->n_items + ++st->n_dup > st->lim.max_items) {
+                s_bound(st, "more than %llu keys and values",
+                        (unsigned long long)st->lim.max_items);
+                st->stop = true;
+                return s_cb_rc(1);
+            }
+            return 0;
+        }
+    }
     uint32_t path_off;
     if (s_value_path(d, &path_off))
         return -1;
-    struct s_frame *f = s_top(d);
     bool plus = false;
     if (f && !f->is_array) {
         plus = f->query || f->key_class == K_QUERY || f->key_class == K_BODY;
@@ -865,7 +996,10 @@ static int s_on_string(void *ctx, const char *s, size_t n, const char *raw, size
         return 0;
     /* f may move: the value's nested documents can grow the frame stack */
     bool data = f && !f->is_array && f->key_class == K_DATA;
+    size_t item_off = st->view->text.len;
     int rc = s_value(st, s, n, path_off, PL_ITEM_VALUE, d->dec, plus);
+    if (!rc && dup_candidate && !st->stop)
+        s_dup_add(st, dup_hash, item_off, n, dup_ctx);
     if (!rc && data && !st->stop)
         rc = s_data_base64(st, s, n, path_off, d->dec);
     return s_cb_rc(rc);
@@ -1032,6 +1166,7 @@ int pl_inspect_json(const struct pl_inspect_limits *lim, const char *data, size_
     st->nest = 0;
     st->stop = false;
     st->f_method = st->f_reqctx = st->f_http = st->f_elb = st->f_v2 = false;
+    s_dup_reset(st);
     if (lim)
         st->lim = *lim;
     else
@@ -1052,6 +1187,7 @@ int pl_inspect_json(const struct pl_inspect_limits *lim, const char *data, size_
     if (rc == -2) {
         /* not JSON: forget the items of the valid prefix, scan the raw bytes */
         pl_inspect_view_reset(view);
+        s_dup_reset(st);
         st->stop = false;
         view->non_json = true;
         s_path_truncate(st, 0);

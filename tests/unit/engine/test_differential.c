@@ -49,6 +49,7 @@
 
 #include "harness.h"
 #include "protectlambda/engine.h"
+#include "protectlambda/inspect.h"
 #include "protectlambda/rules.h"
 
 #define S_MAX_LINE 8192u /* longer lines are not used */
@@ -407,5 +408,224 @@ PL_TEST(default_packs_vectorscan_agrees_with_pcre2)
     PL_CHECK(nlines - payload_lines - heldout_lines > 500);
     PL_CHECK(compared > 100);
     PL_CHECK_INT(st.undecided, 0);
+    PL_CHECK_INT(st.diffs, 0);
+}
+
+/* ---------------------------------------------------------------- repeated values
+ * The view skips a string value repeated verbatim in the same context (docs/inspect.md,
+ * "Repeated values"): checks with repeats skipped (the default) and kept must give the same
+ * verdict on every input — deny, bound, the set of rules that matched — and every match of the
+ * skipping run must be one of the keeping run's (same rule, same path: the first occurrence).
+ * Inputs: every line above placed several times in one event — as array elements, as values of
+ * a JSON document sent as a string (keys without escapes: candidates), under keys that have
+ * items of their own (not candidates) — and the corpus's benign events, each alone and twice
+ * as JSON strings of one event. */
+
+/* a JSON string of text (escaped) */
+static void s_jstr(struct pl_buf *b, const char *text, size_t len)
+{
+    pl_buf_append_json_str(b, text, len);
+}
+
+static void s_event_with(struct pl_buf *ev, const char *p, size_t n)
+{
+    struct pl_buf inner = PL_BUF_INIT;
+    pl_buf_append_str(&inner, "{\"items\":[{\"v\":");
+    s_jstr(&inner, p, n);
+    pl_buf_append_str(&inner, "},{\"v\":");
+    s_jstr(&inner, p, n);
+    pl_buf_append_str(&inner, ",\"n\":1}],\"w\":");
+    s_jstr(&inner, p, n);
+    pl_buf_append_str(&inner, ",\"list\":[");
+    s_jstr(&inner, p, n);
+    pl_buf_append_char(&inner, ',');
+    s_jstr(&inner, p, n);
+    pl_buf_append_str(&inner, "]}");
+    pl_buf_reset(ev);
+    pl_buf_append_str(ev, "{\"q\":[");
+    s_jstr(ev, p, n);
+    pl_buf_append_char(ev, ',');
+    s_jstr(ev, p, n);
+    pl_buf_append_str(ev, "],\"m\":");
+    s_jstr(ev, inner.data, inner.len);
+    pl_buf_append_str(ev, ",\"again\":");
+    s_jstr(ev, inner.data, inner.len);
+    pl_buf_append_str(ev, ",\"queryStringParameters\":{\"a\":");
+    s_jstr(ev, p, n);
+    pl_buf_append_str(ev, ",\"b\":");
+    s_jstr(ev, p, n);
+    pl_buf_append_str(ev, "},\"h\":{\"k\":");
+    s_jstr(ev, p, n);
+    pl_buf_append_str(ev, ",\"k2\":");
+    s_jstr(ev, p, n);
+    /* the same text first under a plain key, then under keys that rules read with the value
+     * ("key\nvalue"): those values have key items, they are never skipped */
+    static const char *const keys[] = {"note", "password", "aws_secret_access_key",
+                                       "client_secret", "Authorization", "api_key"};
+    pl_buf_append_str(ev, "},\"s\":{");
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        pl_buf_appendf(ev, "%s\"%s\":", k ? "," : "", keys[k]);
+        s_jstr(ev, p, n);
+    }
+    pl_buf_append_str(ev, "}}");
+    pl_buf_clean_up(&inner);
+}
+
+struct s_rep_stats {
+    unsigned long events, diffs, items_skip, items_keep, matches, files;
+};
+
+/* one event through both checkers; 0 same, 1 differs (printed), -1 error */
+static int s_compare_repeats(struct pl_checker *skip, struct pl_checker *keep, const char *data,
+                             size_t len, const char *where, struct s_rep_stats *st)
+{
+    struct pl_verdict a, b;
+    pl_verdict_init(&a);
+    pl_verdict_init(&b);
+    int ret = -1;
+    if (pl_checker_check(skip, data, len, &a) || pl_checker_check(keep, data, len, &b))
+        goto out;
+    st->events++;
+    st->items_skip += skip->view.n_items;
+    st->items_keep += keep->view.n_items;
+    st->matches += b.n_matches;
+    bool same = a.deny == b.deny && a.bound_exceeded == b.bound_exceeded &&
+                a.non_json == b.non_json;
+    for (size_t i = 0; same && i < a.n_matches; i++) {
+        bool found = false;
+        for (size_t j = 0; j < b.n_matches && !found; j++)
+            found = a.matches[i].rule_index == b.matches[j].rule_index &&
+                    !strcmp(a.matches[i].path, b.matches[j].path);
+        same = found;
+    }
+    for (size_t j = 0; same && j < b.n_matches; j++) {
+        bool found = false;
+        for (size_t i = 0; i < a.n_matches && !found; i++)
+            found = a.matches[i].rule_index == b.matches[j].rule_index;
+        same = found;
+    }
+    ret = same ? 0 : 1;
+    if (!same && st->diffs++ < S_MAX_PRINTED)
+        fprintf(stderr,
+                "REPEATS %s: skipped: deny %d bound %d %zu matches; kept: deny %d bound %d %zu "
+                "matches\n",
+                where, a.deny, a.bound_exceeded, a.n_matches, b.deny, b.bound_exceeded,
+                b.n_matches);
+out:
+    pl_verdict_clean_up(&a);
+    pl_verdict_clean_up(&b);
+    return ret;
+}
+
+/* every *.json under dir (recursively) */
+static int s_repeat_events(struct pl_checker *skip, struct pl_checker *keep, const char *dir,
+                           struct pl_buf *twice, struct s_rep_stats *st, int depth)
+{
+    DIR *dh = opendir(dir);
+    if (!dh)
+        return depth ? 0 : -1;
+    struct dirent *de;
+    int err = 0;
+    while (!err && (de = readdir(dh))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[2048];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        struct stat sb;
+        if (stat(path, &sb))
+            continue;
+        if (S_ISDIR(sb.st_mode)) {
+            if (depth < 4)
+                err = s_repeat_events(skip, keep, path, twice, st, depth + 1);
+            continue;
+        }
+        size_t n = strlen(de->d_name);
+        if (n < 5 || strcmp(de->d_name + n - 5, ".json"))
+            continue;
+        size_t len = 0;
+        char *d = pl_test_read(path, &len);
+        if (!d)
+            continue;
+        pl_buf_reset(twice);
+        pl_buf_append_str(twice, "{\"Records\":[{\"Message\":");
+        s_jstr(twice, d, len);
+        pl_buf_append_str(twice, "},{\"Message\":");
+        s_jstr(twice, d, len);
+        pl_buf_append_str(twice, "}],\"direct\":[");
+        pl_buf_append(twice, d, len);
+        pl_buf_append_char(twice, ',');
+        pl_buf_append(twice, d, len);
+        pl_buf_append_str(twice, "]}");
+        st->files++;
+        err = s_compare_repeats(skip, keep, d, len, path, st) < 0 ||
+              s_compare_repeats(skip, keep, twice->data, twice->len, path, st) < 0;
+        free(d);
+    }
+    closedir(dh);
+    return err;
+}
+
+PL_TEST(repeated_values_skipped_same_verdicts)
+{
+    struct pl_ruleset set;
+    struct s_lines ls = {0};
+    PL_CHECK_OK(pl_ruleset_init(&set));
+    int rc = pl_rules_load(&set, "rules", -1);
+    size_t files = 0;
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s/corpus/payloads", pl_test_shared_dir());
+    if (!rc)
+        rc = s_read_dir(&ls, dir, "", ".txt", false, &files);
+    if (!rc)
+        rc = s_read_dir(&ls, "tests/data", "heldout", "", false, &files);
+    if (!rc)
+        rc = s_read_dir(&ls, "rules/tests", "", ".tests", true, &files);
+    struct pl_engine *eng[2] = {NULL, NULL};
+    const enum pl_target targets[2] = {PL_TARGET_IN, PL_TARGET_OUT};
+    for (int t = 0; t < 2 && !rc; t++)
+        rc = pl_engine_compile(&set, targets[t], &eng[t], NULL);
+    if (rc) {
+        s_free_lines(&ls);
+        pl_ruleset_clean_up(&set);
+        PL_CHECK_MSG(0, "loading rules or inputs failed (%s)", pl_last_error_msg());
+    }
+    struct s_rep_stats st = {0};
+    struct pl_buf ev = PL_BUF_INIT, twice = PL_BUF_INIT;
+    int err = 0;
+    for (int t = 0; t < 2 && !err; t++) {
+        struct pl_checker skip, keep;
+        if (pl_checker_init(&skip, &set, eng[t]) || pl_checker_init(&keep, &set, eng[t])) {
+            err = 1;
+            break;
+        }
+        keep.limits.keep_repeats = true;
+        for (size_t i = 0; i < ls.n && !err; i++) {
+            s_event_with(&ev, ls.v[i].text, ls.v[i].len);
+            err = s_compare_repeats(&skip, &keep, ev.data, ev.len, ls.v[i].where, &st) < 0;
+        }
+        /* the benign events (the corpus's and the project's survey), alone and twice inside
+         * one event as strings */
+        char edirs[2][1024];
+        snprintf(edirs[0], sizeof(edirs[0]), "%s/corpus/events/benign", pl_test_shared_dir());
+        snprintf(edirs[1], sizeof(edirs[1]), "tests/data/events-benign");
+        for (int k = 0; k < 2 && !err; k++)
+            err = s_repeat_events(&skip, &keep, edirs[k], &twice, &st, 0);
+        pl_checker_clean_up(&skip);
+        pl_checker_clean_up(&keep);
+    }
+    printf("repeated values: %lu checks (%lu event files), %lu matches (kept run), items %lu "
+           "skipped-run vs %lu kept-run, %lu verdicts differ\n",
+           st.events, st.files, st.matches, st.items_skip, st.items_keep, st.diffs);
+    pl_buf_clean_up(&ev);
+    pl_buf_clean_up(&twice);
+    for (int t = 0; t < 2; t++)
+        pl_engine_destroy(eng[t]);
+    s_free_lines(&ls);
+    pl_ruleset_clean_up(&set);
+    PL_CHECK_MSG(!err, "engine or checker error: %s", pl_last_error_msg());
+    PL_CHECK(st.events > 4000);
+    PL_CHECK(st.files > 200);
+    PL_CHECK(st.matches > 1000);                      /* the attacks matched */
+    PL_CHECK(st.items_skip * 10 < st.items_keep * 8); /* and repeats were skipped */
     PL_CHECK_INT(st.diffs, 0);
 }

@@ -556,3 +556,56 @@ PL_TEST(inspect_alloc_failures)
     }
     PL_CHECK(succeeded);
 }
+
+PL_TEST(inspect_repeated_values)
+{
+    struct pl_inspect_view v;
+    pl_inspect_view_init(&v);
+    const char *x = "a value of twenty bytes";
+    char j[512];
+    /* array elements and members whose key has no item (keys of JSON nested in a string,
+     * written without escapes) are skipped when repeated; values whose key has an item are
+     * not (the checker reads "key\nvalue"), nor short ones, nor bodies */
+    snprintf(j, sizeof(j),
+             "{\"a\":[\"%s\",\"%s\"],\"k\":\"%s\",\"short\":[\"tiny\",\"tiny\"],"
+             "\"m\":\"{\\\"n\\\":\\\"%s\\\",\\\"p\\\":\\\"%s\\\","
+             "\\\"o\\\":[\\\"%s\\\"]}\"}",
+             x, x, x, x, x, x);
+    PL_CHECK_OK(s_view(&v, j));
+    size_t n = 0;
+    for (size_t i = 0; i < v.n_items; i++)
+        n += v.items[i].len == strlen(x) && !memcmp(v.text.data + v.items[i].off, x, strlen(x));
+    /* the same text in another context (the document inside $.m, another depth) is a first
+     * occurrence there: $.a[0], $.k, $.m.n, $.m.o[0]; skipped: $.a[1], $.m.p */
+    PL_CHECK_INT(n, 4);
+    PL_CHECK(s_find(&v, "$.a[0]", PL_DEC_NONE, x));
+    PL_CHECK(!s_find(&v, "$.a[1]", PL_DEC_NONE, NULL));
+    PL_CHECK(s_find(&v, "$.k", PL_DEC_NONE, x));
+    PL_CHECK(s_find(&v, "$.m.n", PL_DEC_JSON, x));
+    PL_CHECK(!s_find(&v, "$.m.p", PL_DEC_JSON, NULL));
+    PL_CHECK(s_find(&v, "$.m.o[0]", PL_DEC_JSON, x));
+    PL_CHECK(s_find(&v, "$.short[1]", PL_DEC_NONE, "tiny"));
+    size_t with_skips = v.n_items;
+    /* kept on request: every occurrence has its item */
+    struct pl_inspect_limits lim;
+    pl_inspect_limits_default(&lim);
+    lim.keep_repeats = true;
+    PL_CHECK_OK(pl_inspect_json(&lim, j, strlen(j), &v));
+    PL_CHECK_INT(v.n_items, with_skips + 2);
+    PL_CHECK(s_find(&v, "$.a[1]", PL_DEC_NONE, x));
+    PL_CHECK(s_find(&v, "$.m.p", PL_DEC_JSON, x));
+    /* a skipped value still counts toward max_items */
+    snprintf(j, sizeof(j), "[\"%s\",\"%s\",\"%s\"]", x, x, x);
+    pl_inspect_limits_default(&lim);
+    lim.max_items = 2;
+    PL_CHECK_OK(pl_inspect_json(&lim, j, strlen(j), &v));
+    PL_CHECK(v.bound_exceeded);
+    PL_CHECK_INT(v.n_items, 1);
+    lim.max_items = 3;
+    PL_CHECK_OK(pl_inspect_json(&lim, j, strlen(j), &v));
+    PL_CHECK(!v.bound_exceeded);
+    /* a new event forgets the previous one's values */
+    PL_CHECK_OK(s_view(&v, "[\"a value of twenty bytes\"]"));
+    PL_CHECK_INT(v.n_items, 1);
+    pl_inspect_view_clean_up(&v);
+}
