@@ -14,8 +14,10 @@
  * the view text of the 64 KB event (what a check scans), best of N; the rules that slow the
  * database down come first. --leave-one-out: the in database compiled without each in rule in
  * turn (what a rule costs inside the combined database). --dump-view FILE: write the view
- * text of the 64 KB event (what the in database scans) to FILE and exit, for experiments with
- * other tools. Prints one BENCH line per measured row (see bench/run). */
+ * text of the 64 KB event (what the in database scans) to FILE, time building it with repeated
+ * values skipped (the default) and kept, and exit, for experiments with other tools.
+ * --view-only: the view build and the view scan timed alone. Prints one BENCH line per
+ * measured row (see bench/run). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,7 +366,20 @@ int main(int argc, char **argv)
             dump_view = argv[++i];
         else if (!strcmp(argv[i], "--size") && i + 1 < argc)
             only_kb = (size_t)atol(argv[++i]);
-        else if (npos < 2)
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: check_bench [--quick] [--size KB] [--rule-cost | --leave-one-out | "
+                   "--view-only] [--host-tuned]\n"
+                   "                   [--without ID,ID] [--dump-view FILE] [SHARED_DIR] "
+                   "[RULES_DIR]\n"
+                   "µs per check of 1 KB / 64 KB / 1 MB / 6 MB API Gateway events against the "
+                   "default in pack,\nbeside a raw hs_scan of the same bytes and a Python re "
+                   "loop; see the comment at the top of\nbench/check_bench.c and "
+                   "docs/performance.md. --dump-view FILE also times building the view.\n");
+            return 0;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "check_bench: unknown option '%s' (--help)\n", argv[i]);
+            return 2;
+        } else if (npos < 2)
             pos[npos++] = argv[i];
     }
     const char *shared = pos[0] ? pos[0] : getenv("PL_SHARED_DIR") ? getenv("PL_SHARED_DIR")

@@ -52,6 +52,7 @@ static const char s_pack[] =
     "    action: alert\n";
 
 static struct pl_inspect_view s_view; /* reused across inputs, as the guard does */
+static struct pl_inspect_view s_kept; /* the same input with repeated values kept */
 static struct pl_ruleset s_set;
 static struct pl_engine *s_engine;
 static struct pl_checker s_checker;
@@ -62,6 +63,7 @@ static void s_setup(void)
 {
     s_init = 1;
     pl_inspect_view_init(&s_view);
+    pl_inspect_view_init(&s_kept);
     pl_verdict_init(&s_verdict);
     pl_engine_set_cache_dir(""); /* no files written */
     if (pl_ruleset_init(&s_set) ||
@@ -111,6 +113,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s_check_view(&s_view, &lim);
     else if (!failing)
         abort(); /* fails only when out of memory */
+
+    /* 1b. with repeated values kept: never fewer items, never a bound the default misses */
+    struct pl_inspect_limits keep = lim;
+    keep.keep_repeats = true;
+    if (pl_inspect_json(&keep, d, size, &s_kept) == 0) {
+        s_check_view(&s_kept, &keep);
+        if (!failing && pl_inspect_json(&lim, d, size, &s_view) == 0 &&
+            ((s_view.bound_exceeded && !s_kept.bound_exceeded) ||
+             (!s_kept.bound_exceeded && s_view.n_items > s_kept.n_items) ||
+             s_view.non_json != s_kept.non_json))
+            abort();
+    } else if (!failing) {
+        abort();
+    }
 
     /* 2. the decision */
     if (pl_checker_check(&s_checker, d, size, &s_verdict) == 0) {
