@@ -348,23 +348,32 @@ __attribute__((constructor)) static void s_cache(void)
     pl_engine_set_cache_dir(dir);
 }
 
+/* the default packs (into an initialised set) and the input lines: corpus payloads, held-out
+ * lists, rule tables (in that order; counts of the first two and of files read) */
+static int s_load_inputs(struct pl_ruleset *set, struct s_lines *ls, size_t *payload_lines,
+                         size_t *heldout_lines, size_t *files)
+{
+    int rc = pl_rules_load(set, "rules", -1);
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s/corpus/payloads", pl_test_shared_dir());
+    if (!rc)
+        rc = s_read_dir(ls, dir, "", ".txt", false, files);
+    *payload_lines = ls->n;
+    if (!rc)
+        rc = s_read_dir(ls, "tests/data", "heldout", "", false, files);
+    *heldout_lines = ls->n - *payload_lines;
+    if (!rc)
+        rc = s_read_dir(ls, "rules/tests", "", ".tests", true, files);
+    return rc;
+}
+
 PL_TEST(default_packs_vectorscan_agrees_with_pcre2)
 {
     struct pl_ruleset set;
     struct s_lines ls = {0};
     PL_CHECK_OK(pl_ruleset_init(&set));
-    int rc = pl_rules_load(&set, "rules", -1);
-    size_t files = 0;
-    char dir[1024];
-    snprintf(dir, sizeof(dir), "%s/corpus/payloads", pl_test_shared_dir());
-    if (!rc)
-        rc = s_read_dir(&ls, dir, "", ".txt", false, &files);
-    size_t payload_lines = ls.n;
-    if (!rc)
-        rc = s_read_dir(&ls, "tests/data", "heldout", "", false, &files);
-    size_t heldout_lines = ls.n - payload_lines;
-    if (!rc)
-        rc = s_read_dir(&ls, "rules/tests", "", ".tests", true, &files);
+    size_t files = 0, payload_lines = 0, heldout_lines = 0;
+    int rc = s_load_inputs(&set, &ls, &payload_lines, &heldout_lines, &files);
     if (rc) {
         s_free_lines(&ls);
         pl_ruleset_clean_up(&set);
@@ -570,16 +579,8 @@ PL_TEST(repeated_values_skipped_same_verdicts)
     struct pl_ruleset set;
     struct s_lines ls = {0};
     PL_CHECK_OK(pl_ruleset_init(&set));
-    int rc = pl_rules_load(&set, "rules", -1);
-    size_t files = 0;
-    char dir[1024];
-    snprintf(dir, sizeof(dir), "%s/corpus/payloads", pl_test_shared_dir());
-    if (!rc)
-        rc = s_read_dir(&ls, dir, "", ".txt", false, &files);
-    if (!rc)
-        rc = s_read_dir(&ls, "tests/data", "heldout", "", false, &files);
-    if (!rc)
-        rc = s_read_dir(&ls, "rules/tests", "", ".tests", true, &files);
+    size_t files = 0, payload_lines = 0, heldout_lines = 0;
+    int rc = s_load_inputs(&set, &ls, &payload_lines, &heldout_lines, &files);
     struct pl_engine *eng[2] = {NULL, NULL};
     const enum pl_target targets[2] = {PL_TARGET_IN, PL_TARGET_OUT};
     for (int t = 0; t < 2 && !rc; t++)
