@@ -66,7 +66,7 @@ struct s_dup {
 
 #define S_DUP_MIN 16        /* shorter values cost less to scan than to look up */
 #define S_DUP_MAX 4096      /* longer ones cost more to hash and rarely repeat */
-#define S_DUP_LIMIT 65536u  /* values remembered per event (memory bound) */
+#define S_DUP_LIMIT 8192u   /* values remembered per event: the table stays <= 384 KB */
 
 struct pl_inspect_state {
     struct s_dup *dups;

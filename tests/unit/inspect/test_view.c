@@ -609,3 +609,24 @@ PL_TEST(inspect_repeated_values)
     PL_CHECK_INT(v.n_items, 1);
     pl_inspect_view_clean_up(&v);
 }
+
+PL_TEST(inspect_repeated_values_table_bound)
+{
+    /* 10,000 distinct values, then the first and the last again: the first is remembered and
+     * skipped; past 8,192 values the table stops remembering, so the last one's repeat gets its
+     * item (inspected, as without skipping) */
+    struct pl_buf j = PL_BUF_INIT;
+    PL_CHECK_OK(pl_buf_append_char(&j, '['));
+    for (int i = 0; i < 10000; i++)
+        PL_CHECK_OK(pl_buf_appendf(&j, "%s\"distinct value %06d\"", i ? "," : "", i));
+    PL_CHECK_OK(pl_buf_append_str(&j, ",\"distinct value 000000\",\"distinct value 009999\"]"));
+    struct pl_inspect_view v;
+    pl_inspect_view_init(&v);
+    PL_CHECK_OK(pl_inspect_json(NULL, j.data, j.len, &v));
+    PL_CHECK(!v.bound_exceeded);
+    PL_CHECK_INT(v.n_items, 10001);
+    PL_CHECK(!s_find(&v, "$[10000]", PL_DEC_NONE, NULL));
+    PL_CHECK(s_find(&v, "$[10001]", PL_DEC_NONE, "distinct value 009999"));
+    pl_inspect_view_clean_up(&v);
+    pl_buf_clean_up(&j);
+}
