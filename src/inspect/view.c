@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -68,9 +69,13 @@ struct s_dup {
 #define S_DUP_MAX 4096      /* longer ones cost more to hash and rarely repeat */
 #define S_DUP_LIMIT 8192u   /* values remembered per event: the table stays <= 384 KB */
 
+#define S_DUP_KEYS (S_DUP_MAX / 8 + 2) /* one per 8 bytes of the longest value, +2 spare */
+
 struct pl_inspect_state {
     struct s_dup *dups;
     uint32_t dup_cap, dup_n, dup_gen;
+    bool dup_keyed;
+    uint64_t dup_keys[S_DUP_KEYS]; /* the hash's random keys, drawn once per state */
     uint64_t n_dup;          /* repeats skipped in this event (they count toward max_items) */
     struct s_frame *frames;
     size_t n_frames, cap_frames;
@@ -869,18 +874,76 @@ static void s_dup_reset(struct pl_inspect_state *st)
     }
 }
 
-static inline uint64_t s_dup_hash(const char *s, size_t n)
+/* The hash of a value: NH (sum of products of key-offset 8-byte word pairs, 128-bit, one
+ * random key per word position) over 16-byte chunks, the last one overlapping, folded to 64
+ * bits. NH is almost universal: someone who cannot see the keys cannot pick values that
+ * collide, so an event cannot be built to cluster the table and turn its lookups quadratic
+ * (the fixed multiply-xorshift hash before could be inverted offline). Equal hashes are
+ * still compared byte for byte. */
+__extension__ typedef unsigned __int128 s_u128;
+
+static void s_dup_keys(struct pl_inspect_state *st)
 {
-    /* n >= 8: 8-byte words, the last one overlapping */
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n, w;
-    for (size_t i = 0; i + 8 < n; i += 8) {
-        memcpy(&w, s + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
+    if (st->dup_keyed)
+        return;
+    size_t got = 0;
+    unsigned char *k = (unsigned char *)st->dup_keys;
+    while (got < sizeof(st->dup_keys)) {
+        ssize_t r = getrandom(k + got, sizeof(st->dup_keys) - got, GRND_NONBLOCK);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
     }
-    memcpy(&w, s + n - 8, 8);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 29);
+    if (got < sizeof(st->dup_keys)) {
+        /* no getrandom (old kernel, seccomp, pool not ready yet): keys from the clock and
+         * ASLR, still unknown to the sender of an event */
+        uint64_t x = pl_now_ns() ^ (uint64_t)(uintptr_t)st ^ (uint64_t)(uintptr_t)&got;
+        for (size_t i = 0; i < PL_ARRAY_LEN(st->dup_keys); i++) {
+            x += 0x9E3779B97F4A7C15ull; /* splitmix64 */
+            uint64_t z = x;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+            st->dup_keys[i] = z ^ (z >> 31);
+        }
+    }
+    st->dup_keyed = true;
+}
+
+static inline uint64_t s_dup_hash(const uint64_t *k, const char *s, size_t n)
+{
+    /* S_DUP_MIN <= n <= S_DUP_MAX: at most S_DUP_MAX / 16 chunks, two keys each */
+    s_u128 acc = 0;
+    uint64_t a, b;
+    size_t i = 0;
+    for (; i + 16 < n; i += 16, k += 2) {
+        memcpy(&a, s + i, 8);
+        memcpy(&b, s + i + 8, 8);
+        acc += (s_u128)(a + k[0]) * (b + k[1]);
+    }
+    memcpy(&a, s + n - 16, 8);
+    memcpy(&b, s + n - 8, 8);
+    acc += (s_u128)(a + k[0]) * (b + k[1]);
+    uint64_t h = ((uint64_t)acc ^ (uint64_t)(acc >> 64) ^ (uint64_t)n) * 0xff51afd7ed558ccdull;
+    return h ^ (h >> 32);
+}
+
+/* s == t over n >= 16 bytes */
+static inline bool s_dup_same(const char *s, const char *t, size_t n)
+{
+#if defined(__SSE2__)
+    size_t i = 0;
+    for (; i + 16 < n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i y = _mm_loadu_si128((const __m128i *)(const void *)(t + i));
+        if (_mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) != 0xFFFF)
+            return false;
+    }
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+    __m128i y = _mm_loadu_si128((const __m128i *)(const void *)(t + n - 16));
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) == 0xFFFF;
+#else
+    return !memcmp(s, t, n);
+#endif
 }
 
 static struct s_dup *s_dup_find(struct pl_inspect_state *st, uint64_t h, const char *s, size_t n,
@@ -894,7 +957,7 @@ static struct s_dup *s_dup_find(struct pl_inspect_state *st, uint64_t h, const c
         if (e->gen != st->dup_gen)
             return e; /* a free slot: not there */
         if (e->hash == h && e->len == n && e->ctx == ctx &&
-            !memcmp(st->view->text.data + e->off, s, n))
+            s_dup_same(st->view->text.data + e->off, s, n))
             return e;
     }
 }
@@ -952,7 +1015,7 @@ static int s_on_string(void *ctx, const char *s, size_t n, const char *raw, size
         bool plus0 = f && (f->query || (!f->is_array && f->key_class == K_QUERY));
         size_t depth = st->n_frames < 255 ? st->n_frames : 255;
         dup_ctx = (uint32_t)plus0 | (uint32_t)d->dec << 1 | st->nest << 8 | (uint32_t)depth << 16;
-        dup_hash = s_dup_hash(s, n);
+        dup_hash = s_dup_hash(st->dup_keys, s, n);
         struct s_dup *e = s_dup_find(st, dup_hash, s, n, dup_ctx);
         if (e && e->gen == st->dup_gen) {
             if (f && f->is_array)
@@ -1167,6 +1230,7 @@ int pl_inspect_json(const struct pl_inspect_limits *lim, const char *data, size_
     st->stop = false;
     st->f_method = st->f_reqctx = st->f_http = st->f_elb = st->f_v2 = false;
     s_dup_reset(st);
+    s_dup_keys(st);
     if (lim)
         st->lim = *lim;
     else
