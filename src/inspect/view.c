@@ -70,12 +70,22 @@ struct s_dup {
 #define S_DUP_LIMIT 8192u   /* values remembered per event: the table stays <= 384 KB */
 
 #define S_DUP_KEYS (S_DUP_MAX / 8 + 2) /* one per 8 bytes of the longest value, +2 spare */
+#define S_RECENT 4 /* values just remembered, compared first (see s_on_string) */
+
+struct s_recent {
+    const char *s;  /* the value's text in its document (no escapes: raw JSON bytes) */
+    uint32_t len, ctx;
+    uint64_t doc;   /* the document it points into (s_doc.seq) */
+};
 
 struct pl_inspect_state {
     struct s_dup *dups;
     uint32_t dup_cap, dup_n, dup_gen;
     bool dup_keyed;
     uint64_t dup_keys[S_DUP_KEYS]; /* the hash's random keys, drawn once per state */
+    struct s_recent recent[S_RECENT];
+    uint32_t recent_next;
+    uint64_t doc_seq;        /* documents parsed so far (never reused) */
     uint64_t n_dup;          /* repeats skipped in this event (they count toward max_items) */
     struct s_frame *frames;
     size_t n_frames, cap_frames;
@@ -90,6 +100,7 @@ struct pl_inspect_state {
 
 struct s_doc {
     struct pl_inspect_state *st;
+    uint64_t seq;            /* st->doc_seq when this document's parse began */
     size_t base;             /* first frame of this document */
     uint32_t root_path_off;
     uint32_t root_path_len;
@@ -551,9 +562,16 @@ static inline unsigned s_decode_chars_slow(const char *s, size_t n)
 static unsigned s_decode_chars_wide(const char *s, size_t n)
 {
     if (n >= 512) {
-        /* long text (a body): libc's vectorized memchr, one byte at a time */
-        return (memchr(s, '%', n) ? S_D_PCT : 0) | (memchr(s, '&', n) ? S_D_AMP : 0) |
-               (memchr(s, '+', n) ? S_D_PLUS : 0) | (memchr(s, '=', n) ? S_D_EQ : 0);
+        /* long text (a body): libc's vectorized memchr, one byte at a time; '=' only matters
+         * with a '+' and no '%' (s_value: form-encoded looking text), so it is only looked
+         * for then (S_D_EQ is left out otherwise) */
+        unsigned f = (memchr(s, '%', n) ? S_D_PCT : 0) | (memchr(s, '&', n) ? S_D_AMP : 0);
+        if (memchr(s, '+', n)) {
+            f |= S_D_PLUS;
+            if (!(f & S_D_PCT) && memchr(s, '=', n))
+                f |= S_D_EQ;
+        }
+        return f;
     }
     /* Most keys and values hold none of the four bytes: a wide "any of them" test first (the
      * last block overlaps the one before, so there is no byte loop), then, rarely, which. */
@@ -964,16 +982,16 @@ static struct s_dup *s_dup_find(struct pl_inspect_state *st, uint64_t h, const c
 
 /* remember the value whose item starts at off (best effort: a full table only stops
  * remembering) */
-static void s_dup_add(struct pl_inspect_state *st, uint64_t h, size_t off, size_t n, uint32_t ctx)
+static bool s_dup_add(struct pl_inspect_state *st, uint64_t h, size_t off, size_t n, uint32_t ctx)
 {
     if (st->dup_n >= S_DUP_LIMIT)
-        return;
+        return false;
     if ((st->dup_n + 1) * 2 > st->dup_cap) {
         uint32_t ncap = st->dup_cap ? st->dup_cap * 2 : 256;
         struct s_dup *nt = pl_calloc(ncap, sizeof(*nt));
         if (!nt) {
             pl_error_clear();
-            return;
+            return false;
         }
         for (uint32_t i = 0; i < st->dup_cap; i++) {
             struct s_dup *e = &st->dups[i];
@@ -990,10 +1008,32 @@ static void s_dup_add(struct pl_inspect_state *st, uint64_t h, size_t off, size_
     }
     struct s_dup *e = s_dup_find(st, h, st->view->text.data + off, n, ctx);
     if (e->gen == st->dup_gen)
-        return;
+        return true;
     *e = (struct s_dup){.hash = h, .off = (uint32_t)off, .len = (uint32_t)n, .ctx = ctx,
                         .gen = st->dup_gen};
     st->dup_n++;
+    return true;
+}
+
+/* A value known to be in the table, kept by where it lies in the document being parsed: the
+ * next element of an array of records is compared with the last one's values first, in bytes
+ * that were just read (the table and the view text of the first copy are far away by then). */
+static void s_recent_add(struct pl_inspect_state *st, const struct s_doc *d, const char *s,
+                         size_t n, uint32_t ctx)
+{
+    st->recent[st->recent_next++ % S_RECENT] =
+        (struct s_recent){.s = s, .len = (uint32_t)n, .ctx = ctx, .doc = d->seq};
+}
+
+static bool s_recent_has(const struct pl_inspect_state *st, const struct s_doc *d,
+                         const char *s, size_t n, uint32_t ctx)
+{
+    for (size_t i = 0; i < S_RECENT; i++) {
+        const struct s_recent *r = &st->recent[i];
+        if (r->doc == d->seq && r->len == n && r->ctx == ctx && s_dup_same(r->s, s, n))
+            return true;
+    }
+    return false;
 }
 
 static int s_on_string(void *ctx, const char *s, size_t n, const char *raw, size_t raw_len)
@@ -1015,9 +1055,17 @@ static int s_on_string(void *ctx, const char *s, size_t n, const char *raw, size
         bool plus0 = f && (f->query || (!f->is_array && f->key_class == K_QUERY));
         size_t depth = st->n_frames < 255 ? st->n_frames : 255;
         dup_ctx = (uint32_t)plus0 | (uint32_t)d->dec << 1 | st->nest << 8 | (uint32_t)depth << 16;
-        dup_hash = s_dup_hash(st->dup_keys, s, n);
-        struct s_dup *e = s_dup_find(st, dup_hash, s, n, dup_ctx);
-        if (e && e->gen == st->dup_gen) {
+        /* without escapes, s points into the document, which outlives this callback */
+        bool in_doc = raw_len == n + 2;
+        bool repeat = in_doc && s_recent_has(st, d, s, n, dup_ctx);
+        if (!repeat) {
+            dup_hash = s_dup_hash(st->dup_keys, s, n);
+            struct s_dup *e = s_dup_find(st, dup_hash, s, n, dup_ctx);
+            repeat = e && e->gen == st->dup_gen;
+            if (repeat && in_doc)
+                s_recent_add(st, d, s, n, dup_ctx);
+        }
+        if (repeat) {
             if (f && f->is_array)
                 f->index++;
             else if (f)
@@ -1061,8 +1109,9 @@ static int s_on_string(void *ctx, const char *s, size_t n, const char *raw, size
     bool data = f && !f->is_array && f->key_class == K_DATA;
     size_t item_off = st->view->text.len;
     int rc = s_value(st, s, n, path_off, PL_ITEM_VALUE, d->dec, plus);
-    if (!rc && dup_candidate && !st->stop)
-        s_dup_add(st, dup_hash, item_off, n, dup_ctx);
+    if (!rc && dup_candidate && !st->stop && s_dup_add(st, dup_hash, item_off, n, dup_ctx) &&
+        raw_len == n + 2)
+        s_recent_add(st, d, s, n, dup_ctx);
     if (!rc && data && !st->stop)
         rc = s_data_base64(st, s, n, path_off, d->dec);
     return s_cb_rc(rc);
@@ -1182,8 +1231,8 @@ static int s_on_end_array(void *ctx)
 static int s_parse_doc(struct pl_inspect_state *st, const char *data, size_t len,
                        uint32_t root_path_off, uint8_t dec, bool outer)
 {
-    struct s_doc d = {.st = st, .base = st->n_frames, .root_path_off = root_path_off,
-                      .dec = dec, .outer = outer};
+    struct s_doc d = {.st = st, .seq = ++st->doc_seq, .base = st->n_frames,
+                      .root_path_off = root_path_off, .dec = dec, .outer = outer};
     /* the root path text */
     s_path_truncate(st, 0);
     const char *rp = st->view->paths.data + root_path_off;
