@@ -115,9 +115,11 @@ struct pl_emulator_stats {
     uint64_t extension_invoke_events;
     uint64_t extension_shutdown_events;
     uint64_t http_errors; /* malformed requests on the APIs */
-    /* cold start of the first init: extensions spawned -> every one registered and in
-     * event/next; runtime spawned -> its first invocation/next (0 until known) */
+    /* cold start of the first init (0 until known): extensions spawned -> every one
+     * registered (the runtime starts then, as in Lambda); extensions spawned -> every one in
+     * event/next (their own init done); runtime spawned -> its first invocation/next */
     uint64_t extensions_init_us;
+    uint64_t extensions_ready_us;
     uint64_t runtime_init_us;
 };
 

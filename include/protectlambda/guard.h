@@ -57,6 +57,11 @@ struct pl_guard_deny {
 /* cfg is copied by reference: keep it alive as long as the guard. */
 int pl_guard_new(const struct pl_config *cfg, struct pl_guard **out);
 void pl_guard_destroy(struct pl_guard *g);
+/* Optional, before pl_guard_load_rules: open the incident store on a thread of its own while
+ * the rules load (both are on the cold start's path). pl_guard_cold_start (or a failing
+ * pl_guard_load_rules) waits for it; without this call the store opens in
+ * pl_guard_cold_start, as before. */
+void pl_guard_incidents_begin(struct pl_guard *g);
 /* Load the default packs (rules_dir), the function's own *_protect.txt from the task root and
  * the layer (/opt), PROTECTLAMBDA_RULES, and compile or load the database. On failure the
  * guard goes into deny-all (fail closed) and -1 is returned; the guard still serves. */
@@ -125,6 +130,11 @@ void pl_guard_invocation_end(struct pl_guard_session *s, const char *request_id)
 /* Serve the Runtime API proxy on 127.0.0.1:port in background threads, forwarding to
  * upstream (host:port). Returns once listening. */
 int pl_guard_serve(struct pl_guard *g, const char *upstream, int port);
+/* The same on a socket already listening (pl_http_listen_loopback), which the guard takes
+ * over (and closes, even on failure). The extension listens before it registers: Lambda
+ * starts the runtime once every extension has registered, and the runtime's first request
+ * must wait in the backlog until the rules are loaded, not be refused. */
+int pl_guard_serve_fd(struct pl_guard *g, const char *upstream, int listen_fd);
 /* the port actually listened on (port 0 = any free one) */
 int pl_guard_port(const struct pl_guard *g);
 void pl_guard_stop(struct pl_guard *g);

@@ -57,6 +57,9 @@ struct pl_proxy_callbacks {
 struct pl_proxy_options {
     const char *upstream;   /* host:port of the real Runtime API */
     uint16_t port;          /* 127.0.0.1 port to listen on (0 = any) */
+    int listen_fd;          /* > 0: a socket already listening (pl_http_listen_loopback) that
+                             * the proxy takes over instead of listening on port; it is closed
+                             * by pl_proxy_stop, or by pl_proxy_start when that fails */
     size_t max_body;        /* largest body buffered for inspection */
     size_t stream_holdback; /* bytes of a streamed response held back until the next chunk
                              * is inspected (a secret split across chunks never leaves) */
@@ -67,7 +70,9 @@ struct pl_proxy_options {
 
 struct pl_proxy;
 
-/* Listen, start the accept thread, return once listening. */
+/* Listen (or take over opt->listen_fd), start the accept thread, return once accepting.
+ * Connections made to an adopted socket before this call wait in its backlog: a runtime
+ * started early sees its first request answered late, never refused. */
 int pl_proxy_start(const struct pl_proxy_options *opt, const struct pl_proxy_callbacks *cb,
                    struct pl_proxy **out);
 uint16_t pl_proxy_port(const struct pl_proxy *p);

@@ -1,10 +1,13 @@
 /* protectlambda extension: the guard as a Lambda external extension
  * (/opt/extensions/protectlambda runs `protectlambda extension`).
  *
- * Order matters: register with the Extensions API (original AWS_LAMBDA_RUNTIME_API), load
- * rules and run the cold-start checks, start the Runtime API proxy on 127.0.0.1:<port>, and
- * only then call event/next: Lambda starts the runtime once every extension has called
- * event/next, so the proxy is listening before the runtime's first request. */
+ * Order matters: listen on the proxy port, register with the Extensions API (original
+ * AWS_LAMBDA_RUNTIME_API), load rules and run the cold-start checks, start serving the
+ * Runtime API proxy, then call event/next. Lambda starts the runtime as soon as every
+ * extension has *registered* (rapid: AwaitExternalAgentsRegistered, then the runtime's exec),
+ * so the runtime's first GET /next can come while the rules are still loading: the socket
+ * already listens, the request waits in its backlog and is served once the guard is ready
+ * (never refused, never passed uninspected). */
 #include <errno.h>
 #include <libgen.h>
 #include <signal.h>
@@ -222,6 +225,15 @@ static int s_extension_main(int argc, char **argv)
         return pl_cli_usage_error("extension", "AWS_LAMBDA_RUNTIME_API is not set (not running "
                                                "in Lambda or the emulator?)");
     }
+    /* 0. the proxy's socket, before the runtime can exist */
+    long long port = pl_config_int(&cfg, PL_CFG_PORT);
+    uint16_t bound = 0;
+    char listen_err[512] = "";
+    int lfd = pl_http_listen_loopback((uint16_t)port, &bound);
+    if (lfd < 0)
+        snprintf(listen_err, sizeof(listen_err),
+                 "cannot listen for the Runtime API proxy on 127.0.0.1:%lld: %s", port,
+                 pl_last_error_msg());
     struct s_ext x = {.upstream = upstream};
     pl_http_conn_init(&x.conn, -1);
     pl_http_msg_init(&x.resp);
@@ -244,6 +256,12 @@ static int s_extension_main(int argc, char **argv)
         goto out;
     }
     snprintf(x.id, sizeof(x.id), "%s", id);
+    if (lfd < 0) {
+        /* registered only to say why: Lambda fails the init, the function never runs bare */
+        pl_log(PL_LOG_ERROR, "extension", "%s", listen_err);
+        s_ext_error(&x, S_EXT_PREFIX "init/error", "Extension.ProxyListen", listen_err);
+        goto out;
+    }
 
     /* 2. rules and cold-start checks (failures deny, they do not stop the guard) */
     if (pl_guard_new(&cfg, &g)) {
@@ -254,17 +272,20 @@ static int s_extension_main(int argc, char **argv)
         pl_log(PL_LOG_ERROR, "extension", "%s", cfg_err);
         pl_guard_deny_all(g, cfg_err);
     }
+    pl_guard_incidents_begin(g);
     pl_guard_load_rules(g);
     pl_guard_cold_start(g);
     static struct s_term term;
     term = (struct s_term){.upstream = upstream, .id = x.id, .g = g};
     pl_guard_on_terminate(g, s_terminate, &term);
 
-    /* 3. the proxy, listening before the runtime starts */
-    if (pl_guard_serve(g, upstream, (int)pl_config_int(&cfg, PL_CFG_PORT))) {
+    /* 3. the proxy: start accepting (the runtime may be waiting in the backlog already) */
+    int serve = pl_guard_serve_fd(g, upstream, lfd);
+    lfd = -1; /* the guard's now, closed by it even on failure */
+    if (serve) {
         char msg[512];
-        snprintf(msg, sizeof(msg), "cannot serve the Runtime API proxy on 127.0.0.1:%lld: %s",
-                 (long long)pl_config_int(&cfg, PL_CFG_PORT), pl_last_error_msg());
+        snprintf(msg, sizeof(msg), "cannot serve the Runtime API proxy on 127.0.0.1:%u: %s",
+                 (unsigned)bound, pl_last_error_msg());
         pl_log(PL_LOG_ERROR, "extension", "%s", msg);
         s_ext_error(&x, S_EXT_PREFIX "init/error", "Extension.ProxyListen", msg);
         goto out;
@@ -313,6 +334,8 @@ static int s_extension_main(int argc, char **argv)
         }
     }
 out:
+    if (lfd >= 0)
+        close(lfd);
     /* the proxy threads may be blocked on the runtime: exit without joining them */
     pl_http_conn_clean_up(&x.conn);
     pl_http_msg_clean_up(&x.resp);

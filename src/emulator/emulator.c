@@ -453,13 +453,16 @@ static void s_reap(struct pl_emulator *emu)
     }
 }
 
-static bool s_extensions_initialised_locked(struct pl_emulator *emu)
+/* Lambda (rapid: AwaitExternalAgentsRegistered) starts the runtime once every extension it
+ * started has registered; extensions finish their own init meanwhile, and invocations wait
+ * until each has called event/next */
+static bool s_extensions_registered_locked(struct pl_emulator *emu)
 {
-    unsigned ready = 0;
+    unsigned registered = 0;
     for (struct pl_emu_ext *x = emu->exts; x; x = x->next)
-        if (x->child && x->ever_next)
-            ready++;
-    return ready >= emu->n_ext_spawned;
+        if (x->child)
+            registered++;
+    return registered >= emu->n_ext_spawned;
 }
 
 static void s_kill_all(struct pl_emulator *emu, int sig, bool only_live)
@@ -585,6 +588,7 @@ static void *s_supervisor_main(void *arg)
     emu->phase = PL_EMU_PHASE_INIT_EXTENSIONS;
     emu->init_deadline_ns = pl_now_ns() + (uint64_t)emu->init_timeout_s * 1000 * S_MS;
     uint64_t ext_start = pl_now_ns();
+    emu->ext_start_ns = ext_start;
     pthread_mutex_unlock(&emu->mu);
     if (s_start_extensions(emu)) {
         pthread_mutex_lock(&emu->mu);
@@ -593,18 +597,18 @@ static void *s_supervisor_main(void *arg)
     }
     S_WAIT_UNTIL(emu,
                  emu->shutdown_requested || emu->phase != PL_EMU_PHASE_INIT_EXTENSIONS ||
-                     s_extensions_initialised_locked(emu),
+                     s_extensions_registered_locked(emu),
                  emu->init_deadline_ns);
     pthread_mutex_lock(&emu->mu);
     bool start_runtime = false;
     if (!emu->shutdown_requested && emu->phase == PL_EMU_PHASE_INIT_EXTENSIONS) {
-        if (s_extensions_initialised_locked(emu)) {
+        if (s_extensions_registered_locked(emu)) {
             emu->stats.extensions_init_us = (pl_now_ns() - ext_start) / 1000;
             emu->phase = PL_EMU_PHASE_INIT_RUNTIME;
             start_runtime = true;
         } else {
             pl_emu_fail_init_locked(emu, "Extension.TimedOut",
-                                    "extensions did not register and call event/next within %d s",
+                                    "extensions did not register within %d s",
                                     emu->init_timeout_s);
         }
     }
@@ -918,7 +922,8 @@ int pl_emulator_stats_json(const struct pl_emulator_stats *s, struct pl_buf *out
         "\"unknown_answers\":%llu,\"late_answers\":%llu,\"unanswered\":%llu,\"too_large\":%llu,"
         "\"runtime_starts\":%llu,\"extensions_registered\":%llu,"
         "\"extension_invoke_events\":%llu,\"extension_shutdown_events\":%llu,"
-        "\"http_errors\":%llu,\"extensions_init_us\":%llu,\"runtime_init_us\":%llu}",
+        "\"http_errors\":%llu,\"extensions_init_us\":%llu,\"extensions_ready_us\":%llu,"
+        "\"runtime_init_us\":%llu}",
         (unsigned long long)s->invocations, (unsigned long long)s->delivered,
         (unsigned long long)s->responses, (unsigned long long)s->function_errors,
         (unsigned long long)s->timeouts, (unsigned long long)s->runtime_exits,
@@ -928,7 +933,8 @@ int pl_emulator_stats_json(const struct pl_emulator_stats *s, struct pl_buf *out
         (unsigned long long)s->runtime_starts, (unsigned long long)s->extensions_registered,
         (unsigned long long)s->extension_invoke_events,
         (unsigned long long)s->extension_shutdown_events, (unsigned long long)s->http_errors,
-        (unsigned long long)s->extensions_init_us, (unsigned long long)s->runtime_init_us);
+        (unsigned long long)s->extensions_init_us, (unsigned long long)s->extensions_ready_us,
+        (unsigned long long)s->runtime_init_us);
 }
 
 void pl_emulator_destroy(struct pl_emulator *emu)

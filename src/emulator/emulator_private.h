@@ -139,6 +139,7 @@ struct pl_emulator {
     bool runtime_restart_pending;
     bool runtime_called_next;  /* the current runtime process reached invocation/next */
     uint64_t runtime_spawn_ns; /* first runtime start, for runtime_init_us */
+    uint64_t ext_start_ns;     /* extensions spawned, for extensions_{init,ready}_us */
     struct pl_emu_child *children;
     struct pl_emu_child *runtime; /* current runtime process */
     unsigned n_ext_spawned;

@@ -681,6 +681,14 @@ static int s_ext_next(struct pl_emulator *emu, struct pl_http_conn *hc, struct p
                              "Unknown extension identifier", m->keep_alive);
     }
     x->in_next = true;
+    if (!x->ever_next && !emu->stats.extensions_ready_us && emu->ext_start_ns) {
+        unsigned waiting = 0;
+        for (struct pl_emu_ext *e = emu->exts; e; e = e->next)
+            if (e->child && !e->ever_next && e != x)
+                waiting++;
+        if (!waiting && x->child)
+            emu->stats.extensions_ready_us = (pl_now_ns() - emu->ext_start_ns) / 1000;
+    }
     x->ever_next = true;
     if (x->shutdown_sent && !x->q_head)
         x->shutdown_done = true; /* back in next after SHUTDOWN: done */

@@ -30,6 +30,12 @@ struct pl_guard {
     struct pl_engine *engines[S_SETS][PL_TARGET_COUNT];
     struct pl_inspect_limits limits;
     char task_root[1024];
+    /* the incident store opens (SQLite: open, WAL, schema, fsync: 2-5 ms) beside the rules
+     * loading, on its own thread: both are on the cold start's path, neither needs the other */
+    pthread_t inc_thread;
+    bool inc_started;
+    int inc_rc;
+    char inc_msg[512];
 
     pthread_mutex_t lock; /* everything below */
     bool deny_all;
@@ -290,6 +296,10 @@ void pl_guard_destroy(struct pl_guard *g)
 {
     if (!g)
         return;
+    if (g->inc_started) {
+        pthread_join(g->inc_thread, NULL);
+        g->inc_started = false;
+    }
     pl_guard_stop(g);
     for (size_t i = 0; i < g->n_idle; i++)
         pl_guard_session_destroy(g->idle[i]);
@@ -342,6 +352,36 @@ static int s_load_classic(struct pl_guard *g, const char *dir)
         pl_log(PL_LOG_DEBUG, S_COMPONENT, "loaded %s", path);
     }
     return 0;
+}
+
+static void *s_incidents_init_main(void *arg)
+{
+    struct pl_guard *g = arg;
+    g->inc_rc = pl_guard_hook_incidents_init(g);
+    if (g->inc_rc)
+        snprintf(g->inc_msg, sizeof(g->inc_msg), "%s", pl_last_error_msg());
+    return NULL;
+}
+
+void pl_guard_incidents_begin(struct pl_guard *g)
+{
+    if (!g->inc_started && pthread_create(&g->inc_thread, NULL, s_incidents_init_main, g) == 0)
+        g->inc_started = true;
+}
+
+/* wait for the store opened beside the rules; it is opened here instead when that did not
+ * start (or failed: tried again, and the error reported as before) */
+static void s_incidents_join(struct pl_guard *g)
+{
+    if (g->inc_started) {
+        pthread_join(g->inc_thread, NULL);
+        g->inc_started = false;
+        if (g->inc_rc == 0)
+            return;
+        pl_log(PL_LOG_WARN, S_COMPONENT, "incidents init failed (retrying): %s", g->inc_msg);
+    }
+    if (pl_guard_hook_incidents_init(g))
+        pl_log(PL_LOG_ERROR, S_COMPONENT, "incidents init failed: %s", pl_last_error_msg());
 }
 
 int pl_guard_load_rules(struct pl_guard *g)
@@ -398,6 +438,8 @@ int pl_guard_load_rules(struct pl_guard *g)
            (unsigned long long)((pl_now_ns() - t0) / 1000));
     return 0;
 fail:;
+    if (g->inc_started) /* the store opening beside: the failure below is an incident too */
+        s_incidents_join(g);
     char msg[600];
     snprintf(msg, sizeof(msg), "rules failed to load: %s", pl_last_error_msg());
     pl_buf_clean_up(&report);
@@ -506,8 +548,7 @@ int pl_guard_cold_start(struct pl_guard *g)
 {
     uint64_t t[5];
     t[0] = pl_now_ns();
-    if (pl_guard_hook_incidents_init(g))
-        pl_log(PL_LOG_ERROR, S_COMPONENT, "incidents init failed: %s", pl_last_error_msg());
+    s_incidents_join(g);
     t[1] = pl_now_ns();
     s_code_scan(g);
     t[2] = pl_now_ns();
@@ -1214,7 +1255,7 @@ static unsigned s_spin_us(const struct pl_config *cfg)
     return (unsigned)us;
 }
 
-int pl_guard_serve(struct pl_guard *g, const char *upstream, int port)
+static int s_serve(struct pl_guard *g, const char *upstream, int port, int listen_fd)
 {
     struct pl_proxy_callbacks cb = {.ctx = g,
                                     .session_open = s_cb_open,
@@ -1228,6 +1269,7 @@ int pl_guard_serve(struct pl_guard *g, const char *upstream, int port)
     struct pl_proxy_options opt = {
         .upstream = upstream,
         .port = (uint16_t)port,
+        .listen_fd = listen_fd,
         .max_body = (size_t)pl_config_int(g->cfg, PL_CFG_MAX_BODY),
         .stream_holdback = (size_t)pl_config_int(g->cfg, PL_CFG_STREAM_HOLDBACK),
         .spin_us = s_spin_us(g->cfg)};
@@ -1239,6 +1281,16 @@ int pl_guard_serve(struct pl_guard *g, const char *upstream, int port)
         pthread_mutex_unlock(&g->lock);
     }
     return pl_proxy_start(&opt, &cb, &g->proxy);
+}
+
+int pl_guard_serve(struct pl_guard *g, const char *upstream, int port)
+{
+    return s_serve(g, upstream, port, -1);
+}
+
+int pl_guard_serve_fd(struct pl_guard *g, const char *upstream, int listen_fd)
+{
+    return s_serve(g, upstream, 0, listen_fd);
 }
 
 int pl_guard_port(const struct pl_guard *g) { return g->proxy ? pl_proxy_port(g->proxy) : 0; }

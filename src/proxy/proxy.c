@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -715,11 +716,18 @@ int pl_proxy_start(const struct pl_proxy_options *opt, const struct pl_proxy_cal
                    struct pl_proxy **out)
 {
     *out = NULL;
-    if (!opt->upstream || !*opt->upstream)
+    int adopted = opt->listen_fd > 0 ? opt->listen_fd : -1;
+    if (!opt->upstream || !*opt->upstream) {
+        if (adopted >= 0)
+            close(adopted);
         return pl_raise(PL_ERR_CONFIG, "no upstream Runtime API (AWS_LAMBDA_RUNTIME_API unset)");
+    }
     struct pl_proxy *p = pl_calloc(1, sizeof(*p));
-    if (!p)
+    if (!p) {
+        if (adopted >= 0)
+            close(adopted);
         return -1;
+    }
     p->opt = *opt;
     snprintf(p->upstream, sizeof(p->upstream), "%s", opt->upstream);
     p->opt.upstream = p->upstream;
@@ -730,9 +738,21 @@ int pl_proxy_start(const struct pl_proxy_options *opt, const struct pl_proxy_cal
         p->conns[i] = -1;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
-    p->listen_fd = pl_http_listen_loopback(opt->port, &p->port);
-    if (p->listen_fd < 0)
-        goto fail;
+    if (adopted >= 0) {
+        struct sockaddr_in a;
+        socklen_t alen = sizeof(a);
+        p->listen_fd = adopted;
+        if (getsockname(adopted, (struct sockaddr *)&a, &alen) || a.sin_family != AF_INET) {
+            pl_raise(PL_ERR_IO, "listening socket %d: %s", adopted, strerror(errno));
+            close(adopted);
+            goto fail;
+        }
+        p->port = ntohs(a.sin_port);
+    } else {
+        p->listen_fd = pl_http_listen_loopback(opt->port, &p->port);
+        if (p->listen_fd < 0)
+            goto fail;
+    }
     if (pthread_create(&p->accept_thread, NULL, s_accept_thread, p)) {
         close(p->listen_fd);
         pl_raise(PL_ERR_INTERNAL, "cannot start the proxy thread");

@@ -329,8 +329,9 @@ sys.exit(1)
 
 
 def t_ext_init_error(tmp):
-    """an extension that reports init/error fails init: the runtime never starts and every
-    invocation answers that error"""
+    """an extension that reports init/error fails init: every invocation answers that error
+    and none reaches the function. (As in Lambda the runtime starts once the extension has
+    registered, so it may have started before the extension's init/error: not checked.)"""
     fn = shell_fn(tmp)
     mark = os.path.join(tmp, "runtime-started")
     write(os.path.join(fn, "function.sh"), 'touch "$INIT_MARK"\n' + SHELL_FN)
@@ -343,9 +344,8 @@ def t_ext_init_error(tmp):
         for _ in range(2):
             j = expect_error(em, {"a": 1}, "Extension.ConfigError")
             check(j["errorMessage"] == "config missing", repr(j))
-        check(not os.path.exists(mark), "the runtime started although init failed")
         s = em.stats()
-        check(s["init_errors"] == 2 and s["runtime_starts"] == 0, repr(s))
+        check(s["init_errors"] == 2 and s["delivered"] == 0 and s["runtime_starts"] <= 1, repr(s))
         check(em.stop() == 0, "emulate exit code")
 
 

@@ -2,9 +2,11 @@
 
 It serves the Runtime API and the Extensions API on 127.0.0.1 like Lambda does, starts the
 guard (`protectlambda extension`) as an external extension and the runtime through
-`protectlambda wrap -- <runtime>` (what AWS_LAMBDA_EXEC_WRAPPER does), in that order: the
-runtime starts only after the extension called event/next. It records every answer per request
-id so tests can check each invocation was answered exactly once.
+`protectlambda wrap -- <runtime>` (what AWS_LAMBDA_EXEC_WRAPPER does), in that order: as in
+Lambda (rapid: AwaitExternalAgentsRegistered), the runtime starts as soon as the extension has
+registered, while the guard is still loading its rules, so its first GET /next may reach the
+proxy before the guard is ready. It records every answer per request id so tests can check
+each invocation was answered exactly once.
 """
 import base64
 import http.server
@@ -59,7 +61,9 @@ class Sim:
         self.answers = {}                # request id -> [Answer]
         self.events_for_ext = []         # extension events queue
         self.ext_registered = None
-        self.ext_waiting = threading.Event()
+        self.ext_waiting = threading.Event()     # the extension called event/next (ready)
+        self.ext_registered_evt = threading.Event()
+        self.ext_ready_time = None               # its first event/next (monotonic)
         self.init_errors = []
         self.next_headers_seen = []      # headers of runtime GET /next requests
         self.post_headers_seen = []
@@ -133,6 +137,8 @@ class Sim:
                     self._send(200, inv["event"], h)
                     return
                 if p == EXT + "event/next":
+                    if sim.ext_ready_time is None:
+                        sim.ext_ready_time = time.monotonic()
                     sim.ext_waiting.set()
                     with sim.lock:
                         while not sim.events_for_ext:
@@ -150,6 +156,7 @@ class Sim:
                     sim.ext_registered = (hdrs.get("lambda-extension-name"), json.loads(body))
                     self._send(200, b'{"functionName":"test","functionVersion":"$LATEST","handler":"app.handler"}',
                                {"Lambda-Extension-Identifier": str(uuid.uuid4())})
+                    sim.ext_registered_evt.set()
                     return
                 if p.startswith(EXT):
                     with sim.lock:
@@ -253,8 +260,8 @@ class Sim:
             p = subprocess.Popen(ext_argv or [pl_bin, "extension"], env=base,
                                  stdout=self.log, stderr=self.log)
             self.procs.append(p)
-            if not self.ext_waiting.wait(90):
-                raise RuntimeError("the extension never called event/next (exit %r)" % p.poll())
+            if not self.ext_registered_evt.wait(90):
+                raise RuntimeError("the extension never registered (exit %r)" % p.poll())
             cmd = list(wrap_argv or [pl_bin, "wrap", "--"]) + list(runtime_cmd)
         else:
             cmd = list(runtime_cmd)

@@ -462,6 +462,38 @@ def test_shell_runtime():
         env.close()
 
 
+def test_early_runtime():
+    """Lambda starts the runtime once the extension has registered, while the guard still loads
+    rules and scans the code: the runtime's first GET /next must wait for the guard (the proxy
+    socket already listens), not be refused, and no event may pass uninspected meanwhile"""
+    tmp = tempfile.mkdtemp(prefix="pl-early-")
+    fn = function_dir(tmp, {"function.sh": open(os.path.join(FUNCS, "shell-echo/function.sh")).read()})
+    # a function package big enough that the guard's cold-start code scan outlasts the shell
+    # runtime's start (a few ms): 3,000 modules of ordinary code
+    lib = os.path.join(fn, "lib")
+    os.makedirs(lib)
+    body = "".join("def f%d(x):\n    return x * %d + len(str(x))\n\n" % (i, i) for i in range(60))
+    for i in range(3000):
+        with open(os.path.join(lib, "m%04d.py" % i), "w") as f:
+            f.write(body)
+    env = Env("early", fn, runtime=SHELL_RUNTIME, handler="function.handler")
+    try:
+        rid = env.sim.submit(CMDI_EVENT)  # queued before the guard is ready
+        a = env.sim.wait(rid)
+        check(a.json() == "Security Violation...", "attack queued during init: %r" % a)
+        a = env.sim.invoke({"name": "Ada"})
+        check(a.json() == {"echo": {"name": "Ada"}}, "clean event %r" % a)
+        ready = env.sim.ext_ready_time
+        check(ready is not None and env.sim.runtime_start < ready,
+              "the runtime did not start before the guard was ready (start %.3f, ready %r): "
+              "the scenario was not exercised" % (env.sim.runtime_start, ready))
+        check(env.sim.first_next_time >= env.sim.runtime_start, "first GET /next")
+        check("Failed to connect" not in env.log(), "the runtime's connection was refused")
+    finally:
+        env.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 NODE_FN = r"""
 exports.handler = async (event, context) => {
   if (event.leak) return { key: "%(akid)s", secret: "%(secret)s" };
