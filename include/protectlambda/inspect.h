@@ -123,12 +123,17 @@ struct pl_code_scan {
     struct pl_code_finding *findings;
     size_t n, cap;
     size_t files_scanned, bytes_scanned, files_skipped;
+    size_t comment_matches; /* rule matches on comment-only lines (not findings) */
+    size_t deps_skipped;    /* packages installed beside the code (pip -t: *.dist-info) */
 };
 
 void pl_code_scan_init(struct pl_code_scan *s);
 void pl_code_scan_clean_up(struct pl_code_scan *s);
 /* Scan files or directories (recursively; binaries and skip globs skipped). Rules with
- * language/path filters only apply to matching files. */
+ * language/path filters only apply to matching files. Python packages installed beside the
+ * code (`pip install -t`: a *.dist-info or *.egg-info directory whose RECORD / top_level.txt
+ * names them) are skipped like site-packages, except the module of the handler (_HANDLER);
+ * a rule with languages does not match on comment-only lines of those languages. */
 int pl_code_scan_paths(const struct pl_ruleset *set, const struct pl_engine *engine,
                        char *const *paths, size_t n_paths, char *const *skip_globs,
                        size_t n_skip, struct pl_code_scan *out);

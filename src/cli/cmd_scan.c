@@ -152,8 +152,11 @@ static int s_json(struct pl_buf *o, const struct pl_code_scan *s)
             pl_buf_append_char(o, '}'))
             return -1;
     }
-    return pl_buf_appendf(o, "],\"files_scanned\":%zu,\"files_skipped\":%zu,\"bytes_scanned\":%zu}\n",
-                          s->files_scanned, s->files_skipped, s->bytes_scanned);
+    return pl_buf_appendf(o,
+                          "],\"files_scanned\":%zu,\"files_skipped\":%zu,\"bytes_scanned\":%zu,"
+                          "\"dependencies_skipped\":%zu,\"comment_matches\":%zu}\n",
+                          s->files_scanned, s->files_skipped, s->bytes_scanned, s->deps_skipped,
+                          s->comment_matches);
 }
 
 static int s_text(struct pl_buf *o, const struct pl_code_scan *s)
@@ -168,9 +171,13 @@ static int s_text(struct pl_buf *o, const struct pl_code_scan *s)
             pl_buf_append_char(o, '\n'))
             return -1;
     }
-    return pl_buf_appendf(o, "%zu finding%s in %zu file%s (%zu skipped)\n", s->n,
-                          s->n == 1 ? "" : "s", s->files_scanned, s->files_scanned == 1 ? "" : "s",
-                          s->files_skipped);
+    return pl_buf_appendf(o,
+                          "%zu finding%s in %zu file%s (%zu skipped; %zu installed package%s "
+                          "beside the code skipped; %zu match%s on comment lines ignored)\n",
+                          s->n, s->n == 1 ? "" : "s", s->files_scanned,
+                          s->files_scanned == 1 ? "" : "s", s->files_skipped, s->deps_skipped,
+                          s->deps_skipped == 1 ? "" : "s", s->comment_matches,
+                          s->comment_matches == 1 ? "" : "es");
 }
 
 static int s_scan_main(int argc, char **argv)

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -214,6 +215,29 @@ struct s_scan {
     size_t n_seen, cap_seen;
 };
 
+/* For a rule written for given languages (the packs' rules: they describe code), a line
+ * that is only a comment in the file's language ("#" for Python, Ruby and shell;
+ * "//", a block comment's opening slash-star or its "*" lines for JavaScript/TypeScript, Java
+ * and Go) is not code: a rule matching there (an example in a comment, a commented-out call)
+ * is no finding. Rules without languages (code_protect.txt) see every line, as they did. */
+static bool s_comment_line(const char *lang, const char *line, size_t n)
+{
+    if (!lang)
+        return false;
+    size_t i = 0;
+    while (i < n && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    if (i >= n)
+        return false;
+    if (!strcmp(lang, "python") || !strcmp(lang, "ruby") || !strcmp(lang, "shell"))
+        return line[i] == '#';
+    if (!strcmp(lang, "node") || !strcmp(lang, "java") || !strcmp(lang, "go"))
+        return (line[i] == '/' && i + 1 < n && (line[i + 1] == '/' || line[i + 1] == '*')) ||
+               (line[i] == '*' && (i + 1 >= n || line[i + 1] == ' ' || line[i + 1] == '/' ||
+                                   line[i + 1] == '\r'));
+    return false;
+}
+
 /* scan one regular file; rel is the path used for rule path globs */
 static int s_scan_file(struct s_scan *sc, const char *path, const char *rel)
 {
@@ -270,6 +294,10 @@ static int s_scan_file(struct s_scan *sc, const char *path, const char *rel)
         size_t le = h->line + 1 < fc->n_lines ? fc->starts[h->line + 1] - 1 : len;
         if (le > ls && data[le - 1] == '\r')
             le--;
+        if (r->languages && r->languages[0] && s_comment_line(lang, data + ls, le - ls)) {
+            sc->out->comment_matches++;
+            continue;
+        }
         size_t f = 0, t = 0;
         int found = pl_inspect_confirm(sc->engine, r, h->rule, data + ls, le - ls, &f, &t);
         if (found < 0)
@@ -335,6 +363,113 @@ static int s_str_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* ---- Python packages installed beside the code (pip install -t) ---- */
+
+struct s_deps {
+    char **names; /* top-level names in the directory being listed */
+    size_t n, cap;
+};
+
+static void s_deps_clear(struct s_deps *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        pl_free(d->names[i]);
+    d->n = 0;
+}
+
+static bool s_deps_has(const struct s_deps *d, const char *name)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (!strcmp(d->names[i], name))
+            return true;
+    return false;
+}
+
+static int s_deps_add(struct s_deps *d, const char *name, size_t len)
+{
+    if (!len || len >= 256 || (len == 2 && !memcmp(name, "..", 2)))
+        return 0;
+    char buf[256];
+    memcpy(buf, name, len);
+    buf[len] = '\0';
+    if (s_deps_has(d, buf))
+        return 0;
+    if (pl_array_reserve((void **)&d->names, &d->cap, d->n + 1, sizeof(*d->names)))
+        return -1;
+    if (!(d->names[d->n] = pl_strdup(buf)))
+        return -1;
+    d->n++;
+    return 0;
+}
+
+/* the top-level module of the handler ("app" of _HANDLER=app.handler, "pkg" of
+ * pkg/sub.handler or pkg.sub.handler): never taken for a dependency */
+static void s_handler_module(char *out, size_t len)
+{
+    const char *h = getenv("_HANDLER");
+    out[0] = '\0';
+    if (!h)
+        return;
+    size_t n = strcspn(h, "./");
+    if (n < len) {
+        memcpy(out, h, n);
+        out[n] = '\0';
+    }
+}
+
+/* names[] of dir: read each *.dist-info/RECORD (first path component of every row) and
+ * *.dist-info|*.egg-info/top_level.txt; whatever they list (but the handler's module and the
+ * metadata directories themselves) is a dependency */
+static int s_deps_collect(const char *dir, char *const *names, size_t n_names, struct s_deps *d)
+{
+    char handler[256];
+    s_handler_module(handler, sizeof(handler));
+    for (size_t i = 0; i < n_names; i++) {
+        bool dist = s_ends(names[i], ".dist-info"), egg = s_ends(names[i], ".egg-info");
+        if (!dist && !egg)
+            continue;
+        static const char *const files[] = {"RECORD", "top_level.txt"};
+        for (size_t f = 0; f < 2; f++) {
+            if (f == 0 && !dist)
+                continue;
+            char path[4096];
+            if (snprintf(path, sizeof(path), "%s/%s/%s", dir, names[i], files[f]) >=
+                (int)sizeof(path))
+                continue;
+            char *text = NULL;
+            size_t len = 0;
+            if (pl_read_file(path, &text, &len, 4u << 20)) {
+                pl_error_clear();
+                continue;
+            }
+            for (size_t p = 0; p < len;) {
+                const char *line = text + p;
+                const char *nl = memchr(line, '\n', len - p);
+                size_t ll = nl ? (size_t)(nl - line) : len - p;
+                p += ll + 1;
+                const char *q = line;
+                if (ll && *q == '"') /* CSV quoting of a path with a comma */
+                    q++, ll--;
+                size_t k = 0;
+                while (k < ll && q[k] != '/' && q[k] != ',' && q[k] != '"' && q[k] != '\r')
+                    k++;
+                if (k == ll && f == 0)
+                    continue; /* not a RECORD row */
+                if ((k == strlen(handler) && !memcmp(q, handler, k)) ||
+                    (k == strlen(names[i]) && !memcmp(q, names[i], k)))
+                    continue;
+                /* a module file: "six.py" in RECORD is the name to skip as it is */
+                if (s_deps_add(d, q, k)) {
+                    pl_free(text);
+                    return -1;
+                }
+            }
+            pl_free(text);
+        }
+    }
+    return 0;
+}
+
 /* Walk a directory tree iteratively: a stack of directory paths (root-relative parts kept
  * with the full path as "full\0rel"). */
 static int s_walk(struct s_scan *sc, const char *root)
@@ -343,6 +478,7 @@ static int s_walk(struct s_scan *sc, const char *root)
     size_t n = 0, cap = 0;
     char **names = NULL;
     size_t n_names = 0, cap_names = 0;
+    struct s_deps deps = {0};
     int rc = -1;
     struct stat st;
     if (stat(root, &st) || s_seen(sc, &st) < 0)
@@ -379,6 +515,11 @@ static int s_walk(struct s_scan *sc, const char *root)
         }
         if (n_names > 1) /* names is NULL for an empty directory: qsort(NULL) is undefined */
             qsort(names, n_names, sizeof(*names), s_str_cmp);
+        s_deps_clear(&deps);
+        if (s_deps_collect(dir, names, n_names, &deps)) {
+            pl_free(dir);
+            goto out_names;
+        }
         /* files first in name order; directories pushed in reverse so they pop in order */
         size_t first_dir = n;
         for (size_t i = 0; i < n_names; i++) {
@@ -391,6 +532,11 @@ static int s_walk(struct s_scan *sc, const char *root)
             const char *rel = full.data + root_len;
             while (*rel == '/')
                 rel++;
+            if (deps.n && s_deps_has(&deps, names[i])) {
+                sc->out->deps_skipped++;
+                pl_buf_clean_up(&full);
+                continue;
+            }
             if (stat(full.data, &st)) {
                 pl_buf_clean_up(&full); /* dangling symlink or vanished */
                 continue;
@@ -445,6 +591,8 @@ out:
         pl_free(stack[--n]);
     pl_free(stack);
     pl_free(names);
+    s_deps_clear(&deps);
+    pl_free(deps.names);
     return rc;
 }
 

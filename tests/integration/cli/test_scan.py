@@ -174,6 +174,38 @@ def main():
     check(rc == 0 and v.returncode == 0 and json.loads(out)["runs"][0]["results"] == [],
           "clean tree: exit 0, empty valid SARIF")
 
+    # packages installed beside the code (pip install -t .): their *.dist-info RECORD (or an
+    # *.egg-info's top_level.txt) lists them; skipped like site-packages, the handler's module not
+    vend = os.path.join(tmp, "vendored")
+    put(vend, "app.py", "import yaml\n# never eval(event) here\n    # nor eval(x)\n"
+        "def handler(event, ctx):\n    return yaml.safe_load(event['b'])\n")
+    put(vend, "yaml/__init__.py", "def load(s):\n    return eval(s)\n")
+    put(vend, "six.py", "exec_ = eval\nx = eval(y)\n")
+    put(vend, "PyYAML-6.0.dist-info/RECORD",
+        "yaml/__init__.py,sha256=abc,30\nPyYAML-6.0.dist-info/RECORD,,\n../../bin/x,,\n")
+    put(vend, "six-1.16.0.dist-info/RECORD", "six.py,sha256=def,20\n")
+    put(vend, "legacy/__init__.py", "eval(z)\n")
+    put(vend, "legacy-0.1.egg-info/top_level.txt", "legacy\n")
+    # the handler's own package, installed the same way, is still scanned
+    put(vend, "svc/handler.py", "def main(e, c):\n    return eval(e['q'])\n")
+    put(vend, "svc-1.0.dist-info/RECORD", "svc/handler.py,,\n")
+    env0 = {k: v for k, v in os.environ.items() if k != "_HANDLER"}
+    p = subprocess.run([os.path.abspath(BIN)] + base + ["--format", "json", vend],
+                       capture_output=True, timeout=120, env=env0)
+    doc = json.loads(p.stdout)
+    files = sorted({os.path.relpath(x["file"], vend) for x in doc["findings"]})
+    check(files == [] and doc["dependencies_skipped"] == 4,
+          "installed packages skipped (yaml, six.py, legacy; svc too without _HANDLER): %s %r" % (
+              files, doc.get("dependencies_skipped")))
+    check(doc["comment_matches"] == 2, "matches on comment lines ignored for language rules: %r"
+          % doc.get("comment_matches"))
+    env = dict(os.environ, _HANDLER="svc.handler.main")
+    p = subprocess.run([os.path.abspath(BIN)] + base + ["--format", "json", vend],
+                       capture_output=True, timeout=120, env=env)
+    files = sorted({os.path.relpath(x["file"], vend) for x in json.loads(p.stdout)["findings"]})
+    check(files == ["svc/handler.py"] and json.loads(p.stdout)["dependencies_skipped"] == 3,
+          "the handler's module (_HANDLER) is never taken for a dependency: %s" % files)
+
     print("%d failure(s)" % len(FAILS))
     return 1 if FAILS else 0
 
