@@ -22,6 +22,11 @@
 
 struct pl_guard {
     const struct pl_config *cfg;
+    /* the incident store opens (SQLite: open, WAL, schema, fsync: 2-5 ms) beside the rules
+     * loading, on its own thread: both are on the cold start's path, neither needs the other */
+    pthread_t inc_thread;
+    int inc_running; /* the thread exists (read and written by the caller's thread only) */
+    int inc_rc;      /* its pl_guard_hook_incidents_init, read after the join */
     bool monitor, fail_open, deny_as_error, deny_on_bound;
     /* two rule sets: [0] the packs (rules_dir + the setting `rules`: what rules.db holds),
      * [1] the function's own *_protect.txt (task root and /opt), compiled at cold start, so a
@@ -30,12 +35,7 @@ struct pl_guard {
     struct pl_engine *engines[S_SETS][PL_TARGET_COUNT];
     struct pl_inspect_limits limits;
     char task_root[1024];
-    /* the incident store opens (SQLite: open, WAL, schema, fsync: 2-5 ms) beside the rules
-     * loading, on its own thread: both are on the cold start's path, neither needs the other */
-    pthread_t inc_thread;
-    bool inc_started;
-    int inc_rc;
-    char inc_msg[512];
+    char inc_msg[512]; /* why the store did not open on its thread */
 
     pthread_mutex_t lock; /* everything below */
     bool deny_all;
@@ -296,9 +296,9 @@ void pl_guard_destroy(struct pl_guard *g)
 {
     if (!g)
         return;
-    if (g->inc_started) {
+    if (g->inc_running) {
         pthread_join(g->inc_thread, NULL);
-        g->inc_started = false;
+        g->inc_running = 0;
     }
     pl_guard_stop(g);
     for (size_t i = 0; i < g->n_idle; i++)
@@ -365,17 +365,17 @@ static void *s_incidents_init_main(void *arg)
 
 void pl_guard_incidents_begin(struct pl_guard *g)
 {
-    if (!g->inc_started && pthread_create(&g->inc_thread, NULL, s_incidents_init_main, g) == 0)
-        g->inc_started = true;
+    if (!g->inc_running && pthread_create(&g->inc_thread, NULL, s_incidents_init_main, g) == 0)
+        g->inc_running = 1;
 }
 
 /* wait for the store opened beside the rules; it is opened here instead when that did not
  * start (or failed: tried again, and the error reported as before) */
 static void s_incidents_join(struct pl_guard *g)
 {
-    if (g->inc_started) {
+    if (g->inc_running) {
         pthread_join(g->inc_thread, NULL);
-        g->inc_started = false;
+        g->inc_running = 0;
         if (g->inc_rc == 0)
             return;
         pl_log(PL_LOG_WARN, S_COMPONENT, "incidents init failed (retrying): %s", g->inc_msg);
@@ -438,7 +438,7 @@ int pl_guard_load_rules(struct pl_guard *g)
            (unsigned long long)((pl_now_ns() - t0) / 1000));
     return 0;
 fail:;
-    if (g->inc_started) /* the store opening beside: the failure below is an incident too */
+    if (g->inc_running) /* the store opening beside: the failure below is an incident too */
         s_incidents_join(g);
     char msg[600];
     snprintf(msg, sizeof(msg), "rules failed to load: %s", pl_last_error_msg());
