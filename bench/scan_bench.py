@@ -4,9 +4,10 @@ tree (Debian's /usr/lib/python3* plus a tree generated under /tmp at bench time)
 ripgrep (`rg -f PATTERNS`, Debian package ripgrep) with the same code rules' regexes on the
 same files, measured in the same run, warm page cache for both. Target: faster than ripgrep.
 
-Same files: protectlambda skips binaries (a NUL byte in the first 8 KB) and its default
-`scan_skip` globs; rg gets the same globs (-g '!GLOB'), --no-ignore --hidden -L (follow
-symlinks, as scan does) and skips binaries by itself. The file counts of both are printed.
+Same files: protectlambda skips binaries (a NUL byte in the first 8 KB), its default
+`scan_skip` globs and Python packages installed beside the code (a *.dist-info RECORD lists
+them); rg gets the list of the files scan reads, computed the same way (--no-ignore --hidden)
+and skips binaries by itself. The file counts of both are printed.
 Same patterns: every code rule's pattern, in ASCII mode `(?-u)` (`(?i-u)` for caseless
 ones): protectlambda matches bytes (Vectorscan without UTF-8 mode: \b, \w, \s are ASCII), so
 this is the same semantics, and it is rg's fast path: with its default Unicode classes rg 13
@@ -18,9 +19,11 @@ out of rg's list (counted; that only makes rg's job easier).
 usage: bench/scan_bench.py [--quick] [--bin PATH] [--mb N] [--keep]
 Prints a table and BENCH lines (bench/run)."""
 import argparse
+import fnmatch
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -100,17 +103,56 @@ def gen_tree(root, target_bytes, seed=7):
     return total, n
 
 
-def du_bytes(paths, skip_dirs):
-    total = 0
+def installed_names(dirpath, names):
+    """what `scan` takes for packages installed beside the code in dirpath (src/inspect/code.c,
+    s_deps_collect): the first path component of every *.dist-info/RECORD row and the lines of
+    *.dist-info|*.egg-info/top_level.txt (the bench sets no _HANDLER)"""
+    deps = set()
+    for n in names:
+        files = ["RECORD", "top_level.txt"] if n.endswith(".dist-info") else (
+            ["top_level.txt"] if n.endswith(".egg-info") else [])
+        for f in files:
+            try:
+                with open(os.path.join(dirpath, n, f), encoding="utf-8", errors="replace") as fh:
+                    text = fh.read()
+            except OSError:
+                continue
+            for line in text.split("\n"):
+                q = line[1:] if line.startswith('"') else line
+                m = re.search(r'[/,"\r]', q)
+                if f == "RECORD" and not m:
+                    continue
+                k = q[:m.start()] if m else q
+                if k and k != ".." and k != n and len(k) < 256:
+                    deps.add(k)
+    return deps
+
+
+def scanned_files(paths):
+    """the files `scan` reads: default skip globs, installed packages (binaries and files over
+    64 MB are skipped by both tools themselves)"""
+    out, total = [], 0
     for p in paths:
         for dirpath, dirnames, filenames in os.walk(p, followlinks=True):
-            dirnames[:] = [x for x in dirnames if x not in skip_dirs and not x.endswith(".dist-info")]
-            for fn in filenames:
+            deps = installed_names(dirpath, dirnames + filenames)
+            dirnames[:] = sorted(x for x in dirnames
+                                 if x not in deps and not any(fnmatch.fnmatch(x, g) for g in SKIP))
+            for fn in sorted(filenames):
+                if fn in deps or any(fnmatch.fnmatch(fn, g) for g in SKIP):
+                    continue
+                path = os.path.join(dirpath, fn)
                 try:
-                    total += os.stat(os.path.join(dirpath, fn)).st_size
+                    st = os.stat(path)
                 except OSError:
-                    pass
-    return total
+                    continue
+                out.append(path)
+                total += st.st_size
+    return out, total
+
+
+def du_bytes(paths, skip_dirs):
+    del skip_dirs
+    return scanned_files(paths)[1]
 
 
 def timed(argv, out_path, env=None):
@@ -214,8 +256,10 @@ def run(a, rg, tmp):
     pfile = os.path.join(tmp, "patterns")
     with open(pfile, "w", encoding="utf-8") as f:
         f.write("\n".join(pats) + "\n")
-    globs = sum((["-g", "!" + g] for g in SKIP), [])
-    rg_cmd = [rg, "--no-ignore", "--hidden", "-L", "-n", "--no-heading", "-f", pfile] + globs + paths
+    # rg gets the very files scan reads (its globs cannot express "a package listed by a
+    # *.dist-info beside it"), named one by one: no directory walk of its own
+    files, _ = scanned_files(paths)
+    rg_cmd = [rg, "--no-ignore", "--hidden", "-L", "-n", "--no-heading", "-f", pfile] + files
     rg1_cmd = rg_cmd[:1] + ["-j", "1"] + rg_cmd[1:]
     pl_cmd = [a.bin, "scan", "--rules-db", db, "--format", "json"] + paths
     out = os.path.join(tmp, "out")
