@@ -51,4 +51,9 @@ int pl_http_post_json(const char *url, const char *body, size_t len, long timeou
  * characters kept) */
 int pl_buf_append_urlencoded(struct pl_buf *b, const char *s);
 
+/* Called once before libcurl is first loaded (the guard: verify the layer's libraries against
+ * their manifest); non-zero refuses the load for the life of the process, with
+ * pl_last_error_msg() as the reason. Set it before any thread may use libcurl. */
+void pl_aws_set_load_check(int (*check)(void));
+
 #endif

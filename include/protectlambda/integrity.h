@@ -15,6 +15,7 @@
 #ifndef PROTECTLAMBDA_INTEGRITY_H
 #define PROTECTLAMBDA_INTEGRITY_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "protectlambda/buf.h"
@@ -43,6 +44,7 @@ struct pl_manifest_entry {
     uint8_t type;  /* enum pl_mf_type */
     uint8_t hash[PL_SHA256_LEN]; /* files: content; links: target; else zero */
     int err;                     /* build only: errno when the file could not be read (0 ok) */
+    bool deferred;               /* build only: content not read (pl_manifest_opts.defer) */
 };
 
 struct pl_manifest {
@@ -61,6 +63,10 @@ struct pl_manifest_opts {
     const dev_t *skip_dev;
     const ino_t *skip_ino;
     size_t n_skip;
+    /* files for which defer() returns true are not read: their type, size and mode are
+     * compared, their content later by pl_verify_entries (path relative to the root) */
+    bool (*defer)(void *ud, const char *path, const struct stat *st);
+    void *defer_ud;
 };
 
 void pl_manifest_init(struct pl_manifest *m);
@@ -104,6 +110,7 @@ struct pl_verify_report {
     size_t n, cap;
     size_t n_added, n_missing, n_changed;
     size_t entries_checked;
+    size_t entries_deferred; /* files whose content was left for pl_verify_entries */
     uint64_t bytes_hashed;
 };
 
@@ -118,6 +125,15 @@ int pl_manifest_compare(const struct pl_manifest *expected, const struct pl_mani
  * unsigned with a key given, or the key is bad) or I/O failure. */
 int pl_verify_dir(const char *manifest_path, const char *pubkey_path, const char *dir,
                   const struct pl_manifest_opts *opts, struct pl_verify_report *r);
+/* The same; with opts->defer, `deferred` (initialized by the caller) receives copies of the
+ * expected entries of the files whose content was not read, for pl_verify_entries. */
+int pl_verify_dir_ex(const char *manifest_path, const char *pubkey_path, const char *dir,
+                     const struct pl_manifest_opts *opts, struct pl_verify_report *r,
+                     struct pl_manifest *deferred);
+/* Hash the files `expected` lists under dir and compare them with it (content, size, mode,
+ * type; a file gone is missing). 0 when the comparison ran (r->n says whether they differ). */
+int pl_verify_entries(const char *dir, const struct pl_manifest *expected,
+                      struct pl_verify_report *r);
 /* "changed  app.py (content, size 10 -> 12)" lines, or a JSON object */
 int pl_verify_report_text(const struct pl_verify_report *r, struct pl_buf *out);
 int pl_verify_report_json(const struct pl_verify_report *r, struct pl_buf *out);

@@ -288,6 +288,8 @@ int pl_guard_new(const struct pl_config *cfg, struct pl_guard **out)
     }
     pthread_mutex_init(&g->lock, NULL);
     pthread_mutex_init(&g->event_lock, NULL);
+    /* before any thread that may load libcurl (the incidents store) */
+    pl_guard_hook_integrity_early(g);
     *out = g;
     return 0;
 }
@@ -301,6 +303,7 @@ void pl_guard_destroy(struct pl_guard *g)
         g->inc_running = 0;
     }
     pl_guard_stop(g);
+    pl_guard_hook_integrity_release(g);
     for (size_t i = 0; i < g->n_idle; i++)
         pl_guard_session_destroy(g->idle[i]);
     g->n_idle = 0;

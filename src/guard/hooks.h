@@ -35,6 +35,12 @@ void pl_guard_monitor_drain(void);
  * Called once at cold start after rules are loaded. -1: logged as a guard failure and
  * (fail = closed) the guard denies all. */
 int pl_guard_hook_cold_start_integrity(struct pl_guard *g);
+/* integrity: called by pl_guard_new, before any thread that may load libcurl (the incidents
+ * store): makes the first load of libcurl wait for the layer's libraries to be verified when
+ * their verification is left off the cold start (integrity.layer_lazy). */
+void pl_guard_hook_integrity_early(struct pl_guard *g);
+/* integrity: pl_guard_destroy; waits for the deferred verification's thread */
+void pl_guard_hook_integrity_release(struct pl_guard *g);
 /* integrity/audit: check a buffered response or error body (secret canaries). Add matches to
  * v and set v->deny (or v->redact). Thread-safe (called from proxy threads). -1: treated as an
  * inspection error (fail setting). */

@@ -5,6 +5,9 @@
  * tamper watch (RUNTIME_MODIFICATION events from its thread).
  * Every response, error and stream: the canaries (OUT_RULE_VIOLATION, rule PL-CANARY-<VAR>,
  * category SECRET_EXPOSURE). Nothing here logs or stores a secret value. */
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,8 @@
 
 #include "hooks.h"
 #include "protectlambda/audit.h"
+#include "protectlambda/aws.h"
+#include "protectlambda/harden.h"
 #include "protectlambda/integrity.h"
 #include "protectlambda/log.h"
 #include "protectlambda/rules.h"
@@ -67,6 +72,217 @@ static const char *s_task_root(const struct pl_config *cfg)
     return tr && *tr ? tr : "/var/task";
 }
 
+/* Layer files whose content is verified off the cold start's path (integrity.layer_lazy):
+ *  - the guard's own executable: hashing it by itself proves little (a replaced binary would
+ *    not run this check) and it is the largest file of the layer;
+ *  - the libraries beside it that only libcurl's first load brings in (the sinks, the DynamoDB
+ *    store), i.e. every file of <executable's dir>/../lib except the monitor library, which
+ *    the runtime loads at its start and which is hashed at cold start like everything else.
+ * Their type, size and mode are compared at cold start. Their content: on an idle-priority
+ * thread started at the end of the cold start, and before libcurl loads (pl_aws_set_load_check)
+ * if that comes first. A difference is a RUNTIME_INTEGRITY_VIOLATION and denies all, as at cold
+ * start. Paths are relative to the layer directory (integrity.layer_dir). */
+enum { S_LAZY_EXE, S_LAZY_LIBS, S_LAZY_SETS };
+static struct {
+    pthread_mutex_t mu;
+    struct pl_guard *g;
+    bool ready;                 /* the paths below are set */
+    char exe[PATH_MAX];         /* the executable, relative to the layer dir ("" none) */
+    char libs[PATH_MAX];        /* lib dir prefix with its trailing '/' ("" none) */
+    char monitor[PATH_MAX];     /* the monitor library, relative ("" none) */
+    int state[S_LAZY_SETS];     /* 0 not verified, 1 verified, -1 differs or failed */
+    bool deferred;              /* the cold start left files to verify */
+    pthread_t thread;
+    bool thread_started;
+    bool stop;                  /* the guard goes away: the thread verifies nothing more */
+} s_lazy = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* `abs` relative to `root` (both real paths): pointer into abs, or NULL when outside */
+static const char *s_under(const char *abs, const char *root)
+{
+    size_t n = strlen(root);
+    if (strncmp(abs, root, n) || abs[n] != '/')
+        return NULL;
+    return abs + n + 1;
+}
+
+static int s_lazy_set_of(const char *path)
+{
+    if (s_lazy.exe[0] && !strcmp(path, s_lazy.exe))
+        return S_LAZY_EXE;
+    size_t n = strlen(s_lazy.libs);
+    if (n && !strncmp(path, s_lazy.libs, n) && !strchr(path + n, '/') &&
+        strcmp(path, s_lazy.monitor))
+        return S_LAZY_LIBS;
+    return -1;
+}
+
+static bool s_defer_cb(void *ud, const char *path, const struct stat *st)
+{
+    (void)ud;
+    (void)st;
+    return s_lazy_set_of(path) >= 0;
+}
+
+/* the paths, from the configuration and where this executable lives */
+static void s_lazy_paths(const struct pl_config *cfg)
+{
+    s_lazy.exe[0] = s_lazy.libs[0] = s_lazy.monitor[0] = '\0';
+    char root[PATH_MAX], exe[PATH_MAX], buf[PATH_MAX + 16];
+    const char *dir = pl_config_str(cfg, PL_CFG_LAYER_DIR);
+    if (!dir || !*dir || !realpath(dir, root) || !realpath("/proc/self/exe", exe))
+        return;
+    const char *rel = s_under(exe, root);
+    if (rel)
+        snprintf(s_lazy.exe, sizeof(s_lazy.exe), "%s", rel);
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+        *slash = '\0';
+        char libdir[PATH_MAX];
+        snprintf(buf, sizeof(buf), "%s/../lib", exe);
+        if (realpath(buf, libdir) && (rel = s_under(libdir, root)))
+            snprintf(s_lazy.libs, sizeof(s_lazy.libs), "%s/", rel);
+    }
+    char mon[PATH_MAX], monreal[PATH_MAX];
+    if (pl_harden_find_monitor_lib(cfg, mon, sizeof(mon)) == 0 && realpath(mon, monreal) &&
+        (rel = s_under(monreal, root)))
+        snprintf(s_lazy.monitor, sizeof(s_lazy.monitor), "%s", rel);
+}
+
+static void s_report_diffs(struct pl_guard *g, const char *what, const char *dir,
+                           struct pl_verify_report *r);
+
+/* verify one set of deferred files (under s_lazy.mu); 0 verified, -1 differs or failed
+ * (reported, all denied) */
+static int s_lazy_verify_locked(int set)
+{
+    if (s_lazy.state[set])
+        return s_lazy.state[set] > 0 ? 0 : -1;
+    struct pl_guard *g = s_lazy.g;
+    const struct pl_config *cfg = pl_guard_config(g);
+    const char *manifest = pl_config_str(cfg, PL_CFG_LAYER_MANIFEST);
+    const char *dir = pl_config_str(cfg, PL_CFG_LAYER_DIR);
+    const char *key = pl_config_str(cfg, PL_CFG_LAYER_PUBKEY);
+    const char *what = set == S_LAZY_EXE ? "layer (the guard's executable)"
+                                         : "layer (libcurl's libraries)";
+    uint64_t t0 = pl_now_ns();
+    char *text = NULL, *pem = NULL;
+    size_t text_len = 0, pem_len = 0;
+    struct pl_manifest all, subset;
+    pl_manifest_init(&all);
+    pl_manifest_init(&subset);
+    struct pl_verify_report r;
+    pl_verify_report_init(&r);
+    int rc = -1;
+    if (pl_read_file(manifest, &text, &text_len, PL_MANIFEST_MAX_BYTES) ||
+        (key && *key && pl_read_file(key, &pem, &pem_len, 64 * 1024)) ||
+        pl_manifest_parse(text, text_len, pem, pem_len, 0, &all))
+        goto fail;
+    /* the subset: moved out of `all` (sorted stays sorted) */
+    for (size_t i = 0; i < all.n; i++) {
+        if (all.entries[i].type != PL_MF_FILE || s_lazy_set_of(all.entries[i].path) != set)
+            continue;
+        if (pl_array_reserve((void **)&subset.entries, &subset.cap, subset.n + 1,
+                             sizeof(subset.entries[0])))
+            goto fail;
+        subset.entries[subset.n++] = all.entries[i];
+        memset(&all.entries[i], 0, sizeof(all.entries[i]));
+    }
+    if (pl_verify_entries(dir, &subset, &r))
+        goto fail;
+    if (r.n) {
+        s_report_diffs(g, what, dir, &r);
+    } else {
+        pl_log(PL_LOG_INFO, S_COMPONENT, "%s verified off the cold start: %zu file(s) match %s "
+               "(%llu bytes in %llu ms)", what, subset.n, manifest,
+               (unsigned long long)r.bytes_hashed,
+               (unsigned long long)((pl_now_ns() - t0) / 1000000));
+        rc = 0;
+    }
+    goto out;
+fail:;
+    char msg[700];
+    snprintf(msg, sizeof(msg), "%s", pl_last_error_msg());
+    s_event(g, PL_EV_RUNTIME_INTEGRITY_VIOLATION, PL_SEV_CRITICAL, "PL-INTEGRITY-MANIFEST",
+            manifest, true, "%s: not verified: %s", what, msg);
+    char reason[900];
+    snprintf(reason, sizeof(reason), "RUNTIME_INTEGRITY_VIOLATION: %s not verified: %s", what, msg);
+    pl_guard_deny_all(g, reason);
+    pl_raise(PL_ERR_INTEGRITY, "%s", reason);
+out:
+    s_lazy.state[set] = rc ? -1 : 1;
+    pl_free(text);
+    pl_free(pem);
+    pl_manifest_clean_up(&all);
+    pl_manifest_clean_up(&subset);
+    pl_verify_report_clean_up(&r);
+    if (rc)
+        pl_raise(PL_ERR_INTEGRITY, "%s differs from the layer manifest", what);
+    return rc;
+}
+
+/* libcurl's first load (any thread): its libraries verified first, if they were deferred */
+static int s_libs_load_check(void)
+{
+    pthread_mutex_lock(&s_lazy.mu);
+    int rc = s_lazy.deferred && s_lazy.g ? s_lazy_verify_locked(S_LAZY_LIBS) : 0;
+    pthread_mutex_unlock(&s_lazy.mu);
+    return rc;
+}
+
+static void *s_lazy_main(void *arg)
+{
+    (void)arg;
+    /* idle priority: runs when nothing else wants the CPU (the runtime's init first) */
+    struct sched_param sp = {0};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    for (int set = 0; set < S_LAZY_SETS; set++) {
+        pthread_mutex_lock(&s_lazy.mu);
+        if (!s_lazy.stop)
+            s_lazy_verify_locked(set);
+        pthread_mutex_unlock(&s_lazy.mu);
+    }
+    return NULL;
+}
+
+void pl_guard_hook_integrity_release(struct pl_guard *g)
+{
+    pthread_mutex_lock(&s_lazy.mu);
+    if (s_lazy.g != g) {
+        pthread_mutex_unlock(&s_lazy.mu);
+        return;
+    }
+    s_lazy.stop = true;
+    bool join = s_lazy.thread_started;
+    s_lazy.thread_started = false;
+    pthread_mutex_unlock(&s_lazy.mu);
+    if (join)
+        pthread_join(s_lazy.thread, NULL);
+    pthread_mutex_lock(&s_lazy.mu);
+    s_lazy.g = NULL;
+    s_lazy.ready = s_lazy.deferred = s_lazy.stop = false;
+    memset(s_lazy.state, 0, sizeof(s_lazy.state));
+    pthread_mutex_unlock(&s_lazy.mu);
+}
+
+void pl_guard_hook_integrity_early(struct pl_guard *g)
+{
+    const struct pl_config *cfg = pl_guard_config(g);
+    const char *lmf = pl_config_str(cfg, PL_CFG_LAYER_MANIFEST);
+    pthread_mutex_lock(&s_lazy.mu);
+    s_lazy.g = g;
+    s_lazy.ready = false;
+    s_lazy.deferred = false;
+    memset(s_lazy.state, 0, sizeof(s_lazy.state));
+    if (lmf && *lmf && pl_config_bool(cfg, PL_CFG_LAYER_LAZY) && access(lmf, F_OK) == 0) {
+        s_lazy_paths(cfg);
+        s_lazy.ready = s_lazy.exe[0] || s_lazy.libs[0];
+    }
+    pthread_mutex_unlock(&s_lazy.mu);
+    if (s_lazy.ready)
+        pl_aws_set_load_check(s_libs_load_check);
+}
+
 /* verify one tree; 0 also when it differs (that is a violation, not a failure) */
 static int s_verify_tree(struct pl_guard *g, const char *what, const char *manifest,
                          const char *pubkey, const char *dir, bool required)
@@ -88,7 +304,10 @@ static int s_verify_tree(struct pl_guard *g, const char *what, const char *manif
     uint64_t t0 = pl_now_ns();
     struct pl_verify_report r;
     pl_verify_report_init(&r);
-    if (pl_verify_dir(manifest, pubkey, dir, NULL, &r)) {
+    /* the layer: some files' content left for later (s_lazy) */
+    bool lazy = !strcmp(what, "layer") && s_lazy.ready && s_lazy.g == g;
+    struct pl_manifest_opts o = {.defer = lazy ? s_defer_cb : NULL};
+    if (pl_verify_dir(manifest, pubkey, dir, &o, &r)) {
         if (pl_last_error() == PL_ERR_NOMEM) {
             pl_verify_report_clean_up(&r);
             return -1;
@@ -106,13 +325,31 @@ static int s_verify_tree(struct pl_guard *g, const char *what, const char *manif
     }
     uint64_t ms = (pl_now_ns() - t0) / 1000000;
     if (!r.n) {
+        char later[160] = "";
+        if (r.entries_deferred)
+            snprintf(later, sizeof(later), "; the content of %zu file(s) verified after it "
+                     "(integrity.layer_lazy)", r.entries_deferred);
         pl_log(PL_LOG_INFO, S_COMPONENT,
-               "%s verified: %zu entries match %s (%llu bytes in %llu ms)%s", what,
+               "%s verified: %zu entries match %s (%llu bytes in %llu ms)%s%s", what,
                r.entries_checked, manifest, (unsigned long long)r.bytes_hashed,
-               (unsigned long long)ms, pubkey && *pubkey ? ", signature valid" : "");
+               (unsigned long long)ms, pubkey && *pubkey ? ", signature valid" : "", later);
+        if (lazy && r.entries_deferred) {
+            pthread_mutex_lock(&s_lazy.mu);
+            s_lazy.deferred = true;
+            pthread_mutex_unlock(&s_lazy.mu);
+        }
         pl_verify_report_clean_up(&r);
         return 0;
     }
+    s_report_diffs(g, what, dir, &r);
+    pl_verify_report_clean_up(&r);
+    return 0;
+}
+
+static void s_report_diffs(struct pl_guard *g, const char *what, const char *dir,
+                           struct pl_verify_report *r0)
+{
+    struct pl_verify_report r = *r0;
     struct pl_buf line = PL_BUF_INIT;
     for (size_t i = 0; i < r.n && i < S_MAX_DIFF_EVENTS; i++) {
         struct pl_verify_report one = r;
@@ -133,8 +370,6 @@ static int s_verify_tree(struct pl_guard *g, const char *what, const char *manif
              "%zu changed)",
              what, r.n_added, r.n_missing, r.n_changed);
     pl_guard_deny_all(g, reason);
-    pl_verify_report_clean_up(&r);
-    return 0;
 }
 
 /* one PLAINTEXT_SECRET event for all findings (one per finding would feed the incidents'
@@ -244,6 +479,14 @@ int pl_guard_hook_cold_start_integrity(struct pl_guard *g)
                       pl_config_str(cfg, PL_CFG_LAYER_DIR),
                       (lkey && *lkey) || cfg->v[PL_CFG_LAYER_MANIFEST].origin != PL_ORIGIN_DEFAULT))
         return -1;
+
+    /* the files left for later: an idle-priority thread */
+    pthread_mutex_lock(&s_lazy.mu);
+    if (s_lazy.deferred && !s_lazy.thread_started &&
+        pthread_create(&s_lazy.thread, NULL, s_lazy_main, NULL) == 0) {
+        s_lazy.thread_started = true;
+    }
+    pthread_mutex_unlock(&s_lazy.mu);
 
     /* 2. plaintext secrets in the environment */
     if (pl_config_bool(cfg, PL_CFG_AUDIT_ENV) && s_audit_env(g))

@@ -55,8 +55,21 @@ static struct {
 #define curl_url_cleanup s_c.url_cleanup
 #define curl_free s_c.free
 
+static int (*s_load_check)(void);
+
+void pl_aws_set_load_check(int (*check)(void))
+{
+    __atomic_store_n(&s_load_check, check, __ATOMIC_RELEASE);
+}
+
 static void s_curl_init(void)
 {
+    int (*check)(void) = __atomic_load_n(&s_load_check, __ATOMIC_ACQUIRE);
+    if (check && check()) {
+        snprintf(s_curl_err, sizeof(s_curl_err), "%s not loaded: %s", S_LIBCURL,
+                 pl_last_error_msg());
+        return;
+    }
     void *h = dlopen(S_LIBCURL, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();

@@ -417,3 +417,79 @@ PL_TEST(manifest_inside_the_tree_is_left_out_by_verify)
     pl_buf_clean_up(&text);
     s_rm_rf(dir);
 }
+
+/* defer: files chosen by the callback are not read; pl_verify_entries hashes them later */
+static bool s_defer_big(void *ud, const char *path, const struct stat *st)
+{
+    (void)ud;
+    (void)st;
+    return !strcmp(path, "big.bin") || !strcmp(path, "pkg/deep/mod.py");
+}
+
+PL_TEST(deferred_files_compared_by_metadata_then_hashed_by_verify_entries)
+{
+    char dir[64], mpath[4200];
+    s_make_tree(dir);
+    struct pl_buf text = PL_BUF_INIT;
+    PL_CHECK_OK(s_manifest_text(dir, NULL, &text));
+    snprintf(mpath, sizeof(mpath), "%s.manifest", dir);
+    PL_CHECK_OK(pl_write_file_atomic(mpath, text.data, text.len, 0644));
+    struct pl_manifest_opts o = {.defer = s_defer_big};
+    struct pl_verify_report r;
+    struct pl_manifest later;
+
+    /* untouched tree: no difference, two files left, the 3 MB not read */
+    pl_verify_report_init(&r);
+    pl_manifest_init(&later);
+    PL_CHECK_OK(pl_verify_dir_ex(mpath, NULL, dir, &o, &r, &later));
+    PL_CHECK_INT(r.n, 0);
+    PL_CHECK_INT(r.entries_deferred, 2);
+    PL_CHECK(r.bytes_hashed < 1024 * 1024);
+    PL_CHECK_INT(later.n, 2);
+    PL_CHECK_STR(later.entries[0].path, "big.bin");
+    PL_CHECK_STR(later.entries[1].path, "pkg/deep/mod.py");
+    pl_verify_report_clean_up(&r);
+    pl_verify_report_init(&r);
+    PL_CHECK_OK(pl_verify_entries(dir, &later, &r));
+    PL_CHECK_INT(r.n, 0);
+    PL_CHECK(r.bytes_hashed >= 3 * 1024 * 1024);
+    pl_verify_report_clean_up(&r);
+
+    /* same size, other content: the deferred pass misses it, verify_entries finds it */
+    s_write(dir, "pkg/deep/mod.py", "X = 2\n", 0644);
+    pl_verify_report_init(&r);
+    pl_manifest_clean_up(&later);
+    pl_manifest_init(&later);
+    PL_CHECK_OK(pl_verify_dir_ex(mpath, NULL, dir, &o, &r, &later));
+    PL_CHECK_INT(r.n, 0);
+    pl_verify_report_clean_up(&r);
+    pl_verify_report_init(&r);
+    PL_CHECK_OK(pl_verify_entries(dir, &later, &r));
+    PL_CHECK_INT(r.n, 1);
+    PL_CHECK_INT(r.n_changed, 1);
+    PL_CHECK_STR(r.diffs[0].path, "pkg/deep/mod.py");
+    PL_CHECK(r.diffs[0].what & PL_DIFF_CONTENT);
+    pl_verify_report_clean_up(&r);
+
+    /* a size or mode change of a deferred file is caught at once; a file gone, later */
+    s_write(dir, "pkg/deep/mod.py", "X = 1\n# more\n", 0600);
+    pl_verify_report_init(&r);
+    PL_CHECK_OK(pl_verify_dir_ex(mpath, NULL, dir, &o, &r, NULL));
+    PL_CHECK_INT(r.n, 1);
+    PL_CHECK(r.diffs[0].what & PL_DIFF_SIZE);
+    PL_CHECK(r.diffs[0].what & PL_DIFF_MODE);
+    pl_verify_report_clean_up(&r);
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/big.bin", dir);
+    unlink(p);
+    pl_verify_report_init(&r);
+    PL_CHECK_OK(pl_verify_entries(dir, &later, &r));
+    PL_CHECK_INT(r.n_missing, 1);
+    PL_CHECK_INT(r.n_changed, 1);
+    pl_verify_report_clean_up(&r);
+
+    pl_manifest_clean_up(&later);
+    unlink(mpath);
+    pl_buf_clean_up(&text);
+    s_rm_rf(dir);
+}
