@@ -41,11 +41,29 @@ PROXY_ONLY = {"PROTECTLAMBDA_MONITOR": "false", "PROTECTLAMBDA_PYTHON_AUDIT": "f
               "PROTECTLAMBDA_SECCOMP": "off", "PROTECTLAMBDA_SECURE_TMP": "false"}
 
 
-def start(bin_path, guard, db, fn_dir, extra=None):
+def passthrough(sim, bin_path):
+    """the pass-through forwarder (bench/passthrough_proxy.c) in front of sim: its port"""
+    build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(bin_path))))
+    exe = os.path.join(build, "bench", "passthrough_proxy")
+    if not os.path.exists(exe):
+        return None
+    p = subprocess.Popen([exe, sim.address.rsplit(":", 1)[1]], stdout=subprocess.PIPE)
+    sim.procs.append(p)
+    line = p.stdout.readline().decode()
+    return int(line.split()[1]) if line.startswith("port ") else None
+
+
+def start(bin_path, guard, db, fn_dir, extra=None, through_passthrough=False):
     sim = lambdasim.Sim()
     env = {"_HANDLER": "app.handler", "PROTECTLAMBDA_RULES_DIR": os.path.join(SRC, "rules"),
            "PROTECTLAMBDA_RULES_DB": db}
     env.update(extra or {})
+    if through_passthrough:
+        port = passthrough(sim, bin_path)
+        if port is None:
+            sim.stop()
+            return None
+        env["AWS_LAMBDA_RUNTIME_API"] = "127.0.0.1:%d" % port
     t0 = time.monotonic()
     sim.start(bin_path, RUNTIME, env=env, task_root=fn_dir, guard=guard)
     sim.invoke({"d": "warm"})
@@ -199,23 +217,37 @@ def main():
     guarded = start(a.bin, True, db, fn, PROXY_ONLY)
     full = start(a.bin, True, db, fn)
     sims = [direct, guarded, full]
+    names = ["direct", "guard", "guard+harden"]
+    # the floor: a forwarder that moves bytes without looking at them
+    fwd = start(a.bin, False, db, fn, through_passthrough=True)
+    if fwd:
+        sims.append(fwd)
+        names.append("pass-through")
+    else:
+        print("(bench/passthrough_proxy not built: no pass-through floor)")
     try:
         res = measure(sims, sizes, a.n)
     finally:
         for sim in sims:
             sim.shutdown()
             sim.stop()
-    print("guard bench: %d invocations per size, alternating between 3 sandboxes: direct (no "
+    print("guard bench: %d invocations per size, alternating between %d sandboxes: direct (no "
           "protectlambda), guard (extension proxy + rules), guard+harden (defaults: + monitor "
-          "LD_PRELOAD, Python audit hook, seccomp); echo handler on the Python runtime loop; "
-          "default packs from rules.db" % a.n)
+          "LD_PRELOAD, Python audit hook, seccomp)%s; echo handler on the Python runtime loop; "
+          "default packs from rules.db" % (a.n, len(sims), ", pass-through (a forwarder that "
+          "moves the bytes without reading them: the floor of any proxy process)"
+          if "pass-through" in names else ""))
     print("%-6s %-13s %9s %9s %9s %9s %8s" % ("event", "sandbox", "median", "p99",
                                                "added med", "added p99", "ratio"))
     for s in sizes:
         d = res[s][0]
         dm, dp = statistics.median(d), pct(d, 0.99)
         label = "1KB" if s == 1024 else "1MB"
-        for name, lat in zip(("direct", "guard", "guard+harden"), res[s]):
+        floor = None
+        if "pass-through" in names:
+            fl = res[s][names.index("pass-through")]
+            floor = (statistics.median(fl), pct(fl, 0.99))
+        for name, lat in zip(names, res[s]):
             m, p = statistics.median(lat), pct(lat, 0.99)
             print("%-6s %-13s %7.0fus %7.0fus %7.0fus %7.0fus %7.2fx" % (
                 label, name, m, p, m - dm, p - dp, m / dm))
@@ -224,6 +256,15 @@ def main():
                            label + " event", "us", m, dm, "<= +50 us" if s == 1024 else "")
                 bench_line("invocation latency p99 (added %+.0f us)" % (p - dp),
                            label + " event", "us", p, dp, "<= +200 us" if s == 1024 else "")
+                if floor:
+                    bench_line("invocation latency median, guard vs pass-through forwarder "
+                               "(guard's own work %+.0f us)" % (m - floor[0]), label + " event",
+                               "us", m, floor[0], "", baseline_name="pass-through forwarder "
+                               "(bench/passthrough_proxy: same two loopback hops, no parsing)")
+            if name == "pass-through":
+                bench_line("invocation latency median, pass-through forwarder (added %+.0f us: "
+                           "the floor of any proxy in a separate process)" % (m - dm),
+                           label + " event", "us", m, dm, "")
     for name, sim in (("guard", guarded), ("guard+harden", full)):
         print("cold start (%s): runtime exec -> first GET /next: direct %.1f ms, through wrap "
               "%.1f ms (added %.1f ms, ratio %.2fx)" % (

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import socket
 import sys
 import tempfile
@@ -618,8 +619,144 @@ def test_layer():
             check("rules database not used" not in env.log(), "rules.db not loaded: %s" % env.log())
         finally:
             env.close()
+        layer_integrity(opt)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _flip_same_size(path, needle):
+    """change one byte of `needle` inside the file, keeping its size (only a hash sees it)"""
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    i = data.find(needle)
+    check(i >= 0, "%r not found in %s" % (needle, path))
+    data[i] ^= 0x20
+    with open(path, "r+b") as f:
+        f.write(data)
+
+
+def _wait_log(env, needle, timeout=20):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if needle in env.log():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def layer_integrity(opt):
+    """the layer's manifest at cold start: what the sandbox uses from the start is hashed
+    before the first event; the guard's executable and libcurl's libraries after it (idle
+    thread) — a same-size change to either is still found, and denies from then on"""
+    def run(root, extra=None):
+        pl = os.path.join(root, "protectlambda")
+        e = {"PROTECTLAMBDA_RULES_DIR": os.path.join(pl, "rules"),
+             "PROTECTLAMBDA_RULES_DB": os.path.join(pl, "rules.db"),
+             "PROTECTLAMBDA_INTEGRITY_LAYER_MANIFEST": os.path.join(pl, "layer.manifest"),
+             "PROTECTLAMBDA_INTEGRITY_LAYER_DIR": pl, "PROTECTLAMBDA_LOG_LEVEL": "info"}
+        e.update(extra or {})
+        return Env("layer-mf", os.path.join(FUNCS, "clean"), env=e,
+                   ext_argv=[os.path.join(root, "extensions/protectlambda")],
+                   wrap_argv=[os.path.join(root, "protectlambda/wrapper")])
+
+    # untouched: verified, 2 sets after the cold start
+    env = run(opt)
+    try:
+        a = env.sim.invoke({"name": "Ada"})
+        check(a.json()["greeting"] == "hello Ada", "layer with manifest: clean %r" % a)
+        log = env.log()
+        check("layer verified: " in log and "verified after it (integrity.layer_lazy)" in log,
+              "cold start verified the layer, some files left for later: %s" % log[-3000:])
+        check(_wait_log(env, "layer (the guard's executable) verified off the cold start") and
+              _wait_log(env, "layer (libcurl's libraries) verified off the cold start"),
+              "the deferred files verified after the cold start: %s" % env.log()[-3000:])
+        a = env.sim.invoke({"name": "Bob"})
+        check(a.json()["greeting"] == "hello Bob", "still serving after the deferred check %r" % a)
+    finally:
+        env.close()
+    # integrity.layer_lazy=false: everything at cold start
+    env = run(opt, {"PROTECTLAMBDA_INTEGRITY_LAYER_LAZY": "false"})
+    try:
+        a = env.sim.invoke({"name": "Ada"})
+        check(a.json()["greeting"] == "hello Ada", "layer_lazy=false: clean %r" % a)
+        check("layer verified: " in env.log() and "verified after it" not in env.log(),
+              "layer_lazy=false hashes everything at cold start: %s" % env.log()[-2000:])
+    finally:
+        env.close()
+    # a same-size change to a library libcurl would load, then to the guard's own executable:
+    # the cold start passes (sizes match), the deferred check finds it, every event denied
+    for what, rel, needle in (("libcurl's libraries", "protectlambda/lib/libz.so.1", b"deflate"),
+                              ("the guard's executable", "protectlambda/bin/protectlambda",
+                               b"GCC: (Debian")):
+        bad = opt + "-bad"
+        shutil.rmtree(bad, ignore_errors=True)
+        subprocess.run(["cp", "-a", opt, bad], check=True)
+        _flip_same_size(os.path.join(bad, rel), needle)
+        env = run(bad)
+        try:
+            found = _wait_log(env, "layer (%s) differs from its manifest" % what)
+            check(found and rel.split("/", 1)[1] in env.log(),
+                  "changed %s found after the cold start, naming the file: %s"
+                  % (rel, env.log()[-3000:]))
+            a = env.sim.invoke({"name": "Ada"})
+            # denied (deny answer) or the sandbox ended by the CRITICAL playbook (terminate):
+            # either way the function's answer never leaves
+            check(b"hello Ada" not in a.body and (a.json() == "Security Violation..." or
+                                                 b"terminated due to security incident" in a.body),
+                  "changed %s: events denied %r" % (rel, a))
+        finally:
+            env.close()
+            shutil.rmtree(bad, ignore_errors=True)
+    # libcurl needed before the idle thread got to its libraries (a webhook alert for the first
+    # incident): they are hashed first; changed, libcurl is never loaded and nothing is posted
+    import http.server
+    posted = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            posted.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    conf = os.path.join(os.path.dirname(opt), "alert.conf")
+    with open(conf, "w") as f:
+        f.write("playbook.IN_RULE_VIOLATION.* = alert\n")
+    hook_env = {"PROTECTLAMBDA_WEBHOOK_URL": "http://127.0.0.1:%d/hook" % srv.server_port,
+                "PROTECTLAMBDA_CONFIG": conf}
+    try:
+        shell = CMDI_EVENT
+        env = run(opt, hook_env)  # untouched layer: the alert goes out
+        try:
+            env.sim.invoke(shell)
+            end = time.monotonic() + 10
+            while not posted and time.monotonic() < end:
+                time.sleep(0.1)
+            check(posted, "untouched layer: the webhook alert is posted: %s" % env.log()[-2000:])
+        finally:
+            env.close()
+        del posted[:]
+        bad = opt + "-bad"
+        shutil.rmtree(bad, ignore_errors=True)
+        subprocess.run(["cp", "-a", opt, bad], check=True)
+        _flip_same_size(os.path.join(bad, "protectlambda/lib/libcurl.so.4"), b"curl_easy_perform")
+        env = run(bad, hook_env)
+        try:
+            env.sim.invoke(shell)
+            check(_wait_log(env, "libcurl.so.4 not loaded"),
+                  "changed libcurl: not loaded: %s" % env.log()[-3000:])
+            check("layer (libcurl's libraries) differs from its manifest" in env.log(),
+                  "changed libcurl: RUNTIME_INTEGRITY_VIOLATION: %s" % env.log()[-3000:])
+            time.sleep(0.5)
+            check(not posted, "changed libcurl: nothing posted through it: %r" % posted)
+        finally:
+            env.close()
+            shutil.rmtree(bad, ignore_errors=True)
+    finally:
+        srv.shutdown()
 
 
 def test_errors_and_redaction():
