@@ -25,14 +25,15 @@ test: deps build
 # The sanitizer run: clang, ASan+UBSan, libFuzzer targets (each fuzzes for a short budget
 # as a test), and the unit and integration tests again under the sanitizers. Left out there:
 # lint and load (run above), the layer and lean-wrapper tests (sanitizer builds do not make the
-# lean wrap binary or the layer), and the wrap test (after the wrapper installs its seccomp
-# filter, which denies ptrace, LeakSanitizer cannot stop threads and aborts at exit).
+# lean wrap binary or the layer: guard.layer, emulator.layer, emulator.layer_tampered), and the
+# wrap test (after the wrapper installs its seccomp filter, which denies ptrace, LeakSanitizer
+# cannot stop threads and aborts at exit).
 sanitize: deps
 	CC=clang CXX=clang++ cmake -S . -B build-san -DPL_FUZZ=ON -DPL_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build build-san -j $(JOBS)
 	cd build-san && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		ctest --output-on-failure -j 2 -L 'unit|fuzz|integration' -LE 'lint|load' \
-		-E '^integration[.]guard[.](layer|wrap|wrap_lean)$$'
+		-E '^integration[.](guard[.](layer|wrap|wrap_lean)|emulator[.]layer(_tampered)?)$$'
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit

@@ -10,9 +10,12 @@ and for 1 KB and 1 MB events sends N invocations to the invoke URL, recording
     invocation/next -> answer posted), i.e. runtime + guard, without the HTTP client;
   - round trip: the invoke URL client's wall time.
 Prints median and p99 of each, the difference (what protectlambda adds) and the ratio.
+Then the whole cold start in fresh emulators: bare, protected by the CLI binary, and protected
+by the built layer (--layer BUILD/layer, as Lambda runs it: its manifest verified).
 
 usage: bench/invoke_bench.py [--bin PATH] [-n N] [--runtime python|node|both] [--quick]
-Prints BENCH lines (service time) for bench/run.
+                             [--layer DIR]
+Prints BENCH lines (service time, cold start) for bench/run.
 """
 import argparse
 import atexit
@@ -115,26 +118,58 @@ def measure(bin_path, arg_sets, sizes, n):
     return outs
 
 
-def cold_starts(bin_path, base_args, reps):
-    """the whole cold start as Lambda runs it, in fresh emulators (bare / protected alternated):
+def cold_starts(bin_path, base_args, reps, variants, expect):
+    """the whole cold start as Lambda runs it, in fresh emulators (the variants alternated):
     protected = extensions spawned -> all registered (the runtime starts then) + runtime spawned
     -> its first invocation/next reaching the emulator (through the guard, once it is ready);
-    bare = runtime spawned -> first invocation/next. Medians (ms)."""
-    out = {"bare": [], "prot": []}
+    bare = runtime spawned -> first invocation/next. variants: [(name, extra args)]. Each first
+    answer must be the function's (holds expect): a guard that refused its layer would deny it.
+    Medians (ms) by name."""
+    out = {name: [] for name, _ in variants}
     for _ in range(reps):
-        for name, extra in (("bare", ["--unprotected"]), ("prot", [])):
+        for name, extra in variants:
             em = Emulate(bin_path, base_args + extra)
             try:
                 c = http.client.HTTPConnection("127.0.0.1", em.port, timeout=120)
                 c.request("POST", "/2015-03-31/functions/function/invocations", b'{"d": "x"}')
-                c.getresponse().read()
+                body = c.getresponse().read()
                 c.request("GET", "/_protectlambda/emulator/stats")
                 st = json.loads(c.getresponse().read())
                 c.close()
             finally:
                 em.stop()
+            if expect not in body:
+                raise SystemExit("cold start %s: not the function's answer: %r" % (name, body[:200]))
             out[name].append((st["extensions_init_us"] + st["runtime_init_us"]) / 1000)
-    return statistics.median(out["bare"]), statistics.median(out["prot"])
+    return {name: statistics.median(v) for name, v in out.items()}
+
+
+def find_layer(bin_path, layer):
+    """the built layer tree (what /opt is in Lambda): --layer, else BUILD/layer with BUILD as
+    bench/run gives it ($PL_BUILD_DIR) or the --bin's build dir; made with
+    packaging/make-layer.sh when missing. Returns (path, None) or (None, why not)."""
+    if layer:
+        layer = os.path.abspath(layer)
+        return (layer, None) if os.path.isdir(layer) else (None, "--layer %s: no such directory" % layer)
+    build = os.environ.get("PL_BUILD_DIR") or os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.abspath(bin_path))))
+    layer = os.path.join(build, "layer")
+    if os.path.isfile(os.path.join(layer, "protectlambda", "wrapper")):
+        try:
+            if (os.path.getmtime(os.path.join(build, "src/cli/protectlambda-lambda")) >
+                    os.path.getmtime(os.path.join(layer, "protectlambda/bin/protectlambda"))):
+                print("(note: %s is older than the build's protectlambda-lambda: `make layer` "
+                      "to measure the current code)" % layer)
+        except OSError:
+            pass
+        return layer, None
+    print("(no layer at %s: building it with packaging/make-layer.sh %s)" % (layer, build),
+          flush=True)
+    p = subprocess.run(["bash", os.path.join(SRC, "packaging/make-layer.sh"), build],
+                       capture_output=True, text=True)
+    if p.returncode != 0 or not os.path.isdir(layer):
+        return None, "make-layer.sh failed: %s" % (p.stdout + p.stderr).strip()[-300:]
+    return layer, None
 
 
 def main():
@@ -144,6 +179,8 @@ def main():
     ap.add_argument("--runtime", choices=["python", "node", "both"], default="both")
     ap.add_argument("--quick", action="store_true",
                     help="bench/run's short run: 200 invocations, Python runtime only")
+    ap.add_argument("--layer", help="built layer tree for the cold-start rows through the layer "
+                    "(default BUILD/layer, made when missing)")
     a = ap.parse_args()
     if a.quick:
         a.n = min(a.n, 200)
@@ -201,21 +238,44 @@ def main():
     reps = 6 if a.quick else 15
     with open(os.path.join(fn, "function.sh"), "w") as f:
         f.write(open(os.path.join(SRC, "examples/functions/shell-echo/function.sh")).read())
-    cold = [("Python runtime loop", ["--function", fn, "--handler", "app.handler"]),
+    cold = [("Python runtime loop", ["--function", fn, "--handler", "app.handler"], b'"n": 1'),
             ("shell runtime (curl loop)", ["--function", fn, "--handler", "function.handler",
-                                           "--runtime", os.path.join(SRC, "examples/runtimes/shell/bootstrap")])]
-    print("\ncold start, whole, as Lambda starts them (fresh emulators, bare and protected "
+                                           "--runtime", os.path.join(SRC, "examples/runtimes/shell/bootstrap")],
+             b'"echo"')]
+    layer, why = find_layer(a.bin, a.layer)
+    variants = [("bare", ["--unprotected"]), ("prot", [])]
+    if layer:
+        variants.append(("layer", ["--layer", layer]))
+    print("\ncold start, whole, as Lambda starts them (fresh emulators, bare and protected ones "
           "alternated, median of %d; protected = the guard exec'd, registered, then the runtime "
-          "through wrap, to its first invocation/next at the emulator):" % reps)
-    for name, args in cold:
-        bare, prot = cold_starts(a.bin, args + env_args, reps)
-        print("  %-26s bare %.1f ms, protected %.1f ms, added %+.1f ms" % (name, bare, prot,
-                                                                             prot - bare))
+          "through wrap, to its first invocation/next at the emulator; CLI binary = "
+          "`protectlambda extension` and `wrap --` of the developer build, layer = --layer %s: "
+          "the layer's extension and wrapper stubs, bin/protectlambda (Vectorscan runtime), "
+          "bin/protectlambda-wrap, rules.db, and the layer verified against its manifest):" % (
+              reps, layer or "(none)"))
+    if not layer:
+        print("  (layer rows skipped: %s)" % why)
+    for name, args, expect in cold:
+        r = cold_starts(a.bin, args + env_args, reps, variants, expect)
+        bare, prot = r["bare"], r["prot"]
+        print("  %-26s bare %.1f ms, protected (CLI binary) %.1f ms, added %+.1f ms" % (
+            name, bare, prot, prot - bare))
         print("BENCH " + json.dumps({
             "row": "emulate cold start, whole (added %+.1f ms)" % (prot - bare),
             "input": name + ", default packs", "unit": "ms", "protectlambda": round(prot, 1),
             "baseline": round(bare, 1), "baseline_name": "bare runtime (--unprotected)",
             "ratio": round(prot / max(bare, 1e-9), 2), "target": "<= +10 ms"}))
+        if layer:
+            lay = r["layer"]
+            print("  %-26s bare %.1f ms, protected (layer, manifest verified) %.1f ms, added "
+                  "%+.1f ms" % (name, bare, lay, lay - bare))
+            print("BENCH " + json.dumps({
+                "row": "emulate cold start, whole, through the layer with its manifest verified "
+                       "(added %+.1f ms)" % (lay - bare),
+                "input": name + ", layer's packs and rules.db (--layer BUILD/layer)", "unit": "ms",
+                "protectlambda": round(lay, 1), "baseline": round(bare, 1),
+                "baseline_name": "bare runtime (--unprotected)",
+                "ratio": round(lay / max(bare, 1e-9), 2), "target": "<= +10 ms"}))
     print("\nservice = invocation/next handed the event out -> the answer arrived at the emulator")
     print("targets (issue 3): <= 50 us median and <= 200 us p99 added for 1 KB; <= 10 ms added "
           "to cold start")

@@ -22,7 +22,9 @@ STAGE="$BUILD/layer"
 # PL_LAYER_NO_BUILD=1: use the binaries as built (the test suite: never relink under other tests)
 if [ -z "${PL_LAYER_NO_BUILD:-}" ]; then
   cmake --build "$BUILD" --target protectlambda protectlambda-lambda protectlambda-wrap -j "$(nproc)" >/dev/null
-  if cmake --build "$BUILD" --target help | grep -q pl_monitor_so; then
+  # grep reads it all: `grep -q` would stop early, cmake die of SIGPIPE, and with pipefail
+  # the test be false (the monitor then not rebuilt)
+  if cmake --build "$BUILD" --target help | grep pl_monitor_so >/dev/null; then
     cmake --build "$BUILD" --target pl_monitor_so >/dev/null
   fi
 fi

@@ -107,6 +107,9 @@ int pl_cli_emu_option(struct pl_cli_emu *c, int argc, char **argv, int *i)
     } else if (!strcmp(a, "--extensions-dir")) {
         S_VAL();
         c->extensions_dir = v;
+    } else if (!strcmp(a, "--layer")) {
+        S_VAL();
+        c->layer_dir = v;
     } else if (!strcmp(a, "--timeout")) {
         S_VAL();
         return s_int_value(c, a, v, 1, 900, &c->timeout_s);
@@ -340,6 +343,95 @@ static bool s_env_has(struct pl_cli_emu *c, const char *name)
     return getenv(name) != NULL;
 }
 
+/* NAME=value into extra_env[*k] unless NAME is set already (--env or the environment) */
+static int s_env_default(struct pl_cli_emu *c, size_t *k, const char *name, const char *value)
+{
+    if (s_env_has(c, name))
+        return 0;
+    struct pl_buf kv = PL_BUF_INIT;
+    if (pl_buf_appendf(&kv, "%s=%s", name, value)) {
+        pl_buf_clean_up(&kv);
+        return -1;
+    }
+    c->extra_env[(*k)++] = pl_buf_steal(&kv, NULL);
+    return 0;
+}
+
+/* --layer DIR: check it is a layer tree (usage errors name what is missing) and keep the
+ * absolute paths the emulator starts. 0 ok, 2 printed. */
+static int s_layer_check(struct pl_cli_emu *c)
+{
+    if (c->unprotected)
+        return pl_cli_usage_error(c->cmd, "--layer runs the layer's guard: it cannot go with "
+                                          "--unprotected");
+    if (c->extensions_dir)
+        return pl_cli_usage_error(c->cmd, "--layer starts DIR/extensions: it cannot go with "
+                                          "--extensions-dir (--extension CMD adds one)");
+    char real[PATH_MAX];
+    struct stat st;
+    if (!realpath(c->layer_dir, real) || stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
+        return pl_cli_usage_error(c->cmd, "--layer %s is not a directory", c->layer_dir);
+    if (!(c->layer = pl_strdup(real)) || !(c->layer_extensions = s_join(real, "extensions")) ||
+        !(c->layer_wrapper = s_join(real, "protectlambda/wrapper")))
+        return pl_cli_error(c->cmd);
+    if (stat(c->layer_extensions, &st) < 0 || !S_ISDIR(st.st_mode))
+        return pl_cli_usage_error(c->cmd,
+                                  "--layer %s: %s is missing (not a built layer tree: give "
+                                  "build/layer or an unzipped layer zip)",
+                                  c->layer_dir, c->layer_extensions);
+    if (!s_is_file(c->layer_wrapper, true))
+        return pl_cli_usage_error(c->cmd, "--layer %s: %s is missing or not executable",
+                                  c->layer_dir, c->layer_wrapper);
+    return 0;
+}
+
+/* The guard's settings that default to /opt paths, pointed into the layer tree (unless set):
+ * its rule packs, their precompiled database, its own manifest, and the monitor library the
+ * wrap role preloads. 0 ok, -1 out of memory. */
+static int s_layer_env(struct pl_cli_emu *c, size_t *k)
+{
+    static const struct {
+        const char *env, *rel;
+        bool if_present;
+    } paths[] = {
+        {"PROTECTLAMBDA_RULES_DIR", "protectlambda/rules", false},
+        {"PROTECTLAMBDA_RULES_DB", "protectlambda/rules.db", false},
+        /* found beside bin/protectlambda-wrap anyway (../lib): set so that only the layer's
+         * is used, never the build tree's the binary also knows */
+        {"PROTECTLAMBDA_MONITOR_LIB", "protectlambda/lib/libprotectlambda_monitor.so", true},
+    };
+    int rc = -1;
+    char *manifest = s_join(c->layer, "protectlambda/layer.manifest");
+    char *pl_dir = s_join(c->layer, "protectlambda");
+    if (!manifest || !pl_dir)
+        goto out;
+    for (size_t i = 0; i < PL_ARRAY_LEN(paths); i++) {
+        char *p = s_join(c->layer, paths[i].rel);
+        bool skip = p && paths[i].if_present && !s_is_file(p, false);
+        int r = !p || (!skip && s_env_default(c, k, paths[i].env, p));
+        pl_free(p);
+        if (r)
+            goto out;
+    }
+    /* a manifest set explicitly is required: the guard then denies everything when it is
+     * gone or does not match, as it should for the layer under test. Without one in the
+     * tree, nothing is verified (not some /opt/protectlambda of this machine either). */
+    bool has_manifest = s_is_file(manifest, false);
+    if (!has_manifest && !s_env_has(c, "PROTECTLAMBDA_INTEGRITY_LAYER_MANIFEST"))
+        pl_log(PL_LOG_WARN, c->cmd,
+               "the layer %s has no protectlambda/layer.manifest: the guard will not verify it",
+               c->layer);
+    if (s_env_default(c, k, "PROTECTLAMBDA_INTEGRITY_LAYER_MANIFEST",
+                      has_manifest ? manifest : "") ||
+        (has_manifest && s_env_default(c, k, "PROTECTLAMBDA_INTEGRITY_LAYER_DIR", pl_dir)))
+        goto out;
+    rc = 0;
+out:
+    pl_free(manifest);
+    pl_free(pl_dir);
+    return rc;
+}
+
 static int s_free_port(void)
 {
     uint16_t port = 0;
@@ -359,6 +451,8 @@ int pl_cli_emu_prepare(struct pl_cli_emu *c)
     struct stat st;
     if (stat(c->function_dir, &st) < 0 || !S_ISDIR(st.st_mode))
         return pl_cli_usage_error(c->cmd, "--function %s is not a directory", c->function_dir);
+    if (c->layer_dir && s_layer_check(c))
+        return 2;
     char self[PATH_MAX];
     ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (sl > 0) {
@@ -385,7 +479,7 @@ int pl_cli_emu_prepare(struct pl_cli_emu *c)
         return pl_cli_error(c->cmd);
 
     /* environment: --env, then what protected mode needs */
-    size_t n_env = c->n_env + 4;
+    size_t n_env = c->n_env + 8; /* what protected mode adds (--layer: the most, 7) */
     c->extra_env = pl_calloc(n_env + 1, sizeof(char *));
     if (!c->extra_env)
         return pl_cli_error(c->cmd);
@@ -393,13 +487,13 @@ int pl_cli_emu_prepare(struct pl_cli_emu *c)
     for (size_t i = 0; i < c->n_env; i++)
         if (!(c->extra_env[k++] = pl_strdup(c->env[i])))
             return pl_cli_error(c->cmd);
-    size_t n_ext = c->n_ext_cmds + (c->unprotected ? 0 : 1);
+    size_t n_ext = c->n_ext_cmds + (c->unprotected || c->layer ? 0 : 1);
     c->ext_argvs = pl_calloc(n_ext + 1, sizeof(char **));
     if (!c->ext_argvs)
         return pl_cli_error(c->cmd);
     size_t e = 0;
     if (!c->unprotected) {
-        if (!c->self)
+        if (!c->self && !c->layer)
             return pl_cli_usage_error(c->cmd, "cannot find my own executable for protected mode");
         if (!s_env_has(c, "PROTECTLAMBDA_PORT")) {
             int port = s_free_port();
@@ -410,9 +504,13 @@ int pl_cli_emu_prepare(struct pl_cli_emu *c)
             if (!(c->extra_env[k++] = pl_strdup(kv)))
                 return pl_cli_error(c->cmd);
         }
-        /* outside Lambda the default packs are the repo's, unless told otherwise */
-        if (!s_env_has(c, "PROTECTLAMBDA_RULES_DIR") &&
-            !s_is_file("/opt/protectlambda/rules", false)) {
+        /* outside Lambda the default packs are the repo's, unless told otherwise; with
+         * --layer, the layer's */
+        if (c->layer) {
+            if (s_layer_env(c, &k))
+                return pl_cli_error(c->cmd);
+        } else if (!s_env_has(c, "PROTECTLAMBDA_RULES_DIR") &&
+                   !s_is_file("/opt/protectlambda/rules", false)) {
             struct stat rs;
             if (stat("/opt/protectlambda/rules", &rs) < 0 && stat(PL_SOURCE_RULES_DIR, &rs) == 0) {
                 char kv[PATH_MAX + 32];
@@ -434,9 +532,10 @@ int pl_cli_emu_prepare(struct pl_cli_emu *c)
                     return pl_cli_error(c->cmd);
             }
         }
-        if (!(c->ext_argvs[e++] = s_argv3(c->self, "extension", NULL)))
+        /* --layer: the layer's extensions and wrapper start instead (options below) */
+        if (!c->layer && !(c->ext_argvs[e++] = s_argv3(c->self, "extension", NULL)))
             return pl_cli_error(c->cmd);
-        if (!(c->wrapper_argv = s_argv3(c->self, "wrap", "--")))
+        if (!c->layer && !(c->wrapper_argv = s_argv3(c->self, "wrap", "--")))
             return pl_cli_error(c->cmd);
     }
     for (size_t i = 0; i < c->n_ext_cmds; i++)
@@ -449,10 +548,10 @@ int pl_cli_emu_prepare(struct pl_cli_emu *c)
     o->handler = c->handler;
     o->runtime_argv = c->runtime_argv;
     o->wrapper_argv = c->wrapper_argv;
-    /* protected mode runs the runtime through `wrap` itself; a user-set
-     * AWS_LAMBDA_EXEC_WRAPPER would wrap it twice, so it only applies unprotected */
-    o->exec_wrapper = c->unprotected ? NULL : "";
-    o->extensions_dir = c->extensions_dir;
+    /* protected mode runs the runtime through `wrap` itself (or the layer's wrapper); a
+     * user-set AWS_LAMBDA_EXEC_WRAPPER would wrap it twice, so it only applies unprotected */
+    o->exec_wrapper = c->layer ? c->layer_wrapper : c->unprotected ? NULL : "";
+    o->extensions_dir = c->layer ? c->layer_extensions : c->extensions_dir;
     o->extensions = (char *const *const *)c->ext_argvs;
     o->extra_env = c->extra_env;
     o->timeout_s = c->timeout_s;
@@ -482,4 +581,7 @@ void pl_cli_emu_clean_up(struct pl_cli_emu *c)
     }
     pl_free(c->ext_argvs);
     pl_free(c->self);
+    pl_free(c->layer);
+    pl_free(c->layer_extensions);
+    pl_free(c->layer_wrapper);
 }

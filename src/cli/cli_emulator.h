@@ -23,6 +23,7 @@ struct pl_cli_emu {
     const char *ext_cmds[PL_CLI_EMU_MAX_LIST];
     size_t n_ext_cmds;
     const char *extensions_dir;
+    const char *layer_dir; /* --layer: a built layer tree (what /opt is in Lambda) */
     int timeout_s, memory_mb;
     const char *function_name;
 
@@ -33,6 +34,9 @@ struct pl_cli_emu {
     char **wrapper_argv;
     char ***ext_argvs;
     char *self;
+    char *layer;            /* layer_dir made absolute */
+    char *layer_extensions; /* layer/extensions */
+    char *layer_wrapper;    /* layer/protectlambda/wrapper */
 };
 
 /* Parse one option at argv[*i] (advancing *i past its value). Returns 1 when consumed, 0 when
@@ -53,6 +57,11 @@ void pl_cli_emu_clean_up(struct pl_cli_emu *c);
     "  --env NAME=VALUE      environment variable for the function and the guard; repeatable\n"    \
     "  --extension CMD       also start CMD as an external extension; repeatable\n"                \
     "  --extensions-dir DIR  start every executable in DIR as an external extension\n"             \
+    "  --layer DIR           run a built layer as Lambda would (DIR = its /opt, e.g.\n"            \
+    "                        build/layer): DIR/extensions/* as the extensions,\n"                  \
+    "                        DIR/protectlambda/wrapper as AWS_LAMBDA_EXEC_WRAPPER, the guard\n"    \
+    "                        on DIR's rules, rules.db and layer.manifest (not with\n"              \
+    "                        --unprotected or --extensions-dir)\n"                                 \
     "  --timeout S           invocation timeout in seconds (default 300)\n"                        \
     "  --memory MB           AWS_LAMBDA_FUNCTION_MEMORY_SIZE (default 3008)\n"                     \
     "  --name NAME           function name (default: function)\n"                                  \

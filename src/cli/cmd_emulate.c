@@ -12,10 +12,11 @@
 
 static const char s_usage[] =
     "usage: protectlambda emulate [--port PORT] --function DIR --handler H [--runtime CMD]\n"
-    "                             [--unprotected] [options]\n"
+    "                             [--unprotected | --layer DIR] [options]\n"
     "\n"
     "Serves the function like the Lambda runtime interface emulator (RIE) until SIGINT or\n"
-    "SIGTERM, protected by default (guard extension + exec wrapper, as with the layer):\n"
+    "SIGTERM, protected by default (guard extension + exec wrapper, as with the layer; or the\n"
+    "built layer itself with --layer DIR):\n"
     "  curl -XPOST localhost:PORT/2015-03-31/functions/function/invocations -d @event.json\n"
     "The answer is the function's response as is; a function error answers the error JSON with\n"
     "the header X-Amz-Function-Error: Unhandled. GET /_protectlambda/emulator/stats answers the\n"
