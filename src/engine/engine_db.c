@@ -343,6 +343,11 @@ int pl_engine_db_load(const char *path, const struct pl_ruleset *set,
                  path);
         goto out;
     }
+    /* The hash proves the patterns are those the database was compiled from, and compiling
+     * validated them: rules loaded with defer_check need no PCRE2 compile of their patterns
+     * here. Allow patterns are not in the hash (nor in the database): validate those. */
+    if (pl_ruleset_check(set, -1, PL_RULE_CHECK_ALLOW))
+        goto out;
     if (pl_edb_get_u32(p + 88) != PL_TARGET_COUNT) {
         pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: bad number of targets", path);
         goto out;
@@ -378,7 +383,8 @@ int pl_engine_load_or_compile(const char *db_path, const struct pl_ruleset *set,
                     return -1;
             return 0;
         }
-        if (pl_last_error() == PL_ERR_NOMEM)
+        /* out of memory, or a bad allow pattern (the rules' error, not the database's) */
+        if (pl_last_error() == PL_ERR_NOMEM || pl_last_error() == PL_ERR_RULES_PATTERN)
             return -1;
         struct pl_buf f = PL_BUF_INIT;
         if (pl_buf_append_str(&f, "\"db\":") == 0 && pl_buf_append_json_cstr(&f, db_path) == 0 &&

@@ -245,15 +245,6 @@ static int s_classic_text(struct pl_ruleset *set, const char *path, char *data, 
                      S_MAX_LINE);
             goto out;
         }
-        char err[256];
-        int prc = pl_rule_pattern_check(line, 0, err, sizeof(err));
-        if (prc == -2)
-            goto out;
-        if (prc) {
-            pl_raise(PL_ERR_RULES_PATTERN, "%s:%u: pattern '%s' does not compile: %s", path, lineno,
-                     line, err);
-            goto out;
-        }
         struct pl_rule r = {0};
         r.id = pl_strdup(line);
         r.pattern = pl_strdup(line);
@@ -262,9 +253,11 @@ static int s_classic_text(struct pl_ruleset *set, const char *path, char *data, 
         r.target = target;
         r.severity = PL_SEV_HIGH;
         r.action = PL_ACTION_DENY;
-        r.line = lineno;
+        r.line = r.pattern_line = lineno;
         r.classic = true;
-        if (!r.id || !r.pattern || !r.category || !r.source) {
+        r.unchecked = set->defer_check;
+        if (!r.id || !r.pattern || !r.category || !r.source ||
+            (!r.unchecked && pl_rule_check(&r, PL_RULE_CHECK_ALL))) {
             pl_rule_clean_up(&r);
             goto out;
         }

@@ -649,6 +649,165 @@ PL_TEST(empty_target_matches_nothing)
     pl_ruleset_clean_up(&set);
 }
 
+static const char *s_write_tmp(const char *dir, const char *name, const char *text)
+{
+    static char path[4][256];
+    static int k;
+    char *p = path[k++ % 4];
+    snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    if (!f)
+        return NULL;
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+#define S_GOOD_PACK                                                                                \
+    "rules:\n  - id: g-in\n    target: in\n    pattern: 'union\\s+select'\n"                       \
+    "    severity: HIGH\n    category: c\n"                                                        \
+    "  - id: g-out\n    target: out\n    pattern: 'AKIA[0-9A-Z]{16}'\n"                            \
+    "    severity: HIGH\n    category: c\n    allow: ['EXAMPLE$']\n"
+
+/* defer_check: every compile validates the rules it takes first, with the loader's error;
+ * a rule of another target is not compiled (nor matched) by that engine */
+PL_TEST(deferred_check_before_compile)
+{
+    char dir[] = "/tmp/pl_engine_defer.XXXXXX";
+    PL_CHECK(mkdtemp(dir));
+    const char *bad = s_write_tmp(dir, "bad.yaml",
+                                  S_GOOD_PACK "  - id: b\n    target: code\n    severity: LOW\n"
+                                              "    category: c\n    pattern: 'x('\n");
+    struct pl_ruleset eager, set;
+    pl_ruleset_init(&eager);
+    pl_ruleset_init(&set);
+    PL_CHECK_INT(pl_rules_load(&eager, bad, -1), -1);
+    char want[600];
+    snprintf(want, sizeof(want), "%s", pl_last_error_msg());
+    PL_CHECK(strstr(want, "bad.yaml:17: pattern 'x(' does not compile"));
+    set.defer_check = true;
+    PL_CHECK_OK(pl_rules_load(&set, bad, -1));
+    struct pl_engine *e = NULL;
+    PL_CHECK_INT(pl_engine_compile(&set, PL_TARGET_CODE, &e, NULL), -1);
+    PL_CHECK(!e);
+    PL_CHECK_INT(pl_last_error(), PL_ERR_RULES_PATTERN);
+    PL_CHECK_STR(pl_last_error_msg(), want);
+    /* the compile cache does not bypass it */
+    char sub[128];
+    snprintf(sub, sizeof(sub), "%s/cache", dir);
+    pl_engine_set_cache_dir(sub);
+    PL_CHECK_INT(pl_engine_compile_ex(&set, PL_TARGET_CODE, 0, &e, NULL), -1);
+    PL_CHECK_STR(pl_last_error_msg(), want);
+    pl_engine_set_cache_dir("");
+    /* the in engine holds only the in rules: it compiles, and never sees the code rule */
+    PL_CHECK_OK(pl_engine_compile(&set, PL_TARGET_IN, &e, NULL));
+    PL_CHECK_INT(pl_engine_rule_count(e), 1);
+    pl_engine_destroy(e);
+    pl_ruleset_clean_up(&eager);
+    pl_ruleset_clean_up(&set);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    PL_CHECK(system(cmd) == 0);
+}
+
+/* defer_check with a rules database: a matching database stands for the validation of the
+ * patterns (none is compiled with PCRE2 to check it); without a usable database (missing,
+ * stale) a bad pattern fails with its file:line; allow patterns, which the database does not
+ * hold, are validated either way */
+PL_TEST(deferred_check_and_database)
+{
+    char dir[] = "/tmp/pl_engine_defer.XXXXXX";
+    PL_CHECK(mkdtemp(dir));
+    char db[300];
+    snprintf(db, sizeof(db), "%s/rules.db", dir);
+    int logfd = dup(2);
+    pl_log_set_fd(open("/dev/null", O_WRONLY)); /* the expected "database not used" lines */
+    /* 'a*' matches the empty string: the loader refuses it. A database is made from it here by
+     * marking the rule checked by hand (no command can: compiling validates) */
+    const char *pack = s_write_tmp(dir, "p.yaml",
+                                   S_GOOD_PACK "  - id: empty\n    target: in\n    severity: LOW\n"
+                                               "    category: c\n    pattern: 'a*'\n");
+    struct pl_ruleset set, lazy;
+    pl_ruleset_init(&set);
+    pl_ruleset_init(&lazy);
+    set.defer_check = lazy.defer_check = true;
+    PL_CHECK_OK(pl_rules_load(&set, pack, -1));
+    for (size_t i = 0; i < set.count; i++)
+        set.rules[i].unchecked = false;
+    struct pl_engine *eng[PL_TARGET_COUNT] = {0};
+    for (int t = 0; t < PL_TARGET_COUNT; t++)
+        PL_CHECK_OK(pl_engine_compile(&set, (enum pl_target)t, &eng[t], NULL));
+    PL_CHECK_OK(pl_engine_db_save(db, &set, eng));
+    pl_engine_destroy_all(eng);
+
+    /* the same rules, deferred: the matching database loads; validating 'a*' would fail */
+    PL_CHECK_OK(pl_rules_load(&lazy, pack, -1));
+    PL_CHECK(lazy.rules[lazy.count - 1].unchecked);
+    PL_CHECK_OK(pl_engine_db_load(db, &lazy, eng));
+    PL_CHECK_INT(pl_engine_rule_count(eng[PL_TARGET_IN]), 2);
+    pl_engine_destroy_all(eng);
+    PL_CHECK_OK(pl_engine_load_or_compile(db, &lazy, eng, NULL));
+    pl_engine_destroy_all(eng);
+
+    /* missing database: compiled, and the bad pattern fails with its file:line */
+    char want[600];
+    snprintf(want, sizeof(want),
+             "%s:17: pattern 'a*' does not compile: it matches the empty string", pack);
+    char missing[320];
+    snprintf(missing, sizeof(missing), "%s/none.db", dir);
+    PL_CHECK_INT(pl_engine_load_or_compile(missing, &lazy, eng, NULL), -1);
+    PL_CHECK_INT(pl_last_error(), PL_ERR_RULES_PATTERN);
+    PL_CHECK_MSG(strstr(pl_last_error_msg(), want), "%s", pl_last_error_msg());
+    PL_CHECK(!eng[0] && !eng[1] && !eng[2]);
+    PL_CHECK_INT(pl_engine_load_or_compile(NULL, &lazy, eng, NULL), -1);
+    PL_CHECK(strstr(pl_last_error_msg(), want));
+    /* stale database (one more rule): the same */
+    PL_CHECK_OK(pl_rules_load(&lazy, DATA "/in_protect.txt", -1));
+    PL_CHECK_INT(pl_engine_db_load(db, &lazy, eng), -1);
+    PL_CHECK_INT(pl_last_error(), PL_ERR_ENGINE_DB_STALE);
+    PL_CHECK_INT(pl_engine_load_or_compile(db, &lazy, eng, NULL), -1);
+    PL_CHECK_INT(pl_last_error(), PL_ERR_RULES_PATTERN);
+    PL_CHECK(strstr(pl_last_error_msg(), want));
+    PL_CHECK(!eng[0] && !eng[1] && !eng[2]);
+    pl_ruleset_clean_up(&lazy);
+
+    /* an allow pattern changed since the database was compiled (allow lists are not in the
+     * ruleset hash): the database matches, the bad allow pattern still fails, with no
+     * fallback to compiling */
+    struct pl_ruleset good;
+    pl_ruleset_init(&good);
+    const char *gp = s_write_tmp(dir, "g.yaml", S_GOOD_PACK);
+    PL_CHECK_OK(pl_rules_load(&good, gp, -1));
+    for (int t = 0; t < PL_TARGET_COUNT; t++)
+        PL_CHECK_OK(pl_engine_compile(&good, (enum pl_target)t, &eng[t], NULL));
+    PL_CHECK_OK(pl_engine_db_save(db, &good, eng));
+    pl_engine_destroy_all(eng);
+    pl_ruleset_clean_up(&good);
+    pl_ruleset_init(&good);
+    good.defer_check = true;
+    char text[600];
+    snprintf(text, sizeof(text), "%s", S_GOOD_PACK);
+    char *ex = strstr(text, "EXAMPLE$");
+    PL_CHECK(ex);
+    memcpy(ex, "EXAMPLE(", 8);
+    gp = s_write_tmp(dir, "g.yaml", text);
+    PL_CHECK_OK(pl_rules_load(&good, gp, -1));
+    snprintf(want, sizeof(want), "%s:12: allow pattern 'EXAMPLE(' does not compile", gp);
+    PL_CHECK_INT(pl_engine_db_load(db, &good, eng), -1);
+    PL_CHECK_INT(pl_last_error(), PL_ERR_RULES_PATTERN);
+    PL_CHECK_MSG(strstr(pl_last_error_msg(), want), "%s", pl_last_error_msg());
+    PL_CHECK_INT(pl_engine_load_or_compile(db, &good, eng, NULL), -1);
+    PL_CHECK(strstr(pl_last_error_msg(), want));
+    PL_CHECK(!eng[0] && !eng[1] && !eng[2]);
+    pl_ruleset_clean_up(&good);
+
+    pl_log_set_fd(logfd);
+    pl_ruleset_clean_up(&set);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    PL_CHECK(system(cmd) == 0);
+}
+
 /* damage anywhere in the file: an error, never a crash or a half-loaded engine */
 PL_TEST(db_flipped_bytes_everywhere)
 {
