@@ -39,16 +39,6 @@ int pl_edb_put_u64(struct pl_buf *b, uint64_t v)
     return pl_edb_put_u32(b, (uint32_t)v) || pl_edb_put_u32(b, (uint32_t)(v >> 32)) ? -1 : 0;
 }
 
-uint32_t pl_edb_get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-uint64_t pl_edb_get_u64(const unsigned char *p)
-{
-    return (uint64_t)pl_edb_get_u32(p) | (uint64_t)pl_edb_get_u32(p + 4) << 32;
-}
-
 /* XXH64 (Yann Collet's xxHash, 64-bit, seed 0): four independent lanes of 8 bytes, ~10x the
  * speed of byte-wise FNV-1a on a multi-megabyte database */
 #define S_P1 0x9E3779B185EBCA87ull
