@@ -124,8 +124,9 @@ int pl_engine_db_save(const char *path, const struct pl_ruleset *set,
  * PL_ERR_NOT_FOUND when the file does not exist. On failure engines are untouched; on
  * success every target has an engine (one without rules matches nothing).
  * Rules loaded with defer_check: a matching database stands for the validation of their
- * patterns (it was compiled from them); their allow patterns, which it does not hold, are
- * validated here (PL_ERR_RULES_PATTERN, the loader's error). */
+ * patterns (it was compiled from them), and of their allow patterns when those are the ones
+ * it was compiled with (it records their hash); other allow patterns are validated here
+ * (PL_ERR_RULES_PATTERN, the loader's error). */
 int pl_engine_db_load(const char *path, const struct pl_ruleset *set,
                       struct pl_engine *engines[PL_TARGET_COUNT]);
 /* load when possible, else compile every target (logging one warn line saying why);
@@ -137,8 +138,12 @@ int pl_engine_load_or_compile(const char *db_path, const struct pl_ruleset *set,
 /* destroy every engine of the array and set them NULL */
 void pl_engine_destroy_all(struct pl_engine *engines[PL_TARGET_COUNT]);
 
-/* The checksum that ends a rules database or engine cache file: XXH64 (seed 0) of every byte
- * before it. */
+/* XXH64 (seed 0): the checksum that ends an engine cache file (of every byte before it) */
 uint64_t pl_engine_db_checksum(const void *data, size_t len);
+/* The checksum that ends a rules database file, of its `len` bytes before it: XXH64 of them
+ * all except the bytecode of each Vectorscan database in it, which Vectorscan's own CRC32C
+ * covers (checked when it loads). -1 (PL_ERR_ENGINE_DB_CORRUPT: truncated, bad lengths)
+ * when the bytes are not laid out as a database. */
+int pl_engine_db_file_checksum(const void *data, size_t len, uint64_t *sum);
 
 #endif

@@ -89,6 +89,9 @@ int pl_ruleset_check(const struct pl_ruleset *set, int target, unsigned what);
 int pl_rule_check(const struct pl_rule *r, unsigned what);
 /* stable 64-bit hash of everything the engine compiles from (ids, patterns, flags, targets) */
 uint64_t pl_ruleset_hash(const struct pl_ruleset *set);
+/* stable 64-bit hash of every rule's allow patterns (and the flags they compile with), in
+ * order: a rules database records it to stand for their validation too */
+uint64_t pl_ruleset_allow_hash(const struct pl_ruleset *set);
 /* number of rules of a target */
 size_t pl_ruleset_count(const struct pl_ruleset *set, enum pl_target t);
 

@@ -201,6 +201,25 @@ uint64_t pl_ruleset_hash(const struct pl_ruleset *set)
     return h;
 }
 
+uint64_t pl_ruleset_allow_hash(const struct pl_ruleset *set)
+{
+    uint64_t h = pl_hash_fnv1a("protectlambda-allow-v1", 22, 0);
+    h = s_hash_u32(h, (uint32_t)set->count);
+    for (size_t i = 0; i < set->count; i++) {
+        const struct pl_rule *r = &set->rules[i];
+        uint32_t n = 0;
+        for (char **a = r->allow; a && *a; a++)
+            n++;
+        h = s_hash_u32(h, n);
+        if (!n)
+            continue;
+        h = s_hash_u32(h, r->flags); /* the allow patterns compile with the rule's flags */
+        for (uint32_t k = 0; k < n; k++)
+            h = s_hash_str(h, r->allow[k]);
+    }
+    return h;
+}
+
 /* ---- classic files ---- */
 
 /* parse a classic file's text (modified in place: lines are cut) */

@@ -370,14 +370,18 @@ static int s_patch_file(const char *path, long off, const void *bytes, size_t n,
     return 0;
 }
 
-/* rewrite the file's trailing checksum (XXH64, docs/engine.md) after a patch */
+/* rewrite the file's trailing checksum (docs/engine.md) after a patch */
 static int s_fix_checksum(const char *path)
 {
     size_t len;
     unsigned char *d = (unsigned char *)pl_test_read(path, &len);
     if (!d)
         return -1;
-    uint64_t h = pl_engine_db_checksum(d, len - 8);
+    uint64_t h = 0;
+    if (pl_engine_db_file_checksum(d, len - 8, &h)) {
+        free(d);
+        return -1;
+    }
     for (int i = 0; i < 8; i++)
         d[len - 8 + i] = (unsigned char)(h >> (8 * i));
     FILE *f = fopen(path, "wb");
@@ -446,10 +450,10 @@ PL_TEST(db_stale_corrupt_incompatible)
     PL_CHECK_OK(s_patch_file(s_db, 16, "0.0.1", 6, -1));
     PL_CHECK(s_expect_load_error(&set, PL_ERR_ENGINE_DB_INCOMPATIBLE));
     /* incompatible: Vectorscan's own version in the serialized code database (checksum
-     * recomputed so that only Vectorscan can tell): header 96 + section 16 + length 8, the
+     * recomputed so that only Vectorscan can tell): header 104 + section 16 + length 8, the
      * version is the second u32 of hs's header */
     PL_CHECK_OK(pl_write_file_atomic(s_db, orig, len, 0644));
-    PL_CHECK_OK(s_patch_file(s_db, 96 + 16 + 8 + 4, "\x01\x00\x00\x01", 4, -1));
+    PL_CHECK_OK(s_patch_file(s_db, 104 + 16 + 8 + 4, "\x01\x00\x00\x01", 4, -1));
     PL_CHECK_OK(s_fix_checksum(s_db));
     PL_CHECK(s_expect_load_error(&set, PL_ERR_ENGINE_DB_INCOMPATIBLE));
 
@@ -722,11 +726,13 @@ PL_TEST(deferred_check_and_database)
     snprintf(db, sizeof(db), "%s/rules.db", dir);
     int logfd = dup(2);
     pl_log_set_fd(open("/dev/null", O_WRONLY)); /* the expected "database not used" lines */
-    /* 'a*' matches the empty string: the loader refuses it. A database is made from it here by
-     * marking the rule checked by hand (no command can: compiling validates) */
+    /* 'a*' and the allow pattern 'b?' match the empty string: the loader refuses them. A
+     * database is made from them here by marking the rule checked by hand (no command can:
+     * compiling validates) */
     const char *pack = s_write_tmp(dir, "p.yaml",
                                    S_GOOD_PACK "  - id: empty\n    target: in\n    severity: LOW\n"
-                                               "    category: c\n    pattern: 'a*'\n");
+                                               "    category: c\n    pattern: 'a*'\n"
+                                               "    allow: ['b?']\n");
     struct pl_ruleset set, lazy;
     pl_ruleset_init(&set);
     pl_ruleset_init(&lazy);
@@ -740,7 +746,8 @@ PL_TEST(deferred_check_and_database)
     PL_CHECK_OK(pl_engine_db_save(db, &set, eng));
     pl_engine_destroy_all(eng);
 
-    /* the same rules, deferred: the matching database loads; validating 'a*' would fail */
+    /* the same rules, deferred: the matching database loads; validating 'a*' or 'b?' (same
+     * allow patterns as compiled: the database records their hash) would fail */
     PL_CHECK_OK(pl_rules_load(&lazy, pack, -1));
     PL_CHECK(lazy.rules[lazy.count - 1].unchecked);
     PL_CHECK_OK(pl_engine_db_load(db, &lazy, eng));
@@ -833,6 +840,102 @@ PL_TEST(db_flipped_bytes_everywhere)
         PL_CHECK(!eng[0] && !eng[1] && !eng[2]);
     }
     free(orig);
+    unlink(s_db);
+    pl_ruleset_clean_up(&set);
+}
+
+/* CRC32C (Castagnoli, reflected), as Vectorscan computes it: initial value 0, no final xor */
+static uint32_t s_crc32c(const unsigned char *p, size_t n)
+{
+    uint32_t crc = 0;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= p[i];
+        for (int k = 0; k < 8; k++)
+            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+    }
+    return crc;
+}
+
+static uint32_t s_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* offsets of the serialized Vectorscan databases in a database file (format 4) */
+static size_t s_blobs(const unsigned char *d, size_t len, size_t *off, size_t *n, size_t max)
+{
+    size_t pos = 104, k = 0;
+    for (int t = 0; t < PL_TARGET_COUNT; t++) {
+        uint32_t n_fb = s_u32(d + pos + 12);
+        pos += 16;
+        for (uint32_t i = 0; i < n_fb; i++)
+            pos += 8 + s_u32(d + pos + 4);
+        for (int b = 0; b < 2; b++) {
+            size_t sz = (size_t)s_u32(d + pos) | (size_t)s_u32(d + pos + 4) << 32;
+            pos += 8;
+            if (sz && k < max) {
+                off[k] = pos;
+                n[k++] = sz;
+            }
+            pos += sz;
+        }
+    }
+    return pos + 8 == len ? k : 0;
+}
+
+/* The file checksum leaves out exactly the bytes Vectorscan's CRC32C covers (this pins the
+ * layout of hs_serialize_database that engine_db.c relies on: a 32-byte header whose CRC
+ * covers the L bytes after it), and every other byte of the file is under one of the two */
+PL_TEST(db_checksum_covers_what_vectorscan_does_not)
+{
+    struct pl_ruleset set;
+    pl_ruleset_init(&set);
+    PL_CHECK_OK(s_load_all(&set));
+    struct pl_engine *eng[PL_TARGET_COUNT] = {0};
+    PL_CHECK_OK(s_compile_save(&set, eng));
+    pl_engine_destroy_all(eng);
+    size_t len;
+    unsigned char *d = (unsigned char *)pl_test_read(s_db, &len);
+    PL_CHECK(d);
+    size_t off[8], n[8];
+    size_t nb = s_blobs(d, len, off, n, 8);
+    PL_CHECK(nb >= 3); /* code, in, out block databases; out's stream database */
+    uint64_t sum0, sum;
+    PL_CHECK_OK(pl_engine_db_file_checksum(d, len - 8, &sum0));
+    PL_CHECK(sum0 == ((uint64_t)s_u32(d + len - 8) | (uint64_t)s_u32(d + len - 4) << 32));
+    for (size_t b = 0; b < nb; b++) {
+        const unsigned char *h = d + off[b];
+        uint32_t code = s_u32(h + 8);
+        PL_CHECK(code > 0 && 32 + code <= n[b]);
+        PL_CHECK_MSG(s_crc32c(h + 32, code) == s_u32(h + 20),
+                     "database %zu: CRC32C of bytes 32..%u is not its header's", b, 32 + code);
+        size_t probes[] = {off[b] + 28,            /* a reserved word of hs's header */
+                           off[b] + 32,            /* first byte of the bytecode */
+                           off[b] + 32 + code / 2, /* the middle */
+                           off[b] + 31 + code,     /* its last byte */
+                           off[b] + n[b] - 1};     /* the zero padding after it */
+        for (size_t i = 0; i < PL_ARRAY_LEN(probes); i++) {
+            size_t at = probes[i];
+            bool bytecode = at >= off[b] + 32 && at < off[b] + 32 + code;
+            d[at] ^= 0x5a;
+            PL_CHECK_OK(pl_engine_db_file_checksum(d, len - 8, &sum));
+            /* bytecode: left to Vectorscan; anything else: the file checksum */
+            PL_CHECK_MSG((sum == sum0) == bytecode, "database %zu, byte %zu", b, at);
+            PL_CHECK_OK(pl_write_file_atomic(s_db, d, len, 0644));
+            d[at] ^= 0x5a;
+            int rc = pl_engine_db_load(s_db, &set, eng);
+            PL_CHECK_MSG(rc == -1 && pl_last_error() == PL_ERR_ENGINE_DB_CORRUPT &&
+                             strstr(pl_last_error_msg(),
+                                    bytecode ? "Vectorscan database at byte" : "checksum mismatch"),
+                         "database %zu, byte %zu: %s", b, at, pl_last_error_msg());
+            PL_CHECK(!eng[0] && !eng[1] && !eng[2]);
+        }
+    }
+    /* undamaged: loads */
+    PL_CHECK_OK(pl_write_file_atomic(s_db, d, len, 0644));
+    PL_CHECK_OK(pl_engine_db_load(s_db, &set, eng));
+    pl_engine_destroy_all(eng);
+    free(d);
     unlink(s_db);
     pl_ruleset_clean_up(&set);
 }
