@@ -126,7 +126,8 @@ int pl_engine_db_save(const char *path, const struct pl_ruleset *set,
  * Rules loaded with defer_check: a matching database stands for the validation of their
  * patterns (it was compiled from them), and of their allow patterns when those are the ones
  * it was compiled with (it records their hash); other allow patterns are validated here
- * (PL_ERR_RULES_PATTERN, the loader's error). */
+ * (PL_ERR_RULES_PATTERN, the loader's error). The file is mapped while it loads: replace it
+ * (rename, as `protectlambda compile` does), never truncate it in place. */
 int pl_engine_db_load(const char *path, const struct pl_ruleset *set,
                       struct pl_engine *engines[PL_TARGET_COUNT]);
 /* load when possible, else compile every target (logging one warn line saying why);

@@ -18,8 +18,13 @@
  *       (hs_deserialize_database verifies the CRC, and hs_alloc_scratch again).
  * The engine cache (engine_cache.c) writes the same target body.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine_private.h"
 #include "protectlambda/log.h"
@@ -368,23 +373,59 @@ static int s_load_target(struct pl_edb_reader *r, const struct pl_ruleset *set, 
     return pl_edb_read_target(r, set, t, count, out);
 }
 
-/* the file's bytes */
+/* The file's bytes: mapped (a regular file), else read. Mapped, nothing is copied out of the
+ * page cache but each Vectorscan database (hs_deserialize_database copies it into place); a
+ * read first copied the whole file into a fresh buffer. */
 struct s_file {
     const unsigned char *p;
     size_t len;
-    char *data;
+    void *map;  /* mapped (map_len bytes) */
+    char *data; /* or read */
+    size_t map_len;
 };
 
 static int s_file_open(struct s_file *f, const char *path)
 {
     memset(f, 0, sizeof(*f));
-    int ret = pl_read_file(path, &f->data, &f->len, S_MAX_DB);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return pl_raise(e == ENOENT ? PL_ERR_NOT_FOUND : PL_ERR_IO, "%s: %s", path, strerror(e));
+    }
+    struct stat st;
+    int ret = -1;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        pl_raise(PL_ERR_IO, "%s: %s", path, strerror(e));
+        goto out;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > (off_t)S_MAX_DB) {
+        pl_raise(PL_ERR_LIMIT, "%s: larger than %u bytes", path, S_MAX_DB);
+        goto out;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > 0) {
+        /* every page is read: populate them in one go rather than fault them in */
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (m != MAP_FAILED) {
+            f->map = m;
+            f->map_len = f->len = (size_t)st.st_size;
+            f->p = m;
+            ret = 0;
+            goto out;
+        }
+    }
+    /* not a regular file, empty, or not mappable: read it */
+    ret = pl_read_file(path, &f->data, &f->len, S_MAX_DB);
     f->p = (const unsigned char *)f->data;
+out:
+    close(fd);
     return ret;
 }
 
 static void s_file_close(struct s_file *f)
 {
+    if (f->map)
+        munmap(f->map, f->map_len);
     pl_free(f->data);
     memset(f, 0, sizeof(*f));
 }

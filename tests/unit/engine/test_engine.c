@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -813,6 +814,50 @@ PL_TEST(deferred_check_and_database)
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     PL_CHECK(system(cmd) == 0);
+}
+
+/* a database that is not a regular file (a pipe: cannot be mapped) is read instead */
+PL_TEST(db_load_from_a_pipe)
+{
+    struct pl_ruleset set;
+    pl_ruleset_init(&set);
+    PL_CHECK_OK(s_load_all(&set));
+    struct pl_engine *eng[PL_TARGET_COUNT] = {0};
+    PL_CHECK_OK(s_compile_save(&set, eng));
+    pl_engine_destroy_all(eng);
+    size_t len;
+    char *d = pl_test_read(s_db, &len);
+    PL_CHECK(d);
+    int fds[2];
+    PL_CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    PL_CHECK(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        for (size_t off = 0; off < len;) {
+            ssize_t w = write(fds[1], d + off, len - off);
+            if (w <= 0)
+                _exit(1);
+            off += (size_t)w;
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[0]);
+    int rc = pl_engine_db_load(path, &set, eng);
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    PL_CHECK_MSG(rc == 0, "%s", pl_last_error_msg());
+    PL_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    struct hits h;
+    PL_CHECK_OK(s_scan(eng[PL_TARGET_CODE], "os.system('x')", &h));
+    PL_CHECK(h.n > 0);
+    pl_engine_destroy_all(eng);
+    free(d);
+    unlink(s_db);
+    pl_ruleset_clean_up(&set);
 }
 
 /* damage anywhere in the file: an error, never a crash or a half-loaded engine */
