@@ -47,7 +47,9 @@ typedef int (*pl_engine_match_fn)(void *ctx, uint32_t rule_index, unsigned long 
  * (pl_engine_db_save refuses them) */
 #define PL_ENGINE_HOST_TUNED 0x02u
 
-/* Compile the rules of `target`. `report` (optional) receives one line per rule that fell
+/* Compile the rules of `target`; rules loaded with defer_check are validated first
+ * (pl_ruleset_check: a bad pattern fails with the loader's file:line error, before any
+ * compile). `report` (optional) receives one line per rule that fell
  * back to PCRE2, with the reason ("rules/x.yaml:3: rule 'id' runs on PCRE2: <why>").
  * The engine keeps a pointer to `set`: keep it alive. A target without rules gives an
  * engine that matches nothing. Databases are compiled for a baseline x86-64 platform
@@ -120,19 +122,29 @@ int pl_engine_db_save(const char *path, const struct pl_ruleset *set,
 /* load; fails with PL_ERR_ENGINE_DB_STALE (ruleset hash differs), _CORRUPT (bad magic,
  * truncated, checksum), or _INCOMPATIBLE (other file format, Vectorscan version or CPU);
  * PL_ERR_NOT_FOUND when the file does not exist. On failure engines are untouched; on
- * success every target has an engine (one without rules matches nothing). */
+ * success every target has an engine (one without rules matches nothing).
+ * Rules loaded with defer_check: a matching database stands for the validation of their
+ * patterns (it was compiled from them), and of their allow patterns when those are the ones
+ * it was compiled with (it records their hash); other allow patterns are validated here
+ * (PL_ERR_RULES_PATTERN, the loader's error). The file is mapped while it loads: replace it
+ * (rename, as `protectlambda compile` does), never truncate it in place. */
 int pl_engine_db_load(const char *path, const struct pl_ruleset *set,
                       struct pl_engine *engines[PL_TARGET_COUNT]);
 /* load when possible, else compile every target (logging one warn line saying why);
  * what a command's --rules-db does. db_path NULL or "" just compiles. `report` (optional)
- * gets the PCRE2 rules either way. */
+ * gets the PCRE2 rules either way. A bad rule (PL_ERR_RULES_PATTERN) fails, database or
+ * not. */
 int pl_engine_load_or_compile(const char *db_path, const struct pl_ruleset *set,
                               struct pl_engine *engines[PL_TARGET_COUNT], struct pl_buf *report);
 /* destroy every engine of the array and set them NULL */
 void pl_engine_destroy_all(struct pl_engine *engines[PL_TARGET_COUNT]);
 
-/* The checksum that ends a rules database or engine cache file: XXH64 (seed 0) of every byte
- * before it. */
+/* XXH64 (seed 0): the checksum that ends an engine cache file (of every byte before it) */
 uint64_t pl_engine_db_checksum(const void *data, size_t len);
+/* The checksum that ends a rules database file, of its `len` bytes before it: XXH64 of them
+ * all except the bytecode of each Vectorscan database in it, which Vectorscan's own CRC32C
+ * covers (checked when it loads). -1 (PL_ERR_ENGINE_DB_CORRUPT: truncated, bad lengths)
+ * when the bytes are not laid out as a database. */
+int pl_engine_db_file_checksum(const void *data, size_t len, uint64_t *sum);
 
 #endif

@@ -27,19 +27,30 @@ struct pl_rule {
     enum pl_severity severity;
     char *category; /* e.g. "command-injection" */
     enum pl_action action;
-    char *message;    /* may be NULL */
-    char **languages; /* code rules: "python", "node", ... (NULL-terminated; NULL = any) */
-    char **paths;     /* code rules: path globs (NULL-terminated; NULL = any) */
-    char **allow;     /* allow-list regexes: a match whose text matches one is ignored */
-    char *source;     /* file the rule came from */
-    unsigned line;    /* line in that file */
-    bool classic;     /* from a *_protect.txt file */
+    char *message;         /* may be NULL */
+    char **languages;      /* code rules: "python", "node", ... (NULL-terminated; NULL = any) */
+    char **paths;          /* code rules: path globs (NULL-terminated; NULL = any) */
+    char **allow;          /* allow-list regexes: a match whose text matches one is ignored */
+    char *source;          /* file the rule came from */
+    unsigned line;         /* line in that file */
+    unsigned pattern_line; /* line of the pattern (its errors name it) */
+    unsigned allow_line;   /* line of the allow list (its errors name it) */
+    bool classic;          /* from a *_protect.txt file */
+    bool unchecked;        /* patterns not validated yet (loaded with defer_check) */
 };
 
 struct pl_ruleset {
     struct pl_rule *rules;
     size_t count;
     size_t cap;
+    /* Loaders leave the rules' patterns (and allow patterns) unvalidated (rule.unchecked)
+     * instead of compiling each with PCRE2 at load: for rules that a precompiled database
+     * matching them (pl_engine_db_load) was built from, where validating again is wasted
+     * CPU. Every engine built from the set validates its unchecked rules first, with the
+     * errors the loader would have raised (pl_ruleset_check): a bad pattern still fails,
+     * only later. Set after pl_ruleset_init; commands that exist to validate rules leave it
+     * false. */
+    bool defer_check;
 };
 
 const char *pl_target_name(enum pl_target t); /* "code", "in", "out" */
@@ -52,7 +63,8 @@ void pl_ruleset_clean_up(struct pl_ruleset *set);
 /* Load a file or directory. A directory loads every *.yaml / *.yml pack and every
  * {code,in,out}_protect.txt in it (sorted, not recursive). A .txt file's target comes from its
  * name (code_protect.txt, in_protect.txt, out_protect.txt) or from `target` when
- * target_hint >= 0. Patterns are validated (they must compile with Vectorscan or PCRE2). */
+ * target_hint >= 0. Patterns are validated (they must compile with Vectorscan or PCRE2),
+ * unless set->defer_check (then pl_ruleset_check does it). */
 int pl_rules_load(struct pl_ruleset *set, const char *path, int target_hint);
 int pl_rules_load_classic(struct pl_ruleset *set, const char *path, enum pl_target target);
 int pl_rules_load_yaml(struct pl_ruleset *set, const char *path);
@@ -63,8 +75,23 @@ int pl_rules_load_text(struct pl_ruleset *set, const char *name, const char *tex
 int pl_rules_load_yaml_text(struct pl_ruleset *set, const char *name, const char *text, size_t len);
 /* duplicate ids across the set are an error naming both places */
 int pl_ruleset_validate(const struct pl_ruleset *set);
+/* what pl_ruleset_check validates */
+#define PL_RULE_CHECK_PATTERN 0x01u /* the rule's pattern */
+#define PL_RULE_CHECK_ALLOW 0x02u   /* its allow patterns */
+#define PL_RULE_CHECK_ALL (PL_RULE_CHECK_PATTERN | PL_RULE_CHECK_ALLOW)
+/* Validate the unchecked rules (rule.unchecked, see defer_check) of `target` (< 0: every
+ * target), in order, exactly as the loader does without deferral: 0 ok; -1 with the loader's
+ * error (PL_ERR_RULES_PATTERN, "rules/in.yaml:14: pattern 'x(' does not compile: ...") for
+ * the first bad one. Checked rules are skipped; nothing is modified (call it again after a
+ * change). */
+int pl_ruleset_check(const struct pl_ruleset *set, int target, unsigned what);
+/* validate one rule's pattern and/or allow patterns (loader errors as above) */
+int pl_rule_check(const struct pl_rule *r, unsigned what);
 /* stable 64-bit hash of everything the engine compiles from (ids, patterns, flags, targets) */
 uint64_t pl_ruleset_hash(const struct pl_ruleset *set);
+/* stable 64-bit hash of every rule's allow patterns (and the flags they compile with), in
+ * order: a rules database records it to stand for their validation too */
+uint64_t pl_ruleset_allow_hash(const struct pl_ruleset *set);
 /* number of rules of a target */
 size_t pl_ruleset_count(const struct pl_ruleset *set, enum pl_target t);
 

@@ -7,7 +7,7 @@
 #include "protectlambda/log.h"
 
 int pl_cli_rules_load(struct pl_cli_rules *r, char *const *rules, size_t n_rules,
-                      const char *db_path, bool no_defaults, int target)
+                      const char *db_path, bool no_defaults, int target, bool check_all)
 {
     memset(r, 0, sizeof(*r));
     if (pl_config_load_standard(&r->cfg))
@@ -16,6 +16,7 @@ int pl_cli_rules_load(struct pl_cli_rules *r, char *const *rules, size_t n_rules
     if (pl_ruleset_init(&r->set))
         return -1;
     r->set_ok = true;
+    r->set.defer_check = db_path && *db_path && !check_all;
     /* the one shared order (defaults, setting `rules`, --rules): a database compiled by
      * `protectlambda compile` with the same options matches */
     if (pl_rules_load_standard(&r->set, &r->cfg, (const char *const *)rules, n_rules,
@@ -74,7 +75,7 @@ int pl_cli_rule_opt(struct pl_cli_rule_opts *o, const char *cmd, int argc, char 
 
 int pl_cli_rules_load_opts(struct pl_cli_rules *r, const struct pl_cli_rule_opts *o, int target)
 {
-    return pl_cli_rules_load(r, o->rules, o->n_rules, o->db, o->no_defaults, target);
+    return pl_cli_rules_load(r, o->rules, o->n_rules, o->db, o->no_defaults, target, o->check_all);
 }
 
 void pl_cli_rule_opts_clean_up(struct pl_cli_rule_opts *o)

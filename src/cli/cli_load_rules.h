@@ -16,9 +16,11 @@ struct pl_cli_rules {
 };
 
 /* target < 0: compile every target; else only that one (ignored with a rules db, which holds
- * all of them). 0 ok, -1 error (pl_last_error). */
+ * all of them). With a rules db, patterns are validated only when it cannot be used (the
+ * ruleset's defer_check: a database compiled from these rules stands for their validation)
+ * unless check_all. 0 ok, -1 error (pl_last_error). */
 int pl_cli_rules_load(struct pl_cli_rules *r, char *const *rules, size_t n_rules,
-                      const char *db_path, bool no_defaults, int target);
+                      const char *db_path, bool no_defaults, int target, bool check_all);
 void pl_cli_rules_clean_up(struct pl_cli_rules *r);
 
 /* The rule options those commands share: --rules PATH (repeatable), --rules-db FILE,
@@ -28,6 +30,7 @@ struct pl_cli_rule_opts {
     size_t n_rules, cap_rules;
     const char *db;
     bool no_defaults;
+    bool check_all; /* validate every pattern at load even with a rules db (rules test) */
 };
 
 /* argv[*i] is looked at: a rule option is consumed with its value (*i advanced). Returns 1

@@ -461,6 +461,7 @@ static int s_rules_test_main(int argc, char **argv)
         goto out;
     }
     loaded = true;
+    ro.check_all = true; /* a command that exists to validate rules: every pattern, db or not */
     if (pl_cli_rules_load_opts(&r, &ro, -1))
         goto error;
     c.r = &r;

@@ -509,6 +509,11 @@ int pl_engine_compile_ex(const struct pl_ruleset *set, enum pl_target target, un
                          struct pl_engine **out, struct pl_buf *report)
 {
     struct pl_engine *e = NULL;
+    /* the one way to an engine from rules (the cache included) besides a database that
+     * matches them: rules loaded with defer_check are validated here, before any compile,
+     * with the loader's errors */
+    if ((unsigned)target < PL_TARGET_COUNT && pl_ruleset_check(set, (int)target, PL_RULE_CHECK_ALL))
+        return -1;
 #ifndef PL_ENGINE_RUNTIME_ONLY
     if (pl_ruleset_count(set, target) > 0) {
         int hit = pl_engine_cache_load(set, target, options, &e);

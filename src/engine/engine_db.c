@@ -7,25 +7,40 @@
  *   16  char[64] Vectorscan version (hs_version(), NUL padded)
  *   80  u64 ruleset hash (pl_ruleset_hash)
  *   88  u32 number of target sections (3), u32 reserved
- *   96  per target: u32 target, u32 rule count, then the target body:
+ *   96  u64 allow-lists hash (pl_ruleset_allow_hash)
+ *   104 per target: u32 target, u32 rule count, then the target body:
  *         u32 options, u32 n PCRE2 rules, per PCRE2 rule: u32 local index, u32 reason
  *         length, reason bytes; u64 block db length, block db bytes (hs_serialize_database),
  *         u64 stream db length, stream db bytes
- *   end u64 XXH64 (seed 0) of every byte before it (pl_engine_db_checksum; format 2 used
- *       FNV-1a, a byte at a time: two thirds of a load's time)
+ *   end u64 XXH64 (seed 0) of every byte before it except the bytecode of each Vectorscan
+ *       database, which its own CRC32C covers (pl_engine_db_file_checksum). Format 3 hashed
+ *       the whole file: over the megabytes of bytecode, that doubled Vectorscan's check
+ *       (hs_deserialize_database verifies the CRC, and hs_alloc_scratch again).
  * The engine cache (engine_cache.c) writes the same target body.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine_private.h"
 #include "protectlambda/log.h"
 
 #define S_MAGIC "PLRULEDB"
-#define S_FORMAT 3u
-#define S_HEADER 96u
+#define S_FORMAT 4u
+#define S_HEADER 104u
 #define S_MAX_DB (1024u * 1024u * 1024u)
 #define S_MAX_REASON 4096u
+/* A serialized Vectorscan database (hs_serialize_database, database.c): a 32-byte header
+ * (u32 magic, u32 version, u32 bytecode length L, u64 platform, u32 CRC32C of the bytecode,
+ * u32 reserved x2), the bytecode (L bytes), zero padding up to sizeof(struct hs_database) + L.
+ * hs_deserialize_database checks magic, version, length and platform by value and the
+ * bytecode by its CRC; the reserved words and the padding it never reads: the file checksum
+ * covers those (unit.engine db_checksum_covers_what_vectorscan_does_not pins this layout). */
+#define S_HS_HEADER 32u
 
 int pl_edb_put_u32(struct pl_buf *b, uint32_t v)
 {
@@ -37,16 +52,6 @@ int pl_edb_put_u32(struct pl_buf *b, uint32_t v)
 int pl_edb_put_u64(struct pl_buf *b, uint64_t v)
 {
     return pl_edb_put_u32(b, (uint32_t)v) || pl_edb_put_u32(b, (uint32_t)(v >> 32)) ? -1 : 0;
-}
-
-uint32_t pl_edb_get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-uint64_t pl_edb_get_u64(const unsigned char *p)
-{
-    return (uint64_t)pl_edb_get_u32(p) | (uint64_t)pl_edb_get_u32(p + 4) << 32;
 }
 
 /* XXH64 (Yann Collet's xxHash, 64-bit, seed 0): four independent lanes of 8 bytes, ~10x the
@@ -116,6 +121,72 @@ uint64_t pl_engine_db_checksum(const void *data, size_t len)
     return h;
 }
 
+/* add data[*from, to) to the bytes summed, *from = to */
+static int s_sum_upto(struct pl_buf *m, const unsigned char *data, size_t *from, size_t to)
+{
+    int rc = to > *from ? pl_buf_append(m, data + *from, to - *from) : 0;
+    *from = to;
+    return rc;
+}
+
+int pl_engine_db_file_checksum(const void *data, size_t len, uint64_t *sum)
+{
+    const unsigned char *p = data;
+    struct pl_edb_reader r = {p, len, 0, "rules database"};
+    struct pl_buf m = PL_BUF_INIT; /* the bytes summed: a few hundred (header, lengths) */
+    size_t from = 0;               /* start of the bytes not yet added */
+    int ret = -1;
+    if (pl_edb_need(&r, S_HEADER))
+        goto out;
+    r.pos = S_HEADER;
+    for (int t = 0; t < PL_TARGET_COUNT; t++) {
+        if (pl_edb_need(&r, 16))
+            goto out;
+        uint32_t n_fb = pl_edb_get_u32(p + r.pos + 12);
+        r.pos += 16;
+        for (uint32_t k = 0; k < n_fb; k++) {
+            if (pl_edb_need(&r, 8))
+                goto out;
+            uint32_t wl = pl_edb_get_u32(p + r.pos + 4);
+            r.pos += 8;
+            if (wl > S_MAX_REASON) {
+                pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: bad fallback entry", r.path);
+                goto out;
+            }
+            if (pl_edb_need(&r, wl))
+                goto out;
+            r.pos += wl;
+        }
+        for (int d = 0; d < 2; d++) { /* block, stream */
+            if (pl_edb_need(&r, 8))
+                goto out;
+            uint64_t n = pl_edb_get_u64(p + r.pos);
+            r.pos += 8;
+            if (n > S_MAX_DB || pl_edb_need(&r, (size_t)n)) {
+                pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: bad database length at byte %zu", r.path,
+                         r.pos - 8);
+                goto out;
+            }
+            /* leave out the bytecode, which Vectorscan's CRC covers (a header that does not
+             * describe one: nothing left out, Vectorscan refuses the database anyway) */
+            uint32_t code = n >= S_HS_HEADER ? pl_edb_get_u32(p + r.pos + 8) : 0;
+            if (n >= S_HS_HEADER && code <= n - S_HS_HEADER) {
+                if (s_sum_upto(&m, p, &from, r.pos + S_HS_HEADER))
+                    goto out;
+                from += code;
+            }
+            r.pos += (size_t)n;
+        }
+    }
+    if (s_sum_upto(&m, p, &from, len))
+        goto out;
+    *sum = pl_engine_db_checksum(m.data, m.len);
+    ret = 0;
+out:
+    pl_buf_clean_up(&m);
+    return ret;
+}
+
 int pl_edb_put_db(struct pl_buf *b, const hs_database_t *db)
 {
     if (!db)
@@ -157,7 +228,8 @@ int pl_engine_db_save(const char *path, const struct pl_ruleset *set,
     snprintf(ver, sizeof(ver), "%s", hs_version());
     if (pl_buf_append(&b, S_MAGIC, 8) || pl_edb_put_u32(&b, S_FORMAT) || pl_edb_put_u32(&b, 0) ||
         pl_buf_append(&b, ver, sizeof(ver)) || pl_edb_put_u64(&b, pl_ruleset_hash(set)) ||
-        pl_edb_put_u32(&b, PL_TARGET_COUNT) || pl_edb_put_u32(&b, 0))
+        pl_edb_put_u32(&b, PL_TARGET_COUNT) || pl_edb_put_u32(&b, 0) ||
+        pl_edb_put_u64(&b, pl_ruleset_allow_hash(set)))
         goto out;
     for (int t = 0; t < PL_TARGET_COUNT; t++) {
         const struct pl_engine *e = engines[t];
@@ -183,7 +255,8 @@ int pl_engine_db_save(const char *path, const struct pl_ruleset *set,
             pl_edb_put_target(&b, e))
             goto out;
     }
-    if (pl_edb_put_u64(&b, pl_engine_db_checksum(b.data, b.len)))
+    uint64_t sum;
+    if (pl_engine_db_file_checksum(b.data, b.len, &sum) || pl_edb_put_u64(&b, sum))
         goto out;
     if (pl_write_file_atomic(path, b.data, b.len, 0644))
         goto out;
@@ -230,9 +303,9 @@ int pl_edb_read_db(struct pl_edb_reader *r, hs_database_t **db)
                 rc == HS_DB_VERSION_ERROR ? "other Vectorscan version" : "other CPU platform",
                 info);
         return pl_raise(PL_ERR_ENGINE_DB_CORRUPT,
-                        "%s: Vectorscan cannot load the database "
-                        "(error %d)",
-                        r->path, rc);
+                        "%s: the Vectorscan database at byte %zu is damaged (its header or CRC "
+                        "does not check out: Vectorscan error %d)",
+                        r->path, r->pos, rc);
     }
     r->pos += (size_t)n;
     return 0;
@@ -300,17 +373,74 @@ static int s_load_target(struct pl_edb_reader *r, const struct pl_ruleset *set, 
     return pl_edb_read_target(r, set, t, count, out);
 }
 
+/* The file's bytes: mapped (a regular file), else read. Mapped, nothing is copied out of the
+ * page cache but each Vectorscan database (hs_deserialize_database copies it into place); a
+ * read first copied the whole file into a fresh buffer. */
+struct s_file {
+    const unsigned char *p;
+    size_t len;
+    void *map;  /* mapped (map_len bytes) */
+    char *data; /* or read */
+    size_t map_len;
+};
+
+static int s_file_open(struct s_file *f, const char *path)
+{
+    memset(f, 0, sizeof(*f));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return pl_raise(e == ENOENT ? PL_ERR_NOT_FOUND : PL_ERR_IO, "%s: %s", path, strerror(e));
+    }
+    struct stat st;
+    int ret = -1;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        pl_raise(PL_ERR_IO, "%s: %s", path, strerror(e));
+        goto out;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > (off_t)S_MAX_DB) {
+        pl_raise(PL_ERR_LIMIT, "%s: larger than %u bytes", path, S_MAX_DB);
+        goto out;
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > 0) {
+        /* every page is read: populate them in one go rather than fault them in */
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (m != MAP_FAILED) {
+            f->map = m;
+            f->map_len = f->len = (size_t)st.st_size;
+            f->p = m;
+            ret = 0;
+            goto out;
+        }
+    }
+    /* not a regular file, empty, or not mappable: read it */
+    ret = pl_read_file(path, &f->data, &f->len, S_MAX_DB);
+    f->p = (const unsigned char *)f->data;
+out:
+    close(fd);
+    return ret;
+}
+
+static void s_file_close(struct s_file *f)
+{
+    if (f->map)
+        munmap(f->map, f->map_len);
+    pl_free(f->data);
+    memset(f, 0, sizeof(*f));
+}
+
 int pl_engine_db_load(const char *path, const struct pl_ruleset *set,
                       struct pl_engine *engines[PL_TARGET_COUNT])
 {
-    char *data = NULL;
-    size_t len = 0;
+    struct s_file f = {0};
     int ret = -1;
     struct pl_engine *loaded[PL_TARGET_COUNT] = {0};
     pl_engine_global_init();
-    if (pl_read_file(path, &data, &len, S_MAX_DB))
+    if (s_file_open(&f, path))
         goto out;
-    const unsigned char *p = (const unsigned char *)data;
+    const unsigned char *p = f.p;
+    size_t len = f.len;
     if (len < 8 || memcmp(p, S_MAGIC, 8)) {
         pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: not a protectlambda rules database", path);
         goto out;
@@ -334,7 +464,16 @@ int pl_engine_db_load(const char *path, const struct pl_ruleset *set,
                  mine);
         goto out;
     }
-    if (pl_edb_get_u64(p + len - 8) != pl_engine_db_checksum(p, len - 8)) {
+    uint64_t sum;
+    if (pl_engine_db_file_checksum(p, len - 8, &sum)) {
+        if (pl_last_error() != PL_ERR_NOMEM) {
+            char why[300];
+            snprintf(why, sizeof(why), "%s", pl_last_error_msg());
+            pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: truncated or damaged (%s)", path, why);
+        }
+        goto out;
+    }
+    if (pl_edb_get_u64(p + len - 8) != sum) {
         pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: checksum mismatch (truncated or damaged)", path);
         goto out;
     }
@@ -343,6 +482,13 @@ int pl_engine_db_load(const char *path, const struct pl_ruleset *set,
                  path);
         goto out;
     }
+    /* The hashes prove the patterns and allow patterns are those the database was compiled
+     * from, and compiling validated them: rules loaded with defer_check need no PCRE2 compile
+     * to check them here. Allow patterns are not part of the ruleset hash (changing them does
+     * not make a database stale): when they changed, validate them now. */
+    if (pl_edb_get_u64(p + 96) != pl_ruleset_allow_hash(set) &&
+        pl_ruleset_check(set, -1, PL_RULE_CHECK_ALLOW))
+        goto out;
     if (pl_edb_get_u32(p + 88) != PL_TARGET_COUNT) {
         pl_raise(PL_ERR_ENGINE_DB_CORRUPT, "%s: bad number of targets", path);
         goto out;
@@ -364,7 +510,7 @@ int pl_engine_db_load(const char *path, const struct pl_ruleset *set,
 out:
     for (int t = 0; t < PL_TARGET_COUNT; t++)
         pl_engine_destroy(loaded[t]);
-    pl_free(data);
+    s_file_close(&f);
     return ret;
 }
 
@@ -378,7 +524,8 @@ int pl_engine_load_or_compile(const char *db_path, const struct pl_ruleset *set,
                     return -1;
             return 0;
         }
-        if (pl_last_error() == PL_ERR_NOMEM)
+        /* out of memory, or a bad allow pattern (the rules' error, not the database's) */
+        if (pl_last_error() == PL_ERR_NOMEM || pl_last_error() == PL_ERR_RULES_PATTERN)
             return -1;
         struct pl_buf f = PL_BUF_INIT;
         if (pl_buf_append_str(&f, "\"db\":") == 0 && pl_buf_append_json_cstr(&f, db_path) == 0 &&

@@ -4,6 +4,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <string.h>
 #ifdef PL_ENGINE_RUNTIME_ONLY
 #include <hs/hs_runtime.h>
 #else
@@ -77,8 +78,26 @@ struct pl_edb_reader {
 };
 int pl_edb_put_u32(struct pl_buf *b, uint32_t v);
 int pl_edb_put_u64(struct pl_buf *b, uint64_t v);
-uint32_t pl_edb_get_u32(const unsigned char *p);
-uint64_t pl_edb_get_u64(const unsigned char *p);
+/* little-endian loads, inline: the file checksum reads a multi-megabyte cache file with them
+ * (as calls they took as long as the hash itself) */
+static inline uint32_t pl_edb_get_u32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    return v;
+}
+static inline uint64_t pl_edb_get_u64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
 int pl_edb_need(struct pl_edb_reader *r, size_t n);
 int pl_edb_put_db(struct pl_buf *b, const hs_database_t *db);
 int pl_edb_read_db(struct pl_edb_reader *r, hs_database_t **db);

@@ -393,6 +393,10 @@ int pl_guard_load_rules(struct pl_guard *g)
     struct pl_buf report = PL_BUF_INIT;
     uint64_t t0 = pl_now_ns();
     const char *dir = pl_config_str(cfg, PL_CFG_RULES_DIR);
+    /* the packs' patterns are validated only when rules.db cannot stand for it (it was
+     * compiled from them): the PCRE2 compile of every pattern is off the cold start then;
+     * a bad pattern still fails the load when the database is stale or missing */
+    g->rules[0].defer_check = *pl_config_str(cfg, PL_CFG_RULES_DB) != '\0';
     if (*dir) {
         if (s_is_dir(dir)) {
             if (pl_rules_load(&g->rules[0], dir, -1))

@@ -201,6 +201,25 @@ uint64_t pl_ruleset_hash(const struct pl_ruleset *set)
     return h;
 }
 
+uint64_t pl_ruleset_allow_hash(const struct pl_ruleset *set)
+{
+    uint64_t h = pl_hash_fnv1a("protectlambda-allow-v1", 22, 0);
+    h = s_hash_u32(h, (uint32_t)set->count);
+    for (size_t i = 0; i < set->count; i++) {
+        const struct pl_rule *r = &set->rules[i];
+        uint32_t n = 0;
+        for (char **a = r->allow; a && *a; a++)
+            n++;
+        h = s_hash_u32(h, n);
+        if (!n)
+            continue;
+        h = s_hash_u32(h, r->flags); /* the allow patterns compile with the rule's flags */
+        for (uint32_t k = 0; k < n; k++)
+            h = s_hash_str(h, r->allow[k]);
+    }
+    return h;
+}
+
 /* ---- classic files ---- */
 
 /* parse a classic file's text (modified in place: lines are cut) */
@@ -245,15 +264,6 @@ static int s_classic_text(struct pl_ruleset *set, const char *path, char *data, 
                      S_MAX_LINE);
             goto out;
         }
-        char err[256];
-        int prc = pl_rule_pattern_check(line, 0, err, sizeof(err));
-        if (prc == -2)
-            goto out;
-        if (prc) {
-            pl_raise(PL_ERR_RULES_PATTERN, "%s:%u: pattern '%s' does not compile: %s", path, lineno,
-                     line, err);
-            goto out;
-        }
         struct pl_rule r = {0};
         r.id = pl_strdup(line);
         r.pattern = pl_strdup(line);
@@ -262,9 +272,11 @@ static int s_classic_text(struct pl_ruleset *set, const char *path, char *data, 
         r.target = target;
         r.severity = PL_SEV_HIGH;
         r.action = PL_ACTION_DENY;
-        r.line = lineno;
+        r.line = r.pattern_line = lineno;
         r.classic = true;
-        if (!r.id || !r.pattern || !r.category || !r.source) {
+        r.unchecked = set->defer_check;
+        if (!r.id || !r.pattern || !r.category || !r.source ||
+            (!r.unchecked && pl_rule_check(&r, PL_RULE_CHECK_ALL))) {
             pl_rule_clean_up(&r);
             goto out;
         }

@@ -1,5 +1,6 @@
 /* rules: pattern validation with PCRE2 (the superset of what Vectorscan accepts; a pattern
- * PCRE2 accepts always runs, on Vectorscan or on the PCRE2 fallback). */
+ * PCRE2 accepts always runs, on Vectorscan or on the PCRE2 fallback). The loaders validate
+ * here at load, or leave it to pl_ruleset_check (defer_check): one place, one error text. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdio.h>
@@ -89,4 +90,52 @@ out:
     pcre2_compile_context_free(cc);
     pcre2_general_context_free(g);
     return ret;
+}
+
+/* the loader's error for a bad pattern: "FILE:LINE: [allow ]pattern 'P' does not compile:
+ * WHY" (a YAML pack's message goes through the same 900-byte buffer as its other errors) */
+static int s_pattern_error(const struct pl_rule *r, bool allow, const char *pattern,
+                           const char *why)
+{
+    const char *src = r->source ? r->source : "?";
+    unsigned line = allow ? r->allow_line : r->pattern_line;
+    const char *kind = allow ? "allow pattern" : "pattern";
+    if (r->classic)
+        return pl_raise(PL_ERR_RULES_PATTERN, "%s:%u: %s '%s' does not compile: %s", src, line,
+                        kind, pattern, why);
+    char msg[900];
+    snprintf(msg, sizeof(msg), "%s '%s' does not compile: %s", kind, pattern, why);
+    return pl_raise(PL_ERR_RULES_PATTERN, "%s:%u: %s", src, line, msg);
+}
+
+int pl_rule_check(const struct pl_rule *r, unsigned what)
+{
+    char err[256];
+    if (what & PL_RULE_CHECK_PATTERN) {
+        int prc = pl_rule_pattern_check(r->pattern, r->flags, err, sizeof(err));
+        if (prc == -2)
+            return -1;
+        if (prc)
+            return s_pattern_error(r, false, r->pattern, err);
+    }
+    for (size_t i = 0; (what & PL_RULE_CHECK_ALLOW) && r->allow && r->allow[i]; i++) {
+        int prc = pl_rule_pattern_check(r->allow[i], r->flags, err, sizeof(err));
+        if (prc == -2)
+            return -1;
+        if (prc)
+            return s_pattern_error(r, true, r->allow[i], err);
+    }
+    return 0;
+}
+
+int pl_ruleset_check(const struct pl_ruleset *set, int target, unsigned what)
+{
+    for (size_t i = 0; i < set->count; i++) {
+        const struct pl_rule *r = &set->rules[i];
+        if (!r->unchecked || (target >= 0 && r->target != (enum pl_target)target))
+            continue;
+        if (pl_rule_check(r, what))
+            return -1;
+    }
+    return 0;
 }

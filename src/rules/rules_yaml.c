@@ -226,26 +226,13 @@ static int s_rule(const struct s_ctx *c, struct pl_ruleset *set, const yaml_node
               r.id);
         goto fail;
     }
-    char err[256];
-    int prc = pl_rule_pattern_check(r.pattern, r.flags, err, sizeof(err));
-    if (prc == -2)
-        goto fail;
-    if (prc) {
-        s_err(c, pattern_node, PL_ERR_RULES_PATTERN, "pattern '%s' does not compile: %s", r.pattern,
-              err);
-        goto fail;
-    }
-    for (size_t i = 0; r.allow && r.allow[i]; i++) {
-        prc = pl_rule_pattern_check(r.allow[i], r.flags, err, sizeof(err));
-        if (prc == -2)
-            goto fail;
-        if (prc) {
-            s_err(c, allow_node, PL_ERR_RULES_PATTERN, "allow pattern '%s' does not compile: %s",
-                  r.allow[i], err);
-            goto fail;
-        }
-    }
+    r.pattern_line = pattern_node ? s_line(pattern_node) : r.line;
+    r.allow_line = allow_node ? s_line(allow_node) : 0;
+    r.unchecked = set->defer_check;
     if (!(r.source = pl_strdup(c->path)))
+        goto fail;
+    /* the pattern's errors name its line, the allow patterns' the list's (pl_rule_check) */
+    if (!r.unchecked && pl_rule_check(&r, PL_RULE_CHECK_ALL))
         goto fail;
     return pl_ruleset_add(set, &r);
 fail:

@@ -86,6 +86,13 @@ def main():
     bad = write("bad.yaml", "rules:\n  - id: B\n    target: in\n    pattern: 'x('\n    severity: LOW\n    category: t\n")
     rc, _, err = run(["check", "--no-default-rules", "--rules", bad, "--direction", "in", "-"], b"{}")
     check(rc == 2 and "bad.yaml:" in err, "a bad rule exits 2 naming file:line")
+    # with --rules-db, patterns are validated when the database cannot stand for it (here:
+    # missing): the same exit and file:line
+    want_bad = "protectlambda check: %s:4: pattern 'x(' does not compile: missing closing " \
+               "parenthesis" % bad
+    rc, _, err = run(["check", "--no-default-rules", "--rules", bad, "--rules-db",
+                      os.path.join(tmp, "none.db"), "--direction", "in", "-"], b"{}")
+    check(rc == 2 and want_bad in err, "a bad rule with a missing --rules-db: exit 2, file:line")
 
     # API Gateway event, payload URL-encoded in the query string
     ev = event("apiGatewayProxyEvent.json")
@@ -185,6 +192,9 @@ def main():
     res = lines(out)
     check(rc == 1 and [r["verdict"] for r in res] == ["allow", "deny"] and "not used" not in err,
           "check --rules-db loads the database (no fallback log) and decides the same")
+    rc, _, err = run(base + ["--rules", bad, "--rules-db", db, "--direction", "in", "-"], b"{}")
+    check(rc == 2 and want_bad in err and "stale" in err,
+          "a bad rule with a stale --rules-db: exit 2, file:line")
     with open(db, "r+b") as fh:
         fh.seek(40)
         fh.write(b"\xff\xff\xff\xff")

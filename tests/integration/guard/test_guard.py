@@ -237,7 +237,24 @@ def test_fail_closed():
             a = env.sim.invoke(ev)
             check(a.json() == "Security Violation...", "not denied: %r" % a)
         check(env.log_lines("rules failed to load"), "no clear log line")
+        check(env.log_lines("in_protect.txt:1: pattern '(unclosed' does not compile"),
+              "the log line names the pattern's file:line (no rules.db: compiled, validated)")
         check(len(env.log_lines("Invocation denied")) == 2, "one line per denied invocation")
+    finally:
+        env.close()
+    # the same with a rules.db of the packs alone (stale for packs + the bad file): the packs'
+    # patterns are validated only when rules.db cannot stand for it, and it cannot here
+    db = os.path.join(tmp, "rules.db")
+    import subprocess
+    subprocess.run([PL_BIN, "compile", "-q", "-o", db], check=True,
+                   env=dict(os.environ, PROTECTLAMBDA_RULES_DIR=RULES))
+    env = Env("failclosed-db", os.path.join(FUNCS, "clean"),
+              env={"PROTECTLAMBDA_RULES": bad, "PROTECTLAMBDA_RULES_DB": db})
+    try:
+        a = env.sim.invoke({"name": "Ada"})
+        check(a.json() == "Security Violation...", "stale rules.db, bad rule: not denied: %r" % a)
+        check(env.log_lines("in_protect.txt:1: pattern '(unclosed' does not compile"),
+              "stale rules.db, bad rule: no file:line log line")
     finally:
         env.close()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -391,7 +391,7 @@ PL_TEST(default_packs_vectorscan_agrees_with_pcre2)
     /* each rule compiled alone (a database of one rule takes other code paths): one offset
      * per (line, prefix), rotating */
     for (size_t i = 0; i < set.count && !err; i++) {
-        struct pl_ruleset one = {&set.rules[i], 1, 1};
+        struct pl_ruleset one = {.rules = &set.rules[i], .count = 1, .cap = 1};
         err = s_check_target(&one, set.rules[i].target, &ls, all ? S_OFFSETS : 1, &st, &alone,
                              &alone_fb);
     }

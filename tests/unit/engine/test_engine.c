@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -370,14 +371,18 @@ static int s_patch_file(const char *path, long off, const void *bytes, size_t n,
     return 0;
 }
 
-/* rewrite the file's trailing checksum (XXH64, docs/engine.md) after a patch */
+/* rewrite the file's trailing checksum (docs/engine.md) after a patch */
 static int s_fix_checksum(const char *path)
 {
     size_t len;
     unsigned char *d = (unsigned char *)pl_test_read(path, &len);
     if (!d)
         return -1;
-    uint64_t h = pl_engine_db_checksum(d, len - 8);
+    uint64_t h = 0;
+    if (pl_engine_db_file_checksum(d, len - 8, &h)) {
+        free(d);
+        return -1;
+    }
     for (int i = 0; i < 8; i++)
         d[len - 8 + i] = (unsigned char)(h >> (8 * i));
     FILE *f = fopen(path, "wb");
@@ -446,10 +451,10 @@ PL_TEST(db_stale_corrupt_incompatible)
     PL_CHECK_OK(s_patch_file(s_db, 16, "0.0.1", 6, -1));
     PL_CHECK(s_expect_load_error(&set, PL_ERR_ENGINE_DB_INCOMPATIBLE));
     /* incompatible: Vectorscan's own version in the serialized code database (checksum
-     * recomputed so that only Vectorscan can tell): header 96 + section 16 + length 8, the
+     * recomputed so that only Vectorscan can tell): header 104 + section 16 + length 8, the
      * version is the second u32 of hs's header */
     PL_CHECK_OK(pl_write_file_atomic(s_db, orig, len, 0644));
-    PL_CHECK_OK(s_patch_file(s_db, 96 + 16 + 8 + 4, "\x01\x00\x00\x01", 4, -1));
+    PL_CHECK_OK(s_patch_file(s_db, 104 + 16 + 8 + 4, "\x01\x00\x00\x01", 4, -1));
     PL_CHECK_OK(s_fix_checksum(s_db));
     PL_CHECK(s_expect_load_error(&set, PL_ERR_ENGINE_DB_INCOMPATIBLE));
 
@@ -649,6 +654,212 @@ PL_TEST(empty_target_matches_nothing)
     pl_ruleset_clean_up(&set);
 }
 
+static const char *s_write_tmp(const char *dir, const char *name, const char *text)
+{
+    static char path[4][256];
+    static int k;
+    char *p = path[k++ % 4];
+    snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    if (!f)
+        return NULL;
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+#define S_GOOD_PACK                                                                                \
+    "rules:\n  - id: g-in\n    target: in\n    pattern: 'union\\s+select'\n"                       \
+    "    severity: HIGH\n    category: c\n"                                                        \
+    "  - id: g-out\n    target: out\n    pattern: 'AKIA[0-9A-Z]{16}'\n"                            \
+    "    severity: HIGH\n    category: c\n    allow: ['EXAMPLE$']\n"
+
+/* defer_check: every compile validates the rules it takes first, with the loader's error;
+ * a rule of another target is not compiled (nor matched) by that engine */
+PL_TEST(deferred_check_before_compile)
+{
+    char dir[] = "/tmp/pl_engine_defer.XXXXXX";
+    PL_CHECK(mkdtemp(dir));
+    const char *bad = s_write_tmp(dir, "bad.yaml",
+                                  S_GOOD_PACK "  - id: b\n    target: code\n    severity: LOW\n"
+                                              "    category: c\n    pattern: 'x('\n");
+    struct pl_ruleset eager, set;
+    pl_ruleset_init(&eager);
+    pl_ruleset_init(&set);
+    PL_CHECK_INT(pl_rules_load(&eager, bad, -1), -1);
+    char want[600];
+    snprintf(want, sizeof(want), "%s", pl_last_error_msg());
+    PL_CHECK(strstr(want, "bad.yaml:17: pattern 'x(' does not compile"));
+    set.defer_check = true;
+    PL_CHECK_OK(pl_rules_load(&set, bad, -1));
+    struct pl_engine *e = NULL;
+    PL_CHECK_INT(pl_engine_compile(&set, PL_TARGET_CODE, &e, NULL), -1);
+    PL_CHECK(!e);
+    PL_CHECK_INT(pl_last_error(), PL_ERR_RULES_PATTERN);
+    PL_CHECK_STR(pl_last_error_msg(), want);
+    /* the compile cache does not bypass it */
+    char sub[128];
+    snprintf(sub, sizeof(sub), "%s/cache", dir);
+    pl_engine_set_cache_dir(sub);
+    PL_CHECK_INT(pl_engine_compile_ex(&set, PL_TARGET_CODE, 0, &e, NULL), -1);
+    PL_CHECK_STR(pl_last_error_msg(), want);
+    pl_engine_set_cache_dir("");
+    /* the in engine holds only the in rules: it compiles, and never sees the code rule */
+    PL_CHECK_OK(pl_engine_compile(&set, PL_TARGET_IN, &e, NULL));
+    PL_CHECK_INT(pl_engine_rule_count(e), 1);
+    pl_engine_destroy(e);
+    pl_ruleset_clean_up(&eager);
+    pl_ruleset_clean_up(&set);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    PL_CHECK(system(cmd) == 0);
+}
+
+/* defer_check with a rules database: a matching database stands for the validation of the
+ * patterns (none is compiled with PCRE2 to check it); without a usable database (missing,
+ * stale) a bad pattern fails with its file:line; allow patterns, which the database does not
+ * hold, are validated either way */
+PL_TEST(deferred_check_and_database)
+{
+    char dir[] = "/tmp/pl_engine_defer.XXXXXX";
+    PL_CHECK(mkdtemp(dir));
+    char db[300];
+    snprintf(db, sizeof(db), "%s/rules.db", dir);
+    int logfd = dup(2);
+    pl_log_set_fd(open("/dev/null", O_WRONLY)); /* the expected "database not used" lines */
+    /* 'a*' and the allow pattern 'b?' match the empty string: the loader refuses them. A
+     * database is made from them here by marking the rule checked by hand (no command can:
+     * compiling validates) */
+    const char *pack = s_write_tmp(dir, "p.yaml",
+                                   S_GOOD_PACK "  - id: empty\n    target: in\n    severity: LOW\n"
+                                               "    category: c\n    pattern: 'a*'\n"
+                                               "    allow: ['b?']\n");
+    struct pl_ruleset set, lazy;
+    pl_ruleset_init(&set);
+    pl_ruleset_init(&lazy);
+    set.defer_check = lazy.defer_check = true;
+    PL_CHECK_OK(pl_rules_load(&set, pack, -1));
+    for (size_t i = 0; i < set.count; i++)
+        set.rules[i].unchecked = false;
+    struct pl_engine *eng[PL_TARGET_COUNT] = {0};
+    for (int t = 0; t < PL_TARGET_COUNT; t++)
+        PL_CHECK_OK(pl_engine_compile(&set, (enum pl_target)t, &eng[t], NULL));
+    PL_CHECK_OK(pl_engine_db_save(db, &set, eng));
+    pl_engine_destroy_all(eng);
+
+    /* the same rules, deferred: the matching database loads; validating 'a*' or 'b?' (same
+     * allow patterns as compiled: the database records their hash) would fail */
+    PL_CHECK_OK(pl_rules_load(&lazy, pack, -1));
+    PL_CHECK(lazy.rules[lazy.count - 1].unchecked);
+    PL_CHECK_OK(pl_engine_db_load(db, &lazy, eng));
+    PL_CHECK_INT(pl_engine_rule_count(eng[PL_TARGET_IN]), 2);
+    pl_engine_destroy_all(eng);
+    PL_CHECK_OK(pl_engine_load_or_compile(db, &lazy, eng, NULL));
+    pl_engine_destroy_all(eng);
+
+    /* missing database: compiled, and the bad pattern fails with its file:line */
+    char want[600];
+    snprintf(want, sizeof(want),
+             "%s:17: pattern 'a*' does not compile: it matches the empty string", pack);
+    char missing[320];
+    snprintf(missing, sizeof(missing), "%s/none.db", dir);
+    PL_CHECK_INT(pl_engine_load_or_compile(missing, &lazy, eng, NULL), -1);
+    PL_CHECK_INT(pl_last_error(), PL_ERR_RULES_PATTERN);
+    PL_CHECK_MSG(strstr(pl_last_error_msg(), want), "%s", pl_last_error_msg());
+    PL_CHECK(!eng[0] && !eng[1] && !eng[2]);
+    PL_CHECK_INT(pl_engine_load_or_compile(NULL, &lazy, eng, NULL), -1);
+    PL_CHECK(strstr(pl_last_error_msg(), want));
+    /* stale database (one more rule): the same */
+    PL_CHECK_OK(pl_rules_load(&lazy, DATA "/in_protect.txt", -1));
+    PL_CHECK_INT(pl_engine_db_load(db, &lazy, eng), -1);
+    PL_CHECK_INT(pl_last_error(), PL_ERR_ENGINE_DB_STALE);
+    PL_CHECK_INT(pl_engine_load_or_compile(db, &lazy, eng, NULL), -1);
+    PL_CHECK_INT(pl_last_error(), PL_ERR_RULES_PATTERN);
+    PL_CHECK(strstr(pl_last_error_msg(), want));
+    PL_CHECK(!eng[0] && !eng[1] && !eng[2]);
+    pl_ruleset_clean_up(&lazy);
+
+    /* an allow pattern changed since the database was compiled (allow lists are not in the
+     * ruleset hash): the database matches, the bad allow pattern still fails, with no
+     * fallback to compiling */
+    struct pl_ruleset good;
+    pl_ruleset_init(&good);
+    const char *gp = s_write_tmp(dir, "g.yaml", S_GOOD_PACK);
+    PL_CHECK_OK(pl_rules_load(&good, gp, -1));
+    for (int t = 0; t < PL_TARGET_COUNT; t++)
+        PL_CHECK_OK(pl_engine_compile(&good, (enum pl_target)t, &eng[t], NULL));
+    PL_CHECK_OK(pl_engine_db_save(db, &good, eng));
+    pl_engine_destroy_all(eng);
+    pl_ruleset_clean_up(&good);
+    pl_ruleset_init(&good);
+    good.defer_check = true;
+    char text[600];
+    snprintf(text, sizeof(text), "%s", S_GOOD_PACK);
+    char *ex = strstr(text, "EXAMPLE$");
+    PL_CHECK(ex);
+    memcpy(ex, "EXAMPLE(", 8);
+    gp = s_write_tmp(dir, "g.yaml", text);
+    PL_CHECK_OK(pl_rules_load(&good, gp, -1));
+    snprintf(want, sizeof(want), "%s:12: allow pattern 'EXAMPLE(' does not compile", gp);
+    PL_CHECK_INT(pl_engine_db_load(db, &good, eng), -1);
+    PL_CHECK_INT(pl_last_error(), PL_ERR_RULES_PATTERN);
+    PL_CHECK_MSG(strstr(pl_last_error_msg(), want), "%s", pl_last_error_msg());
+    PL_CHECK_INT(pl_engine_load_or_compile(db, &good, eng, NULL), -1);
+    PL_CHECK(strstr(pl_last_error_msg(), want));
+    PL_CHECK(!eng[0] && !eng[1] && !eng[2]);
+    pl_ruleset_clean_up(&good);
+
+    pl_log_set_fd(logfd);
+    pl_ruleset_clean_up(&set);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    PL_CHECK(system(cmd) == 0);
+}
+
+/* a database that is not a regular file (a pipe: cannot be mapped) is read instead */
+PL_TEST(db_load_from_a_pipe)
+{
+    struct pl_ruleset set;
+    pl_ruleset_init(&set);
+    PL_CHECK_OK(s_load_all(&set));
+    struct pl_engine *eng[PL_TARGET_COUNT] = {0};
+    PL_CHECK_OK(s_compile_save(&set, eng));
+    pl_engine_destroy_all(eng);
+    size_t len;
+    char *d = pl_test_read(s_db, &len);
+    PL_CHECK(d);
+    int fds[2];
+    PL_CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    PL_CHECK(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        for (size_t off = 0; off < len;) {
+            ssize_t w = write(fds[1], d + off, len - off);
+            if (w <= 0)
+                _exit(1);
+            off += (size_t)w;
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[0]);
+    int rc = pl_engine_db_load(path, &set, eng);
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    PL_CHECK_MSG(rc == 0, "%s", pl_last_error_msg());
+    PL_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    struct hits h;
+    PL_CHECK_OK(s_scan(eng[PL_TARGET_CODE], "os.system('x')", &h));
+    PL_CHECK(h.n > 0);
+    pl_engine_destroy_all(eng);
+    free(d);
+    unlink(s_db);
+    pl_ruleset_clean_up(&set);
+}
+
 /* damage anywhere in the file: an error, never a crash or a half-loaded engine */
 PL_TEST(db_flipped_bytes_everywhere)
 {
@@ -674,6 +885,102 @@ PL_TEST(db_flipped_bytes_everywhere)
         PL_CHECK(!eng[0] && !eng[1] && !eng[2]);
     }
     free(orig);
+    unlink(s_db);
+    pl_ruleset_clean_up(&set);
+}
+
+/* CRC32C (Castagnoli, reflected), as Vectorscan computes it: initial value 0, no final xor */
+static uint32_t s_crc32c(const unsigned char *p, size_t n)
+{
+    uint32_t crc = 0;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= p[i];
+        for (int k = 0; k < 8; k++)
+            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+    }
+    return crc;
+}
+
+static uint32_t s_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* offsets of the serialized Vectorscan databases in a database file (format 4) */
+static size_t s_blobs(const unsigned char *d, size_t len, size_t *off, size_t *n, size_t max)
+{
+    size_t pos = 104, k = 0;
+    for (int t = 0; t < PL_TARGET_COUNT; t++) {
+        uint32_t n_fb = s_u32(d + pos + 12);
+        pos += 16;
+        for (uint32_t i = 0; i < n_fb; i++)
+            pos += 8 + s_u32(d + pos + 4);
+        for (int b = 0; b < 2; b++) {
+            size_t sz = (size_t)s_u32(d + pos) | (size_t)s_u32(d + pos + 4) << 32;
+            pos += 8;
+            if (sz && k < max) {
+                off[k] = pos;
+                n[k++] = sz;
+            }
+            pos += sz;
+        }
+    }
+    return pos + 8 == len ? k : 0;
+}
+
+/* The file checksum leaves out exactly the bytes Vectorscan's CRC32C covers (this pins the
+ * layout of hs_serialize_database that engine_db.c relies on: a 32-byte header whose CRC
+ * covers the L bytes after it), and every other byte of the file is under one of the two */
+PL_TEST(db_checksum_covers_what_vectorscan_does_not)
+{
+    struct pl_ruleset set;
+    pl_ruleset_init(&set);
+    PL_CHECK_OK(s_load_all(&set));
+    struct pl_engine *eng[PL_TARGET_COUNT] = {0};
+    PL_CHECK_OK(s_compile_save(&set, eng));
+    pl_engine_destroy_all(eng);
+    size_t len;
+    unsigned char *d = (unsigned char *)pl_test_read(s_db, &len);
+    PL_CHECK(d);
+    size_t off[8], n[8];
+    size_t nb = s_blobs(d, len, off, n, 8);
+    PL_CHECK(nb >= 3); /* code, in, out block databases; out's stream database */
+    uint64_t sum0, sum;
+    PL_CHECK_OK(pl_engine_db_file_checksum(d, len - 8, &sum0));
+    PL_CHECK(sum0 == ((uint64_t)s_u32(d + len - 8) | (uint64_t)s_u32(d + len - 4) << 32));
+    for (size_t b = 0; b < nb; b++) {
+        const unsigned char *h = d + off[b];
+        uint32_t code = s_u32(h + 8);
+        PL_CHECK(code > 0 && 32 + code <= n[b]);
+        PL_CHECK_MSG(s_crc32c(h + 32, code) == s_u32(h + 20),
+                     "database %zu: CRC32C of bytes 32..%u is not its header's", b, 32 + code);
+        size_t probes[] = {off[b] + 28,            /* a reserved word of hs's header */
+                           off[b] + 32,            /* first byte of the bytecode */
+                           off[b] + 32 + code / 2, /* the middle */
+                           off[b] + 31 + code,     /* its last byte */
+                           off[b] + n[b] - 1};     /* the zero padding after it */
+        for (size_t i = 0; i < PL_ARRAY_LEN(probes); i++) {
+            size_t at = probes[i];
+            bool bytecode = at >= off[b] + 32 && at < off[b] + 32 + code;
+            d[at] ^= 0x5a;
+            PL_CHECK_OK(pl_engine_db_file_checksum(d, len - 8, &sum));
+            /* bytecode: left to Vectorscan; anything else: the file checksum */
+            PL_CHECK_MSG((sum == sum0) == bytecode, "database %zu, byte %zu", b, at);
+            PL_CHECK_OK(pl_write_file_atomic(s_db, d, len, 0644));
+            d[at] ^= 0x5a;
+            int rc = pl_engine_db_load(s_db, &set, eng);
+            PL_CHECK_MSG(rc == -1 && pl_last_error() == PL_ERR_ENGINE_DB_CORRUPT &&
+                             strstr(pl_last_error_msg(),
+                                    bytecode ? "Vectorscan database at byte" : "checksum mismatch"),
+                         "database %zu, byte %zu: %s", b, at, pl_last_error_msg());
+            PL_CHECK(!eng[0] && !eng[1] && !eng[2]);
+        }
+    }
+    /* undamaged: loads */
+    PL_CHECK_OK(pl_write_file_atomic(s_db, d, len, 0644));
+    PL_CHECK_OK(pl_engine_db_load(s_db, &set, eng));
+    pl_engine_destroy_all(eng);
+    free(d);
     unlink(s_db);
     pl_ruleset_clean_up(&set);
 }

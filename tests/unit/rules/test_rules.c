@@ -219,6 +219,91 @@ PL_TEST(yaml_errors)
     s_rmdir();
 }
 
+/* load `path` eagerly (expect failure: its message) and with defer_check (loads; the
+ * message comes from pl_ruleset_check, identical); 1 when they agree */
+static int s_deferred_same_error(const char *path, const char *want)
+{
+    struct pl_ruleset eager, lazy;
+    pl_ruleset_init(&eager);
+    pl_ruleset_init(&lazy);
+    lazy.defer_check = true;
+    char msg[1200] = "";
+    int ok = pl_rules_load(&eager, path, -1) == -1 && pl_last_error() == PL_ERR_RULES_PATTERN &&
+             strstr(pl_last_error_msg(), want) && eager.count == 0;
+    snprintf(msg, sizeof(msg), "%s", pl_last_error_msg());
+    if (!ok)
+        fprintf(stderr, "  eager: %s\n  want ~%s\n", msg, want);
+    if (ok && pl_rules_load(&lazy, path, -1) != 0) {
+        fprintf(stderr, "  deferred load failed: %s\n", pl_last_error_msg());
+        ok = 0;
+    }
+    for (size_t i = 0; ok && i < lazy.count; i++)
+        ok = lazy.rules[i].unchecked;
+    if (ok && (pl_ruleset_check(&lazy, -1, PL_RULE_CHECK_ALL) != -1 ||
+               pl_last_error() != PL_ERR_RULES_PATTERN || strcmp(pl_last_error_msg(), msg))) {
+        fprintf(stderr, "  deferred: %s\n  eager:    %s\n", pl_last_error_msg(), msg);
+        ok = 0;
+    }
+    pl_ruleset_clean_up(&eager);
+    pl_ruleset_clean_up(&lazy);
+    return ok;
+}
+
+/* defer_check: nothing validated at load, then exactly the loader's errors (file, line, text) */
+PL_TEST(deferred_check_same_errors)
+{
+    PL_CHECK(s_tmpdir());
+    const char *head = "rules:\n  - id: a\n    target: in\n    severity: HIGH\n"
+                       "    category: c\n";
+    char y[2048];
+    PL_CHECK(s_deferred_same_error(s_write("in_protect.txt", "ok\n\n# c\nx(\n"),
+                                   "in_protect.txt:4: pattern 'x(' does not compile: missing "
+                                   "closing parenthesis"));
+    PL_CHECK(s_deferred_same_error(s_write("out_protect.txt", "a*\n"),
+                                   "out_protect.txt:1: pattern 'a*' does not compile: it matches "
+                                   "the empty string"));
+    PL_CHECK(s_deferred_same_error(s_write("pack.yaml", "rules:\n  - id: a\n    target: in\n"
+                                                        "    severity: HIGH\n    category: c\n"
+                                                        "\n\n\n\n\n\n\n\n    pattern: 'x('\n"),
+                                   "pack.yaml:14: pattern 'x(' does not compile: missing closing "
+                                   "parenthesis"));
+    snprintf(y, sizeof(y), "%s    pattern: x\n    allow: ['ok', '[z']\n", head);
+    PL_CHECK(s_deferred_same_error(s_write("pack.yaml", y),
+                                   "pack.yaml:7: allow pattern '[z' does not compile"));
+    snprintf(y, sizeof(y), "%s    pattern: x\n    allow:\n      - ok\n      - 'a?'\n", head);
+    PL_CHECK(s_deferred_same_error(s_write("pack.yaml", y),
+                                   "pack.yaml:8: allow pattern 'a?' does not compile: it matches "
+                                   "the empty string"));
+    /* a message cut where the loader cuts it (long pattern) */
+    char longp[1500];
+    memset(longp, 'a', sizeof(longp) - 1);
+    longp[sizeof(longp) - 1] = '\0';
+    longp[1000] = '(';
+    snprintf(y, sizeof(y), "%s    pattern: '%s'\n", head, longp);
+    PL_CHECK(s_deferred_same_error(s_write("pack.yaml", y), "pack.yaml:6: pattern 'aaaa"));
+
+    /* by target; checked rules (eager loads) are skipped; good rules pass */
+    struct pl_ruleset set;
+    pl_ruleset_init(&set);
+    PL_CHECK_OK(pl_rules_load(&set, "tests/unit/engine/data/pack.yaml", -1));
+    PL_CHECK(!set.rules[0].unchecked);
+    set.defer_check = true;
+    PL_CHECK_OK(pl_rules_load(&set, s_write("out_protect.txt", "a*\n"), -1));
+    PL_CHECK(set.rules[set.count - 1].unchecked);
+    PL_CHECK_OK(pl_ruleset_check(&set, PL_TARGET_IN, PL_RULE_CHECK_ALL));
+    PL_CHECK_OK(pl_ruleset_check(&set, PL_TARGET_CODE, PL_RULE_CHECK_ALL));
+    PL_CHECK_OK(pl_ruleset_check(&set, -1, PL_RULE_CHECK_ALLOW));
+    PL_CHECK_INT(pl_ruleset_check(&set, PL_TARGET_OUT, PL_RULE_CHECK_ALL), -1);
+    PL_CHECK(strstr(pl_last_error_msg(), "out_protect.txt:1: pattern 'a*'"));
+    PL_CHECK_INT(pl_ruleset_check(&set, -1, PL_RULE_CHECK_PATTERN), -1);
+    /* defer_check does not skip what is not a pattern: structure errors come at load */
+    snprintf(y, sizeof(y), "%s    pattern: 'x('\n    colour: red\n", head);
+    PL_CHECK_INT(pl_rules_load(&set, s_write("pack.yaml", y), -1), -1);
+    PL_CHECK_INT(pl_last_error(), PL_ERR_RULES_SYNTAX);
+    pl_ruleset_clean_up(&set);
+    s_rmdir();
+}
+
 PL_TEST(directory_loading_sorted)
 {
     PL_CHECK(s_tmpdir());
