@@ -54,6 +54,9 @@ struct pl_store_options {
     const char *region;   /* NULL: pl_aws_region(NULL) */
     long timeout_ms;      /* dynamodb request timeout; 0: 2000 */
     bool create;          /* sqlite: create the directory and schema if missing */
+    bool lazy_create;     /* sqlite with create: a file that does not exist yet is created by
+                             the first write (reads until then see an empty store, and open
+                             the file if another process made it meanwhile) */
 };
 
 /* options from the settings (store, store.path, dynamodb.*, region); strings point into cfg */

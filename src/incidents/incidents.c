@@ -598,6 +598,8 @@ int pl_incidents_new(const struct pl_incidents_options *o, struct pl_incidents *
 
     struct pl_store_options so;
     pl_store_options_from_config(&so, cfg);
+    /* a new sandbox's SQLite store is made by its first incident, not at cold start */
+    so.lazy_create = true;
     if (pl_store_open(&so, &x->store)) {
         pl_log(PL_LOG_ERROR, "incidents",
                "cannot open the incident store (%s): incidents are kept in memory only",

@@ -6,6 +6,9 @@
  * which the kernel keeps) but could lose the last commits on power loss; the extra fsync costs
  * about a millisecond and is paid on the incidents worker thread, never on an invocation. */
 #include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 struct s_sqlite {
     sqlite3 *db;
     char path[400];
+    bool lazy;   /* not opened yet: the file did not exist (lazy_create) */
 };
 
 static const char s_schema[] =
@@ -59,6 +63,78 @@ static int s_init(struct pl_store *s)
     return s_exec(q, s_schema);
 }
 
+/* open (and with `create`, make the directory, file and schema) */
+static int s_open_now(struct s_sqlite *q, struct pl_store *s, bool create)
+{
+    if (create) {
+        char dir[400];
+        snprintf(dir, sizeof(dir), "%s", q->path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            if (pl_mkdir_p(dir, 0700))
+                return -1;
+        }
+    }
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(q->path, &q->db, flags, NULL) != SQLITE_OK) {
+        pl_raise(PL_ERR_STORE, "%s: cannot open: %s", q->path,
+                 q->db ? sqlite3_errmsg(q->db) : "out of memory");
+        sqlite3_close(q->db);
+        q->db = NULL;
+        return -1;
+    }
+    sqlite3_busy_timeout(q->db, 5000);
+    if (s_exec(q, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;") ||
+        (create && s_init(s))) {
+        sqlite3_close(q->db);
+        q->db = NULL;
+        return -1;
+    }
+    q->lazy = false;
+    return 0;
+}
+
+/* Before an operation: 0 the database is open, 1 a read on a store not created yet (empty),
+ * -1 error. A write creates it; a read opens a file another process made meanwhile. */
+static int s_ready(struct pl_store *s, bool write)
+{
+    struct s_sqlite *q = s->impl;
+    if (!q->lazy)
+        return 0;
+    if (!write && access(q->path, F_OK) != 0)
+        return 1;
+    return s_open_now(q, s, true) ? -1 : 0;
+}
+
+/* lazy_create: the directory the file will go in can be made and written (what a wrong path
+ * would only show at the first incident otherwise) */
+static int s_check_writable(const char *path)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    for (;;) {
+        char *slash = strrchr(dir, '/');
+        if (!slash) {
+            snprintf(dir, sizeof(dir), ".");
+        } else if (slash == dir) {
+            dir[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+        if (access(dir, F_OK) == 0)
+            break;
+        if (!strcmp(dir, ".") || !strcmp(dir, "/"))
+            break;
+    }
+    struct stat st;
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        return pl_raise(PL_ERR_STORE, "%s: cannot create it: %s is not a directory", path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return pl_raise(PL_ERR_STORE, "%s: cannot create it: %s: %s", path, dir, strerror(errno));
+    return 0;
+}
+
 static void s_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
@@ -67,6 +143,9 @@ static void s_bind_text(sqlite3_stmt *st, int i, const char *v)
 static int s_put(struct pl_store *s, const struct pl_incident *inc)
 {
     struct s_sqlite *q = s->impl;
+    int ready = s_ready(s, true);
+    if (ready)
+        return ready < 0 ? -1 : 0;
     sqlite3_stmt *st = NULL;
     int ret = -1;
     if (s_prepare(q,
@@ -123,6 +202,9 @@ static int s_count(struct pl_store *s, const char *function, int64_t since_ms, i
                    uint64_t type_mask, size_t *count)
 {
     struct s_sqlite *q = s->impl;
+    int ready = s_ready(s, false);
+    if (ready)
+        return ready < 0 ? -1 : (*count = 0, 0);
     char types[1200], sql[1400];
     sqlite3_stmt *st = NULL;
     int ret = -1;
@@ -157,6 +239,9 @@ static int s_each(struct pl_store *s, const char *function, int64_t since_ms, pl
                   void *ctx)
 {
     struct s_sqlite *q = s->impl;
+    int ready = s_ready(s, false);
+    if (ready)
+        return ready < 0 ? -1 : 0;
     sqlite3_stmt *st = NULL;
     int ret = -1, rc;
     bool all = !function || !*function;
@@ -216,6 +301,9 @@ out:
 static int s_get_quarantine(struct pl_store *s, const char *function, struct pl_quarantine *qr)
 {
     struct s_sqlite *q = s->impl;
+    int ready = s_ready(s, false);
+    if (ready)
+        return ready < 0 ? -1 : 0;
     sqlite3_stmt *st = NULL;
     int ret = -1, rc;
     if (s_prepare(q, "SELECT time_ms,reason,incident_id FROM quarantine WHERE function=?", &st,
@@ -242,6 +330,9 @@ static int s_set_quarantine(struct pl_store *s, const char *function,
                             const struct pl_quarantine *qr)
 {
     struct s_sqlite *q = s->impl;
+    int ready = s_ready(s, true);
+    if (ready)
+        return ready < 0 ? -1 : 0;
     sqlite3_stmt *st = NULL;
     int ret = -1;
     /* the first quarantine wins: its reason and time are what users are shown */
@@ -267,6 +358,9 @@ out:
 static int s_clear_quarantine(struct pl_store *s, const char *function)
 {
     struct s_sqlite *q = s->impl;
+    int ready = s_ready(s, false);
+    if (ready)
+        return ready < 0 ? -1 : 0;
     sqlite3_stmt *st = NULL;
     int ret = -1;
     if (s_prepare(q, "DELETE FROM quarantine WHERE function=?", &st, "prepare clear"))
@@ -285,6 +379,9 @@ out:
 static int s_purge(struct pl_store *s, int64_t now_s, size_t *deleted)
 {
     struct s_sqlite *q = s->impl;
+    int ready = s_ready(s, false);
+    if (ready)
+        return ready < 0 ? -1 : (*deleted = 0, 0);
     sqlite3_stmt *st = NULL;
     int ret = -1;
     if (s_prepare(q, "DELETE FROM incidents WHERE expires_s<?", &st, "prepare purge"))
@@ -311,8 +408,15 @@ static void s_close(struct pl_store *s)
     s->impl = NULL;
 }
 
+/* pl_store_init: a store not created yet is created now (with its schema) */
+static int s_init_op(struct pl_store *s)
+{
+    struct s_sqlite *q = s->impl;
+    return q->lazy ? s_open_now(q, s, true) : s_init(s);
+}
+
 static const struct pl_store_ops s_ops = {
-    s_init,  s_put,  s_count, s_each, s_get_quarantine, s_set_quarantine, s_clear_quarantine,
+    s_init_op, s_put,  s_count, s_each, s_get_quarantine, s_set_quarantine, s_clear_quarantine,
     s_purge, s_close};
 
 int pl_store_sqlite_open(const struct pl_store_options *o, struct pl_store *s)
@@ -329,26 +433,16 @@ int pl_store_sqlite_open(const struct pl_store_options *o, struct pl_store *s)
     s->impl = q;
     s->ops = &s_ops;
     snprintf(s->describe, sizeof(s->describe), "sqlite:%s", q->path);
-    if (o->create) {
-        char dir[400];
-        snprintf(dir, sizeof(dir), "%s", q->path);
-        char *slash = strrchr(dir, '/');
-        if (slash && slash != dir) {
-            *slash = '\0';
-            if (pl_mkdir_p(dir, 0700))
-                goto fail;
-        }
+    /* a new sandbox has no store yet: creating it (directory, file, WAL, schema, fsyncs:
+     * ~3 ms of CPU, ~7 ms of wall) waits for the first incident, on the incidents worker */
+    if (o->create && o->lazy_create && access(q->path, F_OK) != 0 &&
+        (errno == ENOENT || errno == ENOTDIR)) {
+        if (s_check_writable(q->path))
+            goto fail;
+        q->lazy = true;
+        return 0;
     }
-    int flags = SQLITE_OPEN_READWRITE | (o->create ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(q->path, &q->db, flags, NULL) != SQLITE_OK) {
-        pl_raise(PL_ERR_STORE, "%s: cannot open: %s", q->path,
-                 q->db ? sqlite3_errmsg(q->db) : "out of memory");
-        goto fail;
-    }
-    sqlite3_busy_timeout(q->db, 5000);
-    if (s_exec(q, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"))
-        goto fail;
-    if (o->create && s_init(s))
+    if (s_open_now(q, s, o->create))
         goto fail;
     return 0;
 fail:

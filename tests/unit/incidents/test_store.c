@@ -1,7 +1,9 @@
 /* The store suite: the same tests for every backend. CTest runs it on SQLite; the integration
  * test tests/integration/incidents/test_store_dynamodb.py runs this same binary against dynalite
  * with PL_TEST_STORE=dynamodb PL_TEST_DDB_ENDPOINT=http://127.0.0.1:N. */
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -248,4 +250,65 @@ PL_TEST(store_purge_retention)
     PL_CHECK(deleted >= 1);
     PL_CHECK_INT(l.n, 1);
     PL_CHECK_STR(l.got[0].id, "p-new");
+}
+
+/* SQLite, lazy_create (the guard's cold start): nothing is made until the first write; reads
+ * see an empty store; a file made meanwhile by another process is read; a place that cannot
+ * be written is refused at open, not at the first incident */
+PL_TEST(sqlite_lazy_create_waits_for_the_first_write)
+{
+    const char *kind = getenv("PL_TEST_STORE");
+    if (kind && strcmp(kind, "sqlite"))
+        return; /* SQLite only */
+    char dir[128], path[192];
+    snprintf(dir, sizeof(dir), "/tmp/pl-store-lazy-%d", (int)getpid());
+    snprintf(path, sizeof(path), "%s/sub/incidents.db", dir);
+    struct pl_store_options o = {.kind = PL_STORE_SQLITE, .path = path, .create = true,
+                                 .lazy_create = true};
+    struct pl_store *s = NULL, *other = NULL;
+    PL_CHECK_OK(pl_store_open(&o, &s));
+    PL_CHECK(access(path, F_OK) != 0); /* not made at open */
+    struct pl_quarantine q;
+    size_t n = 99, purged = 99;
+    PL_CHECK_OK(pl_store_get_quarantine(s, "fn-a", &q));
+    PL_CHECK(!q.active);
+    PL_CHECK_OK(pl_store_count(s, "fn-a", 0, INT64_MAX, ~0ull, &n));
+    PL_CHECK_INT(n, 0);
+    PL_CHECK_OK(pl_store_purge(s, 1, &purged));
+    PL_CHECK_INT(purged, 0);
+    PL_CHECK(access(path, F_OK) != 0); /* reads make nothing */
+
+    /* another process (here: another handle, not lazy) quarantines: the lazy one reads it */
+    struct pl_store_options o2 = o;
+    o2.lazy_create = false;
+    PL_CHECK_OK(pl_store_open(&o2, &other));
+    struct pl_quarantine set = {.active = true, .time_ms = 1000};
+    snprintf(set.reason, sizeof(set.reason), "COMMAND_INJECTION");
+    snprintf(set.incident_id, sizeof(set.incident_id), "inc-1");
+    PL_CHECK_OK(pl_store_set_quarantine(other, "fn-a", &set));
+    pl_store_close(other);
+    PL_CHECK_OK(pl_store_get_quarantine(s, "fn-a", &q));
+    PL_CHECK(q.active);
+    PL_CHECK_STR(q.incident_id, "inc-1");
+    pl_store_close(s);
+
+    /* a fresh lazy store: the first put makes the file, the incident is there */
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    PL_CHECK(system(cmd) == 0);
+    PL_CHECK_OK(pl_store_open(&o, &s));
+    struct pl_incident inc;
+    s_inc(&inc, "fn-a", "inc-lazy", 5000, PL_EV_COMMAND_INJECTION);
+    PL_CHECK_OK(pl_store_put(s, &inc));
+    PL_CHECK(access(path, F_OK) == 0);
+    PL_CHECK_OK(pl_store_count(s, "fn-a", 0, INT64_MAX, ~0ull, &n));
+    PL_CHECK_INT(n, 1);
+    pl_store_close(s);
+
+    /* a place that cannot be made: refused at open, with the path */
+    struct pl_store_options bad = o;
+    bad.path = "/etc/hostname/pl-no/incidents.db";
+    PL_CHECK(pl_store_open(&bad, &s) == -1);
+    PL_CHECK(strstr(pl_last_error_msg(), "/etc/hostname/pl-no/incidents.db") != NULL);
+    PL_CHECK(system(cmd) == 0);
 }
