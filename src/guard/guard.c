@@ -370,6 +370,8 @@ void pl_guard_incidents_begin(struct pl_guard *g)
 {
     if (!g->inc_running && pthread_create(&g->inc_thread, NULL, s_incidents_init_main, g) == 0)
         g->inc_running = 1;
+    /* the manifests' hashing too: nothing it needs comes from the rules */
+    pl_guard_hook_integrity_begin(g);
 }
 
 /* wait for the store opened beside the rules; it is opened here instead when that did not

@@ -39,6 +39,9 @@ int pl_guard_hook_cold_start_integrity(struct pl_guard *g);
  * store): makes the first load of libcurl wait for the layer's libraries to be verified when
  * their verification is left off the cold start (integrity.layer_lazy). */
 void pl_guard_hook_integrity_early(struct pl_guard *g);
+/* integrity: the extension, with pl_guard_incidents_begin: hash the code and the layer
+ * against their manifests on a thread while the rules load (reported at cold start) */
+void pl_guard_hook_integrity_begin(struct pl_guard *g);
 /* integrity: pl_guard_destroy; waits for the deferred verification's thread */
 void pl_guard_hook_integrity_release(struct pl_guard *g);
 /* integrity/audit: check a buffered response or error body (secret canaries). Add matches to

@@ -245,8 +245,11 @@ static void *s_lazy_main(void *arg)
     return NULL;
 }
 
+static void s_trees_join(void);
+
 void pl_guard_hook_integrity_release(struct pl_guard *g)
 {
+    s_trees_join();
     pthread_mutex_lock(&s_lazy.mu);
     if (s_lazy.g != g) {
         pthread_mutex_unlock(&s_lazy.mu);
@@ -283,67 +286,168 @@ void pl_guard_hook_integrity_early(struct pl_guard *g)
         pl_aws_set_load_check(s_libs_load_check);
 }
 
-/* verify one tree; 0 also when it differs (that is a violation, not a failure) */
-static int s_verify_tree(struct pl_guard *g, const char *what, const char *manifest,
-                         const char *pubkey, const char *dir, bool required)
+/* One tree to verify against its manifest. Computed on a thread started before the rules
+ * load (pl_guard_hook_integrity_begin: hashing and loading rules side by side), reported at
+ * cold start (events need the incidents machinery, which is up by then). */
+struct s_tree {
+    const char *what;
+    char manifest[4096];
+    const char *pubkey;
+    const char *dir;
+    bool required, lazy;
+    /* results */
+    bool done, absent;
+    int rc, err;
+    char msg[700];
+    struct pl_verify_report r;
+    uint64_t ms;
+};
+
+static void s_tree_compute(struct s_tree *t)
 {
-    if (access(manifest, F_OK) != 0) {
-        if (!required) {
+    t->done = true;
+    pl_verify_report_init(&t->r);
+    if (access(t->manifest, F_OK) != 0) {
+        t->absent = true;
+        return;
+    }
+    uint64_t t0 = pl_now_ns();
+    struct pl_manifest_opts o = {.defer = t->lazy ? s_defer_cb : NULL};
+    t->rc = pl_verify_dir(t->manifest, t->pubkey, t->dir, &o, &t->r);
+    if (t->rc) {
+        t->err = pl_last_error();
+        snprintf(t->msg, sizeof(t->msg), "%s", pl_last_error_msg());
+    }
+    t->ms = (pl_now_ns() - t0) / 1000000;
+}
+
+/* report one tree; 0 also when it differs (that is a violation, not a failure) */
+static int s_tree_report(struct pl_guard *g, struct s_tree *t)
+{
+    const char *what = t->what, *manifest = t->manifest;
+    if (t->absent) {
+        if (!t->required) {
             pl_log(PL_LOG_INFO, S_COMPONENT, "%s: no manifest at %s: code integrity not verified",
                    what, manifest);
             return 0;
         }
         s_event(g, PL_EV_RUNTIME_INTEGRITY_VIOLATION, PL_SEV_CRITICAL, "PL-INTEGRITY-MANIFEST",
-                manifest, true, "%s: manifest %s is missing (a signing key is configured)", what,
+                manifest, true, "%s: manifest %.900s is missing (a signing key is configured)", what,
                 manifest);
         char reason[600];
         snprintf(reason, sizeof(reason), "RUNTIME_INTEGRITY_VIOLATION: %s manifest missing", what);
         pl_guard_deny_all(g, reason);
         return 0;
     }
-    uint64_t t0 = pl_now_ns();
-    struct pl_verify_report r;
-    pl_verify_report_init(&r);
-    /* the layer: some files' content left for later (s_lazy) */
-    bool lazy = !strcmp(what, "layer") && s_lazy.ready && s_lazy.g == g;
-    struct pl_manifest_opts o = {.defer = lazy ? s_defer_cb : NULL};
-    if (pl_verify_dir(manifest, pubkey, dir, &o, &r)) {
-        if (pl_last_error() == PL_ERR_NOMEM) {
-            pl_verify_report_clean_up(&r);
-            return -1;
-        }
-        char msg[700];
-        snprintf(msg, sizeof(msg), "%s", pl_last_error_msg());
+    struct pl_verify_report *r = &t->r;
+    if (t->rc) {
+        if (t->err == PL_ERR_NOMEM)
+            return pl_raise(PL_ERR_NOMEM, "%s", t->msg);
         s_event(g, PL_EV_RUNTIME_INTEGRITY_VIOLATION, PL_SEV_CRITICAL, "PL-INTEGRITY-MANIFEST",
-                manifest, true, "%s: manifest refused: %s", what, msg);
+                manifest, true, "%s: manifest refused: %s", what, t->msg);
         char reason[900];
         snprintf(reason, sizeof(reason), "RUNTIME_INTEGRITY_VIOLATION: %s manifest refused: %s",
-                 what, msg);
+                 what, t->msg);
         pl_guard_deny_all(g, reason);
-        pl_verify_report_clean_up(&r);
         return 0;
     }
-    uint64_t ms = (pl_now_ns() - t0) / 1000000;
-    if (!r.n) {
+    if (!r->n) {
         char later[160] = "";
-        if (r.entries_deferred)
+        if (r->entries_deferred)
             snprintf(later, sizeof(later), "; the content of %zu file(s) verified after it "
-                     "(integrity.layer_lazy)", r.entries_deferred);
+                     "(integrity.layer_lazy)", r->entries_deferred);
         pl_log(PL_LOG_INFO, S_COMPONENT,
                "%s verified: %zu entries match %s (%llu bytes in %llu ms)%s%s", what,
-               r.entries_checked, manifest, (unsigned long long)r.bytes_hashed,
-               (unsigned long long)ms, pubkey && *pubkey ? ", signature valid" : "", later);
-        if (lazy && r.entries_deferred) {
+               r->entries_checked, manifest, (unsigned long long)r->bytes_hashed,
+               (unsigned long long)t->ms, t->pubkey && *t->pubkey ? ", signature valid" : "",
+               later);
+        if (t->lazy && r->entries_deferred) {
             pthread_mutex_lock(&s_lazy.mu);
             s_lazy.deferred = true;
             pthread_mutex_unlock(&s_lazy.mu);
         }
-        pl_verify_report_clean_up(&r);
         return 0;
     }
-    s_report_diffs(g, what, dir, &r);
-    pl_verify_report_clean_up(&r);
+    s_report_diffs(g, what, t->dir, r);
     return 0;
+}
+
+/* the trees of this cold start: the function code, the layer */
+static struct {
+    struct s_tree t[2];
+    size_t n;
+    pthread_t thread;
+    bool started;
+} s_trees;
+
+static void s_trees_clean_up(void)
+{
+    for (size_t i = 0; i < s_trees.n; i++)
+        if (s_trees.t[i].done)
+            pl_verify_report_clean_up(&s_trees.t[i].r);
+    s_trees.n = 0;
+}
+
+static void s_trees_plan(struct pl_guard *g)
+{
+    const struct pl_config *cfg = pl_guard_config(g);
+    const char *task_root = s_task_root(cfg);
+    const char *pubkey = pl_config_str(cfg, PL_CFG_MANIFEST_PUBKEY);
+    if (pubkey && !*pubkey)
+        pubkey = NULL;
+    s_trees_clean_up();
+    memset(&s_trees.t, 0, sizeof(s_trees.t));
+    /* code and layer against their manifests: verified when present; required when a key
+     * is configured or the path was set explicitly (a deleted manifest is then caught) */
+    const char *mf = pl_config_str(cfg, PL_CFG_MANIFEST);
+    if (mf && *mf) {
+        struct s_tree *t = &s_trees.t[s_trees.n++];
+        t->what = "function code";
+        if (mf[0] == '/')
+            snprintf(t->manifest, sizeof(t->manifest), "%s", mf);
+        else
+            snprintf(t->manifest, sizeof(t->manifest), "%s/%s", task_root, mf);
+        t->pubkey = pubkey;
+        t->dir = task_root;
+        t->required = pubkey || cfg->v[PL_CFG_MANIFEST].origin != PL_ORIGIN_DEFAULT;
+    }
+    const char *lmf = pl_config_str(cfg, PL_CFG_LAYER_MANIFEST);
+    const char *lkey = pl_config_str(cfg, PL_CFG_LAYER_PUBKEY);
+    if (lmf && *lmf) {
+        struct s_tree *t = &s_trees.t[s_trees.n++];
+        t->what = "layer";
+        snprintf(t->manifest, sizeof(t->manifest), "%s", lmf);
+        t->pubkey = lkey && *lkey ? lkey : NULL;
+        t->dir = pl_config_str(cfg, PL_CFG_LAYER_DIR);
+        t->required = (lkey && *lkey) || cfg->v[PL_CFG_LAYER_MANIFEST].origin != PL_ORIGIN_DEFAULT;
+        t->lazy = s_lazy.ready && s_lazy.g == g;
+    }
+}
+
+static void *s_trees_main(void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < s_trees.n; i++)
+        s_tree_compute(&s_trees.t[i]);
+    return NULL;
+}
+
+static void s_trees_join(void)
+{
+    if (s_trees.started) {
+        pthread_join(s_trees.thread, NULL);
+        s_trees.started = false;
+        s_trees_clean_up();
+    }
+}
+
+void pl_guard_hook_integrity_begin(struct pl_guard *g)
+{
+    if (s_trees.started)
+        return;
+    s_trees_plan(g);
+    if (s_trees.n && pthread_create(&s_trees.thread, NULL, s_trees_main, NULL) == 0)
+        s_trees.started = true;
 }
 
 static void s_report_diffs(struct pl_guard *g, const char *what, const char *dir,
@@ -454,30 +558,21 @@ static void s_on_tamper(void *ud, const struct pl_event *ev)
 int pl_guard_hook_cold_start_integrity(struct pl_guard *g)
 {
     const struct pl_config *cfg = pl_guard_config(g);
-    const char *task_root = s_task_root(cfg);
-    const char *pubkey = pl_config_str(cfg, PL_CFG_MANIFEST_PUBKEY);
-    if (pubkey && !*pubkey)
-        pubkey = NULL;
 
-    /* 1. code and layer against their manifests: verified when present; required when a
-     * key is configured or the path was set explicitly (a deleted manifest is then caught) */
-    const char *mf = pl_config_str(cfg, PL_CFG_MANIFEST);
-    if (mf && *mf) {
-        char path[4096];
-        if (mf[0] == '/')
-            snprintf(path, sizeof(path), "%s", mf);
-        else
-            snprintf(path, sizeof(path), "%s/%s", task_root, mf);
-        bool required = pubkey || cfg->v[PL_CFG_MANIFEST].origin != PL_ORIGIN_DEFAULT;
-        if (s_verify_tree(g, "function code", path, pubkey, task_root, required))
-            return -1;
+    /* 1. code and layer against their manifests (hashed on their thread while the rules
+     * loaded, or here) */
+    if (s_trees.started) {
+        pthread_join(s_trees.thread, NULL);
+        s_trees.started = false;
+    } else {
+        s_trees_plan(g);
+        s_trees_main(NULL);
     }
-    const char *lmf = pl_config_str(cfg, PL_CFG_LAYER_MANIFEST);
-    const char *lkey = pl_config_str(cfg, PL_CFG_LAYER_PUBKEY);
-    if (lmf && *lmf &&
-        s_verify_tree(g, "layer", lmf, lkey && *lkey ? lkey : NULL,
-                      pl_config_str(cfg, PL_CFG_LAYER_DIR),
-                      (lkey && *lkey) || cfg->v[PL_CFG_LAYER_MANIFEST].origin != PL_ORIGIN_DEFAULT))
+    int trc = 0;
+    for (size_t i = 0; i < s_trees.n && !trc; i++)
+        trc = s_tree_report(g, &s_trees.t[i]);
+    s_trees_clean_up();
+    if (trc)
         return -1;
 
     /* the files left for later: an idle-priority thread */
