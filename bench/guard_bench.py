@@ -153,13 +153,20 @@ def full_cold_starts(bin_path, db, fn_dir, runtime, handler, reps, extra=None):
     """the whole cold start as Lambda runs it: the extension exec'd first, the runtime
     (through wrap) as soon as the extension has registered, both initialising side by side;
     from the first exec to the runtime's first GET /next at the service. Baseline: the bare
-    runtime, exec to first GET /next. Fresh sandboxes each time, alternated."""
+    runtime, exec to first GET /next. Fresh sandboxes each time (empty tamper-watched /tmp, no
+    incident store yet, as a new Lambda sandbox), alternated."""
     out = {False: [], True: []}
     for _ in range(reps):
         for guard in (False, True):
             sim = lambdasim.Sim()
+            # as a new Lambda sandbox: an empty /tmp for the tamper watch (this machine's has
+            # thousands of entries) and no incident store yet
+            sandbox = tempfile.mkdtemp(prefix="pl-cold-")
+            os.mkdir(os.path.join(sandbox, "tmp"))
             env = {"_HANDLER": handler, "PROTECTLAMBDA_RULES_DIR": os.path.join(SRC, "rules"),
-                   "PROTECTLAMBDA_RULES_DB": db}
+                   "PROTECTLAMBDA_RULES_DB": db,
+                   "PROTECTLAMBDA_STORE_PATH": os.path.join(sandbox, "incidents.db"),
+                   "PROTECTLAMBDA_INTEGRITY_TAMPER_DIRS": os.path.join(sandbox, "tmp")}
             env.update(extra or {})
             t0 = time.monotonic()
             try:
@@ -176,6 +183,7 @@ def full_cold_starts(bin_path, db, fn_dir, runtime, handler, reps, extra=None):
             finally:
                 sim.shutdown()
                 sim.stop()
+                shutil.rmtree(sandbox, True)
     return statistics.median(out[False]), statistics.median(out[True])
 
 

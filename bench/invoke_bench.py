@@ -119,7 +119,8 @@ def measure(bin_path, arg_sets, sizes, n):
 
 
 def cold_starts(bin_path, base_args, reps, variants, expect):
-    """the whole cold start as Lambda runs it, in fresh emulators (the variants alternated):
+    """the whole cold start as Lambda runs it, in fresh emulators (the variants alternated),
+    each with a fresh sandbox directory (empty tamper-watched /tmp, no incident store yet):
     protected = extensions spawned -> all registered (the runtime starts then) + runtime spawned
     -> its first invocation/next reaching the emulator (through the guard, once it is ready);
     bare = runtime spawned -> first invocation/next. variants: [(name, extra args)]. Each first
@@ -128,7 +129,13 @@ def cold_starts(bin_path, base_args, reps, variants, expect):
     out = {name: [] for name, _ in variants}
     for _ in range(reps):
         for name, extra in variants:
-            em = Emulate(bin_path, base_args + extra)
+            # as a new Lambda sandbox: an empty /tmp (what the tamper watch watches; this
+            # machine's /tmp holds thousands of entries) and no incident store yet
+            sandbox = tempfile.mkdtemp(prefix="pl-cold-")
+            os.mkdir(os.path.join(sandbox, "tmp"))
+            fresh = ["--env", "PROTECTLAMBDA_STORE_PATH=%s/incidents.db" % sandbox,
+                     "--env", "PROTECTLAMBDA_INTEGRITY_TAMPER_DIRS=%s/tmp" % sandbox]
+            em = Emulate(bin_path, base_args + extra + fresh)
             try:
                 c = http.client.HTTPConnection("127.0.0.1", em.port, timeout=120)
                 c.request("POST", "/2015-03-31/functions/function/invocations", b'{"d": "x"}')
@@ -138,6 +145,7 @@ def cold_starts(bin_path, base_args, reps, variants, expect):
                 c.close()
             finally:
                 em.stop()
+                shutil.rmtree(sandbox, True)
             if expect not in body:
                 raise SystemExit("cold start %s: not the function's answer: %r" % (name, body[:200]))
             out[name].append((st["extensions_init_us"] + st["runtime_init_us"]) / 1000)
