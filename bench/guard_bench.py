@@ -13,6 +13,7 @@ usage: bench/guard_bench.py [--bin PATH] [-n N]      (prints figures and ratios)
 import argparse
 import atexit
 import json
+import random
 import os
 import shutil
 import statistics
@@ -90,17 +91,23 @@ def settled_invoke(sim, ev):
 
 
 def measure(sims, sizes, n):
-    """alternate invocations between the sandboxes so all see the same machine load"""
+    """alternate invocations between the sandboxes so all see the same machine load, in a new
+    random order each round: with a fixed order the sandbox measured first in a round was
+    measured on a different machine state than the ones after it (six sandboxes, two of them
+    the same bare runtime, first and last: 64 us apart at the median)"""
     out = {}
     for size in sizes:
         ev = json.dumps({"d": "a" * size}).encode()
+        rng = random.Random(size)
+        order = list(range(len(sims)))
         for _ in range(20):
             for sim in sims:
                 settled_invoke(sim, ev)
         lats = [[] for _ in sims]
         for _ in range(n):
-            for sim, lat in zip(sims, lats):
-                lat.append(settled_invoke(sim, ev))
+            rng.shuffle(order)
+            for k in order:
+                lats[k].append(settled_invoke(sims[k], ev))
         out[size] = lats
     return out
 
@@ -156,8 +163,11 @@ def full_cold_starts(bin_path, db, fn_dir, runtime, handler, reps, extra=None):
     runtime, exec to first GET /next. Fresh sandboxes each time (empty tamper-watched /tmp, no
     incident store yet, as a new Lambda sandbox), alternated."""
     out = {False: [], True: []}
+    rng = random.Random(reps)
     for _ in range(reps):
-        for guard in (False, True):
+        order = [False, True]
+        rng.shuffle(order)  # a new order each round (measure: the first differs)
+        for guard in order:
             sim = lambdasim.Sim()
             # as a new Lambda sandbox: an empty /tmp for the tamper watch (this machine's has
             # thousands of entries) and no incident store yet

@@ -21,6 +21,7 @@ import argparse
 import atexit
 import http.client
 import json
+import random
 import os
 import shutil
 import signal
@@ -88,8 +89,15 @@ def measure(bin_path, arg_sets, sizes, n):
             ev = json.dumps({"d": "a" * size}).encode()
             svc = [[] for _ in ems]
             rtt = [[] for _ in ems]
+            rng = random.Random(size)
+            order = list(range(len(conns)))
             for i in range(n + 20):
-                for k, c in enumerate(conns):
+                # a new order each round: the sandbox measured first in a round is measured on
+                # a different machine state than the one after it (a fixed order was worth
+                # tens of microseconds to whichever came first: docs/performance.md)
+                rng.shuffle(order)
+                for k in order:
+                    c = conns[k]
                     t0 = time.perf_counter()
                     c.request("POST", "/2015-03-31/functions/function/invocations", ev)
                     r = c.getresponse()
@@ -127,8 +135,11 @@ def cold_starts(bin_path, base_args, reps, variants, expect):
     answer must be the function's (holds expect): a guard that refused its layer would deny it.
     Medians (ms) by name."""
     out = {name: [] for name, _ in variants}
+    rng = random.Random(len(variants))
     for _ in range(reps):
-        for name, extra in variants:
+        order = list(variants)
+        rng.shuffle(order)  # a new order each round (measure: the first differs)
+        for name, extra in order:
             # as a new Lambda sandbox: an empty /tmp (what the tamper watch watches; this
             # machine's /tmp holds thousands of entries) and no incident store yet
             sandbox = tempfile.mkdtemp(prefix="pl-cold-")
