@@ -264,6 +264,16 @@ static int s_entry_cmp(const void *a, const void *b)
                   ((const struct pl_manifest_entry *)b)->path);
 }
 
+/* the tree's root directory, or -1 raised */
+static int s_open_root(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return pl_raise(errno == ENOENT ? PL_ERR_NOT_FOUND : PL_ERR_IO, "%s: %s", dir,
+                        strerror(errno));
+    return fd;
+}
+
 /* build; *unreadable receives the number of files that could not be read */
 static int s_build(const char *dir, const struct pl_manifest_opts *opts, struct pl_manifest *m,
                    size_t *unreadable)
@@ -272,10 +282,9 @@ static int s_build(const char *dir, const struct pl_manifest_opts *opts, struct 
     size_t *files = NULL;
     EVP_MD *md = NULL;
     *unreadable = 0;
-    int rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rootfd = s_open_root(dir);
     if (rootfd < 0)
-        return pl_raise(errno == ENOENT ? PL_ERR_NOT_FOUND : PL_ERR_IO, "%s: %s", dir,
-                        strerror(errno));
+        return -1;
     int walkfd = dup(rootfd);
     if (walkfd < 0) {
         pl_raise(PL_ERR_IO, "%s: %s", dir, strerror(errno));
@@ -992,10 +1001,9 @@ int pl_verify_entries(const char *dir, const struct pl_manifest *expected,
     EVP_MD *md = NULL;
     EVP_MD_CTX *ctx = NULL;
     char *buf = NULL;
-    int rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rootfd = s_open_root(dir);
     if (rootfd < 0)
-        return pl_raise(errno == ENOENT ? PL_ERR_NOT_FOUND : PL_ERR_IO, "%s: %s", dir,
-                        strerror(errno));
+        return -1;
     md = EVP_MD_fetch(NULL, "SHA256", NULL);
     ctx = EVP_MD_CTX_new();
     buf = pl_malloc(S_READ_BUF);
