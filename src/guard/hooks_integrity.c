@@ -192,6 +192,7 @@ static int s_lazy_verify_locked(int set)
         goto fail;
     if (r.n) {
         s_report_diffs(g, what, dir, &r);
+        pl_raise(PL_ERR_INTEGRITY, "%s differs from the layer manifest", what);
     } else {
         pl_log(PL_LOG_INFO, S_COMPONENT, "%s verified off the cold start: %zu file(s) match %s "
                "(%llu bytes in %llu ms)", what, subset.n, manifest,
@@ -216,8 +217,6 @@ out:
     pl_manifest_clean_up(&all);
     pl_manifest_clean_up(&subset);
     pl_verify_report_clean_up(&r);
-    if (rc)
-        pl_raise(PL_ERR_INTEGRITY, "%s differs from the layer manifest", what);
     return rc;
 }
 
