@@ -54,7 +54,7 @@ def passthrough(sim, bin_path):
     return int(line.split()[1]) if line.startswith("port ") else None
 
 
-def start(bin_path, guard, db, fn_dir, extra=None, through_passthrough=False):
+def start(bin_path, guard, db, fn_dir, extra=None, through_passthrough=False, log_path=None):
     sim = lambdasim.Sim()
     env = {"_HANDLER": "app.handler", "PROTECTLAMBDA_RULES_DIR": os.path.join(SRC, "rules"),
            "PROTECTLAMBDA_RULES_DB": db}
@@ -66,11 +66,25 @@ def start(bin_path, guard, db, fn_dir, extra=None, through_passthrough=False):
             return None
         env["AWS_LAMBDA_RUNTIME_API"] = "127.0.0.1:%d" % port
     t0 = time.monotonic()
-    sim.start(bin_path, RUNTIME, env=env, task_root=fn_dir, guard=guard)
+    sim.start(bin_path, RUNTIME, env=env, task_root=fn_dir, guard=guard, log_path=log_path)
     sim.invoke({"d": "warm"})
     sim.ext_ready_ms = (sim.ext_ready_time - t0) * 1000 if guard else 0.0
     sim.first_next_ms = (sim.first_next_time - sim.runtime_start) * 1000
     return sim
+
+
+def own_time(log_path):
+    """the guard's own time on the invocations' path, from its shutdown log line
+    (proxy_event_us_p50 ... : pl_proxy_stats), or None"""
+    try:
+        with open(log_path, errors="replace") as f:
+            for line in f:
+                if '"proxy_event_us_p50"' in line:
+                    rec = json.loads(line)
+                    return {k: rec[k] for k in rec if k.startswith("proxy_")}
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def settled_invoke(sim, ev):
@@ -231,24 +245,31 @@ def main():
     with open(os.path.join(fn, "app.py"), "w") as f:
         f.write(ECHO_FN)
     sizes = [1024, 1024 * 1024]
-    direct = start(a.bin, False, db, fn)
-    guarded = start(a.bin, True, db, fn, PROXY_ONLY)
-    full = start(a.bin, True, db, fn)
-    sims = [direct, guarded, full]
-    names = ["direct", "guard", "guard+harden"]
-    # the floor: a forwarder that moves bytes without looking at them
-    fwd = start(a.bin, False, db, fn, through_passthrough=True)
-    if fwd:
-        sims.append(fwd)
-        names.append("pass-through")
-    else:
+    names = ["direct", "guard", "guard+harden", "pass-through"]
+    res, own = {}, {}
+    # one set of sandboxes per size: the guard's own time (its shutdown log line) is then the
+    # figure of that size alone
+    for size in sizes:
+        logs = {n: os.path.join(tmp, "%s-%d.log" % (n.replace("+", "-"), size))
+                for n in ("guard", "guard+harden")}
+        direct = start(a.bin, False, db, fn)
+        guarded = start(a.bin, True, db, fn, PROXY_ONLY, log_path=logs["guard"])
+        full = start(a.bin, True, db, fn, log_path=logs["guard+harden"])
+        sims = [direct, guarded, full]
+        # the floor: a forwarder that moves bytes without looking at them
+        fwd = start(a.bin, False, db, fn, through_passthrough=True)
+        if fwd:
+            sims.append(fwd)
+        try:
+            res[size] = measure(sims, [size], a.n)[size]
+        finally:
+            for sim in sims:
+                sim.shutdown()
+                sim.stop()
+        own[size] = {n: own_time(p) for n, p in logs.items()}
+    if not fwd:
+        names.remove("pass-through")
         print("(bench/passthrough_proxy not built: no pass-through floor)")
-    try:
-        res = measure(sims, sizes, a.n)
-    finally:
-        for sim in sims:
-            sim.shutdown()
-            sim.stop()
     print("guard bench: %d invocations per size, alternating between %d sandboxes: direct (no "
           "protectlambda), guard (extension proxy + rules), guard+harden (defaults: + monitor "
           "LD_PRELOAD, Python audit hook, seccomp)%s; echo handler on the Python runtime loop; "
@@ -283,7 +304,21 @@ def main():
                 bench_line("invocation latency median, pass-through forwarder (added %+.0f us: "
                            "the floor of any proxy in a separate process)" % (m - dm),
                            label + " event", "us", m, dm, "")
-    for name, sim in (("guard", guarded), ("guard+harden", full)):
+        for name in ("guard", "guard+harden"):
+            o = own[s].get(name)
+            if not o:
+                continue
+            both = o["proxy_event_us_p50"] + o["proxy_response_us_p50"]
+            print("%-6s %-13s own time on the path (guard's log): event %.1f us (p99 %.1f), "
+                  "response %.1f us (p99 %.1f); medians together %.1f us" % (
+                      label, name, o["proxy_event_us_p50"], o["proxy_event_us_p99"],
+                      o["proxy_response_us_p50"], o["proxy_response_us_p99"], both))
+            if name == "guard":
+                bench_line("own time per invocation, medians of the event path (read, check, "
+                           "forward) + the response path (%.1f + %.1f us)"
+                           % (o["proxy_event_us_p50"], o["proxy_response_us_p50"]),
+                           label + " event", "us", both, None, "")
+    for name, sim in (("guard", guarded), ("guard+harden", full)):  # the last size's sandboxes
         print("cold start (%s): runtime exec -> first GET /next: direct %.1f ms, through wrap "
               "%.1f ms (added %.1f ms, ratio %.2fx)" % (
                   name, direct.first_next_ms, sim.first_next_ms,

@@ -57,9 +57,11 @@ enum pl_error {
 };
 
 /* Set the calling thread's error and return -1. The message is formatted like printf and
- * should read as a sentence fragment a user can act on ("rules/in.yaml:14: pattern ..."). */
-int pl_raise(int code, const char *fmt, ...) PL_PRINTF(2, 3);
-int pl_raisev(int code, const char *fmt, va_list ap);
+ * should read as a sentence fragment a user can act on ("rules/in.yaml:14: pattern ...").
+ * Cold: the compiler moves the paths that raise out of the hot code (the proxy's and the
+ * checker's code stays denser: an invocation after an idle sandbox runs from cold caches). */
+int pl_raise(int code, const char *fmt, ...) PL_PRINTF(2, 3) __attribute__((cold));
+int pl_raisev(int code, const char *fmt, va_list ap) __attribute__((cold));
 #ifdef __clang_analyzer__
 /* Static analysis only (clang-tidy, docs/robustness.md): the analyzer cannot see across files
  * that pl_raise always returns -1, and then reports out-parameters of `return pl_raise(...)`
@@ -86,6 +88,8 @@ void *pl_realloc(void *ptr, size_t size);
 void pl_free(void *ptr);
 char *pl_strdup(const char *s);
 char *pl_strndup(const char *s, size_t n);
+/* copy src into dst[size] (size > 0), truncated, always NUL-terminated; strlen(src) */
+size_t pl_strlcpy(char *dst, const char *src, size_t size);
 /* grow an array: *arr has *cap elements of elem bytes; ensure room for need elements. */
 int pl_array_reserve(void **arr, size_t *cap, size_t need, size_t elem);
 

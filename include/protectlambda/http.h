@@ -117,6 +117,7 @@ struct pl_http_conn {
     char *buf;
     size_t cap, start, end;
     bool eof;
+    uint64_t last_read_ns; /* when bytes last arrived (pl_now_ns; 0: none yet) */
 };
 
 /* takes ownership of fd (may be -1 for an unused struct) */
@@ -160,6 +161,7 @@ int pl_http_head_add(struct pl_buf *b, const char *name, const char *value);
 int pl_http_head_addn(struct pl_buf *b, const char *name, size_t name_len, const char *value,
                       size_t value_len);
 int pl_http_head_addf(struct pl_buf *b, const char *name, const char *fmt, ...) PL_PRINTF(3, 4);
+int pl_http_head_add_uint(struct pl_buf *b, const char *name, uint64_t value); /* decimal */
 int pl_http_head_end(struct pl_buf *b); /* the empty line */
 const char *pl_http_status_reason(int status);
 

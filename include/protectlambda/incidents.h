@@ -105,7 +105,8 @@ void pl_incidents_destroy(struct pl_incidents *inc);
 /* the hot path (thread-safe) */
 int pl_incidents_report(struct pl_incidents *inc, const struct pl_event *ev,
                         struct pl_incident_result *res);
-/* quarantined? (thread-safe, memory only). q may be NULL. */
+/* quarantined? (thread-safe, memory only). q may be NULL; filled when quarantined (else only
+ * q->active = false: this runs before every event) */
 bool pl_incidents_quarantined(struct pl_incidents *inc, struct pl_quarantine *q);
 /* the answer body of a quarantined invocation:
  * {"error":"Function quarantined due to security incident","quarantine_reason":...,

@@ -76,6 +76,21 @@ struct pl_proxy;
 int pl_proxy_start(const struct pl_proxy_options *opt, const struct pl_proxy_callbacks *cb,
                    struct pl_proxy **out);
 uint16_t pl_proxy_port(const struct pl_proxy *p);
+
+/* The proxy's own time on each invocation's path, so far: for an event handed to the runtime,
+ * from its last byte arriving from upstream to its first byte leaving for the runtime (reading
+ * the head, on_event, building the head); for a buffered response or error posted upstream,
+ * from the runtime's last byte to the first byte leaving upstream (on_out included). What the
+ * sockets themselves take (the hops, the peers' wake-ups) is not in it. Percentiles from a
+ * histogram with 0.25 us steps below 64 us, 8 us steps to 2 ms. Thread-safe. */
+struct pl_proxy_timing {
+    uint64_t count;
+    double mean_us, p50_us, p99_us, max_us;
+};
+struct pl_proxy_stats {
+    struct pl_proxy_timing event, response;
+};
+void pl_proxy_stats(const struct pl_proxy *p, struct pl_proxy_stats *out);
 /* Stop accepting, shut every connection down, wait for the threads, free. */
 void pl_proxy_stop(struct pl_proxy *p);
 

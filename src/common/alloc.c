@@ -64,6 +64,15 @@ char *pl_strndup(const char *s, size_t n)
     return p;
 }
 
+size_t pl_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t n = strlen(src);
+    size_t k = n < size ? n : size - 1;
+    memcpy(dst, src, k);
+    dst[k] = '\0';
+    return n;
+}
+
 char *pl_strdup(const char *s) { return s ? pl_strndup(s, strlen(s)) : NULL; }
 
 int pl_array_reserve(void **arr, size_t *cap, size_t need, size_t elem)

@@ -586,9 +586,19 @@ void pl_guard_shutdown(struct pl_guard *g, const char *reason)
     pl_guard_hook_shutdown(g);
     uint64_t inv, den;
     pl_guard_stats(g, &inv, &den);
-    char f[200];
-    snprintf(f, sizeof(f), "\"invocations\":%llu,\"denied\":%llu", (unsigned long long)inv,
-             (unsigned long long)den);
+    char f[400];
+    int n = snprintf(f, sizeof(f), "\"invocations\":%llu,\"denied\":%llu",
+                     (unsigned long long)inv, (unsigned long long)den);
+    if (g->proxy && n > 0 && (size_t)n < sizeof(f)) {
+        /* the guard's own time on the invocations' path (docs/performance.md) */
+        struct pl_proxy_stats st;
+        pl_proxy_stats(g->proxy, &st);
+        if (st.event.count || st.response.count)
+            snprintf(f + n, sizeof(f) - (size_t)n,
+                     ",\"proxy_event_us_p50\":%.2f,\"proxy_event_us_p99\":%.2f"
+                     ",\"proxy_response_us_p50\":%.2f,\"proxy_response_us_p99\":%.2f",
+                     st.event.p50_us, st.event.p99_us, st.response.p50_us, st.response.p99_us);
+    }
     pl_log_fields(PL_LOG_INFO, S_COMPONENT, f, "protectlambda shutting down (%s)",
                   reason ? reason : "shutdown");
 }
@@ -743,14 +753,14 @@ enum pl_proxy_verdict pl_guard_check_event(struct pl_guard_session *s, const cha
 {
     struct pl_guard *g = s->g;
     pthread_mutex_lock(&g->lock);
-    snprintf(g->request_id, sizeof(g->request_id), "%s", request_id);
+    pl_strlcpy(g->request_id, request_id, sizeof(g->request_id));
     g->http_event = false;
     g->tainted = false;
     g->invocations++;
     bool deny_all = g->deny_all, code_violation = g->code_violation;
     char reason[512];
     if (deny_all) /* only then: this runs before every event is forwarded */
-        snprintf(reason, sizeof(reason), "%s", g->deny_reason);
+        pl_strlcpy(reason, g->deny_reason, sizeof(reason));
     pthread_mutex_unlock(&g->lock);
 
     bool deny = false, http = false, http_known = false;

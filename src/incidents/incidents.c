@@ -229,8 +229,10 @@ bool pl_incidents_quarantined(struct pl_incidents *x, struct pl_quarantine *q)
 {
     pthread_mutex_lock(&x->mu);
     bool a = x->q.active;
-    if (q)
+    if (q && a)
         *q = x->q;
+    else if (q)
+        q->active = false;
     pthread_mutex_unlock(&x->mu);
     return a;
 }

@@ -16,31 +16,22 @@
 /* ------------------------------------------------------------------------------------------ */
 /* character classes                                                                           */
 
-static inline bool s_is_tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-        return true;
-    default:
-        return false;
-    }
-}
+/* tchar (RFC 9110 5.6.2): ALPHA DIGIT ! # $ % & ' * + - . ^ _ ` | ~ */
+static const bool s_tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1};
+
+static inline bool s_is_tchar(unsigned char c) { return s_tchar[c]; }
 
 /* field-value / reason-phrase octets: HTAB, SP, VCHAR, obs-text */
 static inline bool s_is_value_char(unsigned char c)
@@ -53,9 +44,8 @@ static inline char s_lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
 }
 
-static bool s_ieq(const char *a, size_t alen, const char *b)
+static bool s_ieq_n(const char *a, size_t alen, const char *b, size_t blen)
 {
-    size_t blen = strlen(b);
     if (alen != blen)
         return false;
     for (size_t i = 0; i < alen; i++)
@@ -63,6 +53,14 @@ static bool s_ieq(const char *a, size_t alen, const char *b)
             return false;
     return true;
 }
+
+static bool s_ieq(const char *a, size_t alen, const char *b)
+{
+    return s_ieq_n(a, alen, b, strlen(b));
+}
+
+/* h's name is the literal lit (lower case), case-insensitively */
+#define S_NAME_IS(h, lit) s_ieq_n((h)->name, (h)->name_len, lit, sizeof(lit) - 1)
 
 /* ------------------------------------------------------------------------------------------ */
 /* parsers: every step returns -2 at the end of the buffer and -1 on a byte that can never     */
@@ -374,7 +372,7 @@ int pl_http_msg_framing(struct pl_http_msg *m, bool head_request)
     uint64_t cl = 0;
     for (size_t i = 0; i < m->n_headers; i++) {
         const struct pl_http_header *h = &m->headers[i];
-        if (pl_http_name_eq(h, "content-length")) {
+        if (S_NAME_IS(h, "content-length")) {
             uint64_t v;
             if (s_parse_length(h->value, h->value_len, &v))
                 return pl_raise(PL_ERR_HTTP, "invalid Content-Length");
@@ -382,12 +380,12 @@ int pl_http_msg_framing(struct pl_http_msg *m, bool head_request)
                 return pl_raise(PL_ERR_HTTP, "conflicting Content-Length values");
             have_cl = true;
             cl = v;
-        } else if (pl_http_name_eq(h, "transfer-encoding")) {
+        } else if (S_NAME_IS(h, "transfer-encoding")) {
             /* only a single "chunked" coding is supported */
             if (have_te || !s_ieq(h->value, h->value_len, "chunked"))
                 return pl_raise(PL_ERR_HTTP, "unsupported Transfer-Encoding");
             have_te = chunked = true;
-        } else if (pl_http_name_eq(h, "connection")) {
+        } else if (S_NAME_IS(h, "connection")) {
             if (pl_http_value_has_token(h->value, h->value_len, "close"))
                 close = true;
             if (pl_http_value_has_token(h->value, h->value_len, "keep-alive"))
@@ -540,6 +538,8 @@ static ssize_t s_fill(struct pl_http_conn *c)
     ssize_t n = pl_http_read_some(c->fd, c->buf + c->end, c->cap - c->end);
     if (n < 0)
         return -1;
+    if (n > 0)
+        c->last_read_ns = pl_now_ns();
     if (n == 0)
         c->eof = true;
     c->end += (size_t)n;
@@ -787,6 +787,7 @@ int pl_http_conn_read_body(struct pl_http_conn *c, struct pl_http_msg *m, struct
                 out->data[out->len] = '\0';
                 return -1;
             }
+            c->last_read_ns = pl_now_ns();
             out->len += want - take;
         }
         out->data[out->len] = '\0';
@@ -847,15 +848,30 @@ static bool s_valid_value(const char *s, size_t n)
     return true;
 }
 
+/* append the n bytes at s, then the literal tail (no formatting: these run on every
+ * invocation, and printf's code is large) */
+static int s_put2(struct pl_buf *b, const char *s, size_t n, const char *tail, size_t tail_n)
+{
+    if (pl_buf_reserve(b, n + tail_n))
+        return -1;
+    memcpy(b->data + b->len, s, n);
+    memcpy(b->data + b->len + n, tail, tail_n);
+    b->len += n + tail_n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
 int pl_http_head_request(struct pl_buf *b, const char *method, const char *target)
 {
-    size_t tl = strlen(target);
-    if (!s_valid_token(method, strlen(method)) || !tl)
+    size_t ml = strlen(method), tl = strlen(target);
+    if (!s_valid_token(method, ml) || !tl)
         return pl_raise(PL_ERR_INVALID_ARG, "invalid HTTP method or target");
     for (size_t i = 0; i < tl; i++)
         if ((unsigned char)target[i] <= 0x20 || target[i] == 0x7f)
             return pl_raise(PL_ERR_INVALID_ARG, "invalid byte in HTTP request target");
-    return pl_buf_appendf(b, "%s %s HTTP/1.1\r\n", method, target);
+    if (s_put2(b, method, ml, " ", 1))
+        return -1;
+    return s_put2(b, target, tl, " HTTP/1.1\r\n", 11);
 }
 
 const char *pl_http_status_reason(int status)
@@ -922,9 +938,16 @@ int pl_http_head_response(struct pl_buf *b, int status, const char *reason)
         return pl_raise(PL_ERR_INVALID_ARG, "invalid HTTP status %d", status);
     if (!reason)
         reason = pl_http_status_reason(status);
-    if (!s_valid_value(reason, strlen(reason)))
+    size_t rl = strlen(reason);
+    if (!s_valid_value(reason, rl))
         return pl_raise(PL_ERR_INVALID_ARG, "invalid HTTP reason phrase");
-    return pl_buf_appendf(b, "HTTP/1.1 %d %s\r\n", status, reason);
+    char line[14] = "HTTP/1.1 000 ";
+    line[9] = (char)('0' + status / 100);
+    line[10] = (char)('0' + status / 10 % 10);
+    line[11] = (char)('0' + status % 10);
+    if (s_put2(b, line, 13, reason, rl))
+        return -1;
+    return s_put2(b, "", 0, "\r\n", 2);
 }
 
 int pl_http_head_addn(struct pl_buf *b, const char *name, size_t name_len, const char *value,
@@ -974,6 +997,17 @@ int pl_http_head_addf(struct pl_buf *b, const char *name, const char *fmt, ...)
     int r = pl_http_head_addn(b, name, strlen(name), big, (size_t)n);
     pl_free(big);
     return r;
+}
+
+int pl_http_head_add_uint(struct pl_buf *b, const char *name, uint64_t v)
+{
+    char digits[24];
+    size_t n = sizeof(digits);
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return pl_http_head_addn(b, name, strlen(name), digits + n, sizeof(digits) - n);
 }
 
 int pl_http_head_end(struct pl_buf *b)

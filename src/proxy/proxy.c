@@ -17,8 +17,18 @@
 #define S_PIECE (64 * 1024)
 #define S_MAX_CONNS 64
 
+/* a latency histogram (pl_proxy_stats): 0.25 us steps below 64 us, 8 us steps to 2 ms,
+ * updated without a lock (relaxed atomics: a statistic, not a count anything relies on) */
+#define S_HIST_FINE 256
+#define S_HIST_BUCKETS (S_HIST_FINE + 248)
+struct s_hist {
+    uint64_t n, sum_ns, max_ns;
+    uint32_t b[S_HIST_BUCKETS];
+};
+
 struct pl_proxy {
     struct pl_proxy_options opt;
+    struct s_hist own_event, own_response;
     char upstream[256];
     struct pl_proxy_callbacks cb;
     int listen_fd;
@@ -62,15 +72,26 @@ void pl_proxy_answer_reset(struct pl_proxy_answer *a)
 
 void pl_proxy_answer_clean_up(struct pl_proxy_answer *a) { pl_buf_clean_up(&a->body); }
 
+/* the header is hop-by-hop (or one the proxy sets itself): not copied from one side to the
+ * other. By length first: this runs for every header of every message. */
 static bool s_hop_by_hop(const struct pl_http_header *h)
 {
-    static const char *const names[] = {"connection", "keep-alive", "content-length",
-                                        "transfer-encoding", "te", "upgrade", "host",
-                                        "expect",
-                                        "proxy-connection", "proxy-authenticate",
-                                        "proxy-authorization"};
-    for (size_t i = 0; i < PL_ARRAY_LEN(names); i++)
-        if (pl_http_name_eq(h, names[i]))
+    static const char *const by_len[20][2] = {
+        [2] = {"te", NULL},
+        [4] = {"host", NULL},
+        [6] = {"expect", NULL},
+        [7] = {"upgrade", NULL},
+        [10] = {"connection", "keep-alive"},
+        [14] = {"content-length", NULL},
+        [16] = {"proxy-connection", NULL},
+        [17] = {"transfer-encoding", NULL},
+        [18] = {"proxy-authenticate", NULL},
+        [19] = {"proxy-authorization", NULL},
+    };
+    if (h->name_len >= PL_ARRAY_LEN(by_len))
+        return false;
+    for (int k = 0; k < 2 && by_len[h->name_len][k]; k++)
+        if (pl_http_name_eq(h, by_len[h->name_len][k]))
             return true;
     return false;
 }
@@ -82,7 +103,7 @@ static int s_copy_headers(struct pl_buf *head, const struct pl_http_msg *m, bool
         const struct pl_http_header *h = &m->headers[i];
         if (s_hop_by_hop(h))
             continue;
-        if (!keep_trailer && pl_http_name_eq(h, "trailer"))
+        if (!keep_trailer && h->name_len == 7 && pl_http_name_eq(h, "trailer"))
             continue;
         if (pl_http_head_addn(head, h->name, h->name_len, h->value, h->value_len))
             return -1;
@@ -122,6 +143,69 @@ static void s_await(const struct pl_proxy *p, struct pl_http_conn *conn, uint64_
     }
     uint64_t took = now - t0;
     *estimate = *estimate ? *estimate - *estimate / 8 + took / 8 : took;
+}
+
+static void s_hist_add(struct s_hist *h, uint64_t since_ns)
+{
+    if (!since_ns)
+        return;
+    uint64_t ns = pl_now_ns() - since_ns;
+    uint64_t q = ns / 250; /* quarter microseconds */
+    size_t k = q < S_HIST_FINE ? (size_t)q : S_HIST_FINE + (size_t)((ns / 1000 - 64) / 8);
+    if (k >= S_HIST_BUCKETS)
+        k = S_HIST_BUCKETS - 1;
+    __atomic_fetch_add(&h->b[k], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->n, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->sum_ns, ns, __ATOMIC_RELAXED);
+    uint64_t m = __atomic_load_n(&h->max_ns, __ATOMIC_RELAXED);
+    while (ns > m &&
+           !__atomic_compare_exchange_n(&h->max_ns, &m, ns, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
+/* the middle of bucket k, in microseconds */
+static double s_hist_us(size_t k)
+{
+    return k < S_HIST_FINE ? ((double)k + 0.5) * 0.25 : 64.0 + ((double)(k - S_HIST_FINE) + 0.5) * 8.0;
+}
+
+static void s_hist_read(const struct s_hist *h, struct pl_proxy_timing *t)
+{
+    memset(t, 0, sizeof(*t));
+    uint32_t b[S_HIST_BUCKETS];
+    uint64_t n = 0;
+    for (size_t k = 0; k < S_HIST_BUCKETS; k++) {
+        b[k] = __atomic_load_n(&h->b[k], __ATOMIC_RELAXED);
+        n += b[k];
+    }
+    if (!n)
+        return;
+    t->count = n;
+    t->mean_us = (double)__atomic_load_n(&h->sum_ns, __ATOMIC_RELAXED) / 1000.0 / (double)n;
+    t->max_us = (double)__atomic_load_n(&h->max_ns, __ATOMIC_RELAXED) / 1000.0;
+    uint64_t seen = 0, at50 = (n + 1) / 2, at99 = n - n / 100;
+    bool have50 = false;
+    for (size_t k = 0; k < S_HIST_BUCKETS; k++) {
+        seen += b[k];
+        if (!have50 && seen >= at50) {
+            t->p50_us = s_hist_us(k);
+            have50 = true;
+        }
+        if (seen >= at99) {
+            t->p99_us = s_hist_us(k);
+            break;
+        }
+    }
+    if (t->p50_us > t->max_us)
+        t->p50_us = t->max_us;
+    if (t->p99_us > t->max_us)
+        t->p99_us = t->max_us;
+}
+
+void pl_proxy_stats(const struct pl_proxy *p, struct pl_proxy_stats *out)
+{
+    s_hist_read(&p->own_event, &out->event);
+    s_hist_read(&p->own_response, &out->response);
 }
 
 /* ---- upstream ---- */
@@ -182,22 +266,25 @@ static int s_build_req_head(struct s_conn *c, const char *method, const char *ta
         if (pl_http_head_add(&c->head, "Transfer-Encoding", "chunked"))
             return -1;
     } else if (len || strcmp(method, "GET")) {
-        if (pl_http_head_addf(&c->head, "Content-Length", "%zu", len))
+        if (pl_http_head_add_uint(&c->head, "Content-Length", len))
             return -1;
     }
     return pl_http_head_end(&c->head);
 }
 
-/* send c->resp's status and headers with the body in c->body to the runtime */
-static int s_send_upstream_response(struct s_conn *c, bool keep_alive)
+/* send c->resp's status and headers with the body in c->body to the runtime; hist: record
+ * the time since the upstream's last byte there (the proxy's own time on the path) */
+static int s_send_upstream_response(struct s_conn *c, bool keep_alive, struct s_hist *hist)
 {
     pl_buf_reset(&c->head);
     if (pl_http_head_response(&c->head, c->resp.status, NULL) ||
         s_copy_headers(&c->head, &c->resp, false) ||
-        pl_http_head_addf(&c->head, "Content-Length", "%zu", c->body.len) ||
+        pl_http_head_add_uint(&c->head, "Content-Length", c->body.len) ||
         (!keep_alive && pl_http_head_add(&c->head, "Connection", "close")) ||
         pl_http_head_end(&c->head))
         return -1;
+    if (hist)
+        s_hist_add(hist, c->up.last_read_ns);
     return pl_http_send(c->rt.fd, &c->head, c->body.data, c->body.len);
 }
 
@@ -211,7 +298,7 @@ static int s_forward_response(struct s_conn *c, bool keep_alive)
     }
     if (!c->resp.keep_alive)
         s_up_close(c);
-    return s_send_upstream_response(c, keep_alive);
+    return s_send_upstream_response(c, keep_alive, NULL);
 }
 
 static int s_send_local_error(struct s_conn *c, int status, const char *msg)
@@ -250,7 +337,7 @@ static int s_answer_head(struct s_conn *c, enum pl_proxy_kind kind, const char *
         rc |= pl_http_head_add(&c->head, "Lambda-Runtime-Function-Error-Type",
                                c->answer.error_type[0] ? c->answer.error_type
                                                        : "SecurityViolation");
-    rc |= pl_http_head_addf(&c->head, "Content-Length", "%zu", c->answer.body.len);
+    rc |= pl_http_head_add_uint(&c->head, "Content-Length", c->answer.body.len);
     rc |= pl_http_head_end(&c->head);
     return rc ? -1 : 0;
 }
@@ -325,13 +412,13 @@ static int s_handle_next(struct s_conn *c, const char *target, bool keep_alive)
         if (!c->resp.keep_alive)
             s_up_close(c);
         char rid_copy[128];
-        snprintf(rid_copy, sizeof(rid_copy), "%s", rid);
+        pl_strlcpy(rid_copy, rid, sizeof(rid_copy));
         pl_proxy_answer_reset(&c->answer);
         enum pl_proxy_verdict v =
             p->cb.on_event(c->session, rid_copy, c->body.data, c->body.len, &c->answer);
         if (v != PL_PROXY_DENY) {
             /* hand it to the runtime unchanged: every header of the upstream response */
-            int rc = s_send_upstream_response(c, keep_alive);
+            int rc = s_send_upstream_response(c, keep_alive, &p->own_event);
             c->handed_ns = rc == 0 ? pl_now_ns() : 0;
             return rc;
         }
@@ -392,6 +479,7 @@ static int s_handle_out(struct s_conn *c, enum pl_proxy_kind kind, const char *r
         if (s_build_req_head(c, "POST", target, &c->req, false, len, false))
             return -1;
     }
+    s_hist_add(&p->own_response, c->rt.last_read_ns);
     if (s_up_exchange(c, &c->head, data, len, false))
         return s_send_local_error(c, 502, "upstream Runtime API unreachable") ? -1 : 0;
     rc = s_forward_response(c, keep_alive);
@@ -572,7 +660,7 @@ static int s_handle_request(struct s_conn *c)
         pl_http_write_all(c->rt.fd, "HTTP/1.1 100 Continue\r\n\r\n", 25))
         return -1;
     char path[1024];
-    snprintf(path, sizeof(path), "%s", target);
+    memcpy(path, target, c->req.target_len + 1);
     char *q = strchr(path, '?');
     if (q)
         *q = '\0';

@@ -207,6 +207,17 @@ def test_clean_passes():
         noisy = [l for l in env.log().splitlines()
                  if '"component":"guard"' in l and ('"level":"warn"' in l or '"level":"error"' in l)]
         check(not noisy, "warnings on normal operation: %s" % noisy)
+        for ev in ({"name": "Bob"}, {"name": "Cy"}):
+            check(env.sim.invoke(ev).kind == "response", "a clean invocation failed")
+        check(env.sim.shutdown() == 0, "the extension did not exit 0 on SHUTDOWN")
+        # the shutdown line reports the guard's own time on the invocations' path
+        down = env.log_lines("protectlambda shutting down")
+        check(len(down) == 1 and down[0]["invocations"] >= 3, "shutdown line %r" % down)
+        d = down[0]
+        for side in ("event", "response"):
+            p50, p99 = d.get("proxy_%s_us_p50" % side), d.get("proxy_%s_us_p99" % side)
+            check(isinstance(p50, (int, float)) and isinstance(p99, (int, float)) and
+                  0 < p50 <= p99 < 1e6, "own time of the %s path: %r" % (side, d))
     finally:
         env.close()
 

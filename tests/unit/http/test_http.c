@@ -429,6 +429,32 @@ PL_TEST(writers_reject_header_injection_and_round_trip)
     pl_http_conn_clean_up(&c);
 }
 
+PL_TEST(head_writers_produce_exact_bytes)
+{
+    /* the proxy builds every head it forwards with these (no printf): byte-exact output */
+    struct pl_buf h = PL_BUF_INIT;
+    PL_CHECK_OK(pl_http_head_request(&h, "POST", "/2018-06-01/runtime/invocation/x/response"));
+    PL_CHECK_OK(pl_http_head_add_uint(&h, "Content-Length", 0));
+    PL_CHECK_OK(pl_http_head_add_uint(&h, "X-Big", UINT64_MAX));
+    PL_CHECK_OK(pl_http_head_add_uint(&h, "X-Ten", 10));
+    PL_CHECK_OK(pl_http_head_end(&h));
+    PL_CHECK_STR(h.data, "POST /2018-06-01/runtime/invocation/x/response HTTP/1.1\r\n"
+                         "Content-Length: 0\r\nX-Big: 18446744073709551615\r\nX-Ten: 10\r\n\r\n");
+    PL_CHECK_INT(h.len, strlen(h.data));
+    pl_buf_reset(&h);
+    PL_CHECK_OK(pl_http_head_response(&h, 202, NULL));
+    PL_CHECK_OK(pl_http_head_response(&h, 999, "Custom Reason"));
+    PL_CHECK_OK(pl_http_head_response(&h, 100, ""));
+    PL_CHECK_STR(h.data, "HTTP/1.1 202 Accepted\r\nHTTP/1.1 999 Custom Reason\r\nHTTP/1.1 100 \r\n");
+    PL_CHECK(pl_http_head_response(&h, 99, NULL) == -1);
+    PL_CHECK(pl_http_head_response(&h, 1000, NULL) == -1);
+    PL_CHECK(pl_http_head_response(&h, 200, "bad\r\nreason") == -1);
+    PL_CHECK(pl_http_head_request(&h, "GE T", "/") == -1);
+    PL_CHECK(pl_http_head_request(&h, "GET", "") == -1);
+    PL_CHECK(pl_http_head_add_uint(&h, "Bad:Name", 1) == -1);
+    pl_buf_clean_up(&h);
+}
+
 PL_TEST(listen_on_port_zero_connect_and_accept)
 {
     uint16_t port = 0;
