@@ -314,7 +314,7 @@ def main():
                       label, name, o["proxy_event_us_p50"], o["proxy_event_us_p99"],
                       o["proxy_response_us_p50"], o["proxy_response_us_p99"], both))
             if name == "guard":
-                bench_line("own time per invocation, medians of the event path (read, check, "
+                bench_line("invocation latency, the guard's own time on the path: medians of the event path (read, check, "
                            "forward) + the response path (%.1f + %.1f us)"
                            % (o["proxy_event_us_p50"], o["proxy_response_us_p50"]),
                            label + " event", "us", both, None, "")
