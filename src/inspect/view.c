@@ -60,7 +60,7 @@ struct s_level {
 /* a value already in the view (repeats are not added again: docs/inspect.md "Repeated values") */
 struct s_dup {
     uint64_t hash;
-    uint32_t off, len; /* its item's text in view->text */
+    uint32_t off, len; /* its item's text in view->text (in st->dup_json: ctx & S_CTX_JSON) */
     uint32_t ctx;      /* what else decides its items: decoding, '+' handling, depths */
     uint32_t gen;      /* == state's dup_gen: in use for this event */
 };
@@ -70,6 +70,8 @@ struct s_dup {
 #define S_DUP_LIMIT 8192u   /* values remembered per event: the table stays <= 384 KB */
 
 #define S_DUP_KEYS (S_DUP_MAX / 8 + 2) /* one per 8 bytes of the longest value, +2 spare */
+#define S_DUP_JSON_MAX (1u << 20) /* bytes of JSON text remembered per event (st->dup_json) */
+#define S_CTX_JSON (1u << 4)      /* s_dup.ctx: text that looks like JSON, kept in st->dup_json */
 #define S_RECENT 4 /* values just remembered, compared first (see s_on_string) */
 
 struct s_recent {
@@ -81,6 +83,8 @@ struct s_recent {
 struct pl_inspect_state {
     struct s_dup *dups;
     uint32_t dup_cap, dup_n, dup_gen;
+    struct pl_buf dup_json;  /* remembered values that look like JSON, as sent (their items
+                              * are changed by s_mirror_value) */
     bool dup_keyed;
     uint64_t dup_keys[S_DUP_KEYS]; /* the hash's random keys, drawn once per state */
     struct s_recent recent[S_RECENT];
@@ -106,6 +110,9 @@ struct s_doc {
     uint32_t root_path_len;
     uint8_t dec;             /* decoding that produced this document (NONE: the input) */
     bool outer;
+    const char *data;        /* the document's text */
+    size_t mirror;           /* offset in view->text of the item holding exactly this text (the
+                              * string the document was found in), SIZE_MAX when none (the input) */
 };
 
 static const char *const s_dec_names[PL_DEC_COUNT] = {"none", "url", "html", "base64", "json", "raw"};
@@ -151,6 +158,7 @@ void pl_inspect_view_clean_up(struct pl_inspect_view *v)
     struct pl_inspect_state *st = v->state;
     if (st) {
         pl_free(st->dups);
+        pl_buf_clean_up(&st->dup_json);
         pl_free(st->frames);
         pl_buf_clean_up(&st->path);
         for (size_t i = 0; i < PL_ARRAY_LEN(st->lv); i++) {
@@ -534,7 +542,7 @@ static bool s_looks_json(const char *s, size_t n)
 }
 
 static int s_parse_doc(struct pl_inspect_state *st, const char *data, size_t len,
-                       uint32_t root_path_off, uint8_t dec, bool outer);
+                       uint32_t root_path_off, uint8_t dec, bool outer, size_t mirror);
 
 /* which of the bytes the decoders look for occur in s: one pass instead of a memchr each */
 #define S_D_PCT 1u
@@ -622,18 +630,47 @@ static inline unsigned s_decode_chars(const char *s, size_t n)
     return n >= 8 ? s_decode_chars_wide(s, n) : s_decode_chars_slow(s, n);
 }
 
-/* nested JSON in a string value: its items get paths under the string's path */
+/* nested JSON in a string value: its items get paths under the string's path; `mirror` is
+ * the offset of the string's own item in view->text (its text is s). Returns -2 when s is not
+ * JSON after all (the items of its valid prefix stay, the item at mirror is restored) or is
+ * nested too deep to be parsed: the caller then treats it as a plain string. */
 static int s_nested(struct pl_inspect_state *st, const char *s, size_t len, uint32_t path_off,
-                    uint8_t dec)
+                    uint8_t dec, size_t mirror)
 {
     if (st->nest >= S_MAX_NEST) {
         s_bound(st, "JSON nested in strings more than %d levels deep", S_MAX_NEST);
-        return 0;
+        return -2;
     }
     st->nest++;
-    int rc = s_parse_doc(st, s, len, path_off, dec, false);
+    int rc = s_parse_doc(st, s, len, path_off, dec, false, mirror);
     st->nest--;
+    if (rc == -2) /* undo what the valid prefix neutralised (s_mirror_value) */
+        memcpy(st->view->text.data + mirror, s, len);
     return rc;
+}
+
+/* The string a nested document was found in keeps its own item, the document's text as sent
+ * (structure-spanning rules see keys beside their values: "$ne": , "constructor": {"prototype",
+ * "SecretAccessKey": "..."). In that item, the quotes that delimit a string value are JSON's,
+ * not the sender's: a rule that takes a quote for an attacker's (' or 1=1, "sleep(5) ...) would
+ * fire on the start of any value ({"comment": "sleep(8) hours"}), where the same text in a
+ * query parameter passes. They become blanks. A value that is itself JSON text (an SNS Message
+ * inside an SQS body) is written there with escaped quotes (\"), all of them JSON's: each of
+ * its quotes becomes a blank (its own item holds it unescaped, treated the same way). Only '"'
+ * bytes change: keys keep their quotes, the length and every other byte stay (a base64 body
+ * decodes the same: both are outside the alphabet). */
+static void s_mirror_value(const struct s_doc *d, const char *s, size_t n, const char *raw,
+                           size_t raw_len)
+{
+    char *t = d->st->view->text.data + d->mirror + (size_t)(raw - d->data);
+    t[0] = ' ';
+    t[raw_len - 1] = ' ';
+    if (n >= 2 && (s[0] == '{' || s[0] == '[' || s[0] == ' ' || s[0] == '\t' || s[0] == '\r' ||
+                   s[0] == '\n') && s_looks_json(s, n)) {
+        char *e = t + raw_len - 1;
+        for (char *q = t + 1; q < e && (q = memchr(q, '"', (size_t)(e - q))); q++)
+            *q = ' ';
+    }
 }
 
 /* a key or string value: the item, then its decoded forms (URL and HTML rounds), then JSON
@@ -641,9 +678,19 @@ static int s_nested(struct pl_inspect_state *st, const char *s, size_t len, uint
 static int s_value(struct pl_inspect_state *st, const char *s, size_t len, uint32_t path_off,
                    uint8_t kind, uint8_t dec, bool plus)
 {
+    size_t item_off = st->view->text.len;
     int rc = s_item(st, s, len, path_off, kind, dec);
     if (rc)
         return rc;
+    /* JSON nested in the string as sent: its keys and values are items with their own decoded
+     * forms, so the whole text gets none (they would be the raw JSON again, structural quotes
+     * included). Text that only looked like JSON is decoded as a string. */
+    bool json = kind == PL_ITEM_VALUE && s_looks_json(s, len);
+    if (json) {
+        rc = s_nested(st, s, len, path_off, dec ? dec : PL_DEC_JSON, item_off);
+        if (rc != -2)
+            return rc;
+    }
     unsigned dc = s_decode_chars(s, len);
     bool pct = dc & S_D_PCT;
     bool amp = dc & S_D_AMP;
@@ -651,7 +698,7 @@ static int s_value(struct pl_inspect_state *st, const char *s, size_t len, uint3
         plus = true; /* form-encoded looking text */
     bool plus_any = plus && (dc & S_D_PLUS);
     const char *cur = s;
-    size_t cur_len = len;
+    size_t cur_len = len, cur_off = item_off;
     if (pct || amp || plus_any) {
         struct s_level *lv = &st->lv[st->nest];
         struct pl_buf *bufs[2] = {&lv->a, &lv->b};
@@ -667,6 +714,7 @@ static int s_value(struct pl_inspect_state *st, const char *s, size_t len, uint3
                 changed = true;
                 cur = o->data;
                 cur_len = o->len;
+                cur_off = st->view->text.len;
                 which ^= 1;
                 rc = s_item(st, cur, cur_len, path_off, kind, dec ? dec : PL_DEC_URL);
                 if (rc)
@@ -681,6 +729,7 @@ static int s_value(struct pl_inspect_state *st, const char *s, size_t len, uint3
                 changed = true;
                 cur = o->data;
                 cur_len = o->len;
+                cur_off = st->view->text.len;
                 which ^= 1;
                 rc = s_item(st, cur, cur_len, path_off, kind, dec ? dec : PL_DEC_HTML);
                 if (rc)
@@ -692,13 +741,13 @@ static int s_value(struct pl_inspect_state *st, const char *s, size_t len, uint3
                 break;
         }
     }
-    if (kind != PL_ITEM_VALUE)
+    if (kind != PL_ITEM_VALUE || json)
         return 0;
-    /* JSON nested in the string: the value as sent, or its decoded form */
-    if (s_looks_json(s, len))
-        return s_nested(st, s, len, path_off, dec ? dec : PL_DEC_JSON);
-    if (cur != s && s_looks_json(cur, cur_len))
-        return s_nested(st, cur, cur_len, path_off, dec ? dec : PL_DEC_JSON);
+    /* JSON in the decoded form (a URL-encoded form body) */
+    if (cur != s && s_looks_json(cur, cur_len)) {
+        rc = s_nested(st, cur, cur_len, path_off, dec ? dec : PL_DEC_JSON, cur_off);
+        return rc == -2 ? 0 : rc;
+    }
     return 0;
 }
 
@@ -885,6 +934,7 @@ static void s_dup_reset(struct pl_inspect_state *st)
 {
     st->dup_n = 0;
     st->n_dup = 0;
+    pl_buf_reset(&st->dup_json);
     if (++st->dup_gen == 0) { /* wrapped: every slot's gen could look current */
         if (st->dups)
             memset(st->dups, 0, (size_t)st->dup_cap * sizeof(*st->dups));
@@ -970,18 +1020,18 @@ static struct s_dup *s_dup_find(struct pl_inspect_state *st, uint64_t h, const c
     if (!st->dup_cap)
         return NULL;
     uint32_t mask = st->dup_cap - 1;
+    const char *base = ctx & S_CTX_JSON ? st->dup_json.data : st->view->text.data;
     for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
         struct s_dup *e = &st->dups[i];
         if (e->gen != st->dup_gen)
             return e; /* a free slot: not there */
-        if (e->hash == h && e->len == n && e->ctx == ctx &&
-            s_dup_same(st->view->text.data + e->off, s, n))
+        if (e->hash == h && e->len == n && e->ctx == ctx && s_dup_same(base + e->off, s, n))
             return e;
     }
 }
 
-/* remember the value whose item starts at off (best effort: a full table only stops
- * remembering) */
+/* remember the value whose text starts at off in view->text, or in st->dup_json for
+ * S_CTX_JSON (best effort: a full table only stops remembering) */
 static bool s_dup_add(struct pl_inspect_state *st, uint64_t h, size_t off, size_t n, uint32_t ctx)
 {
     if (st->dup_n >= S_DUP_LIMIT)
@@ -1006,7 +1056,8 @@ static bool s_dup_add(struct pl_inspect_state *st, uint64_t h, size_t off, size_
         st->dups = nt;
         st->dup_cap = ncap;
     }
-    struct s_dup *e = s_dup_find(st, h, st->view->text.data + off, n, ctx);
+    const char *base = ctx & S_CTX_JSON ? st->dup_json.data : st->view->text.data;
+    struct s_dup *e = s_dup_find(st, h, base + off, n, ctx);
     if (e->gen == st->dup_gen)
         return true;
     *e = (struct s_dup){.hash = h, .off = (uint32_t)off, .len = (uint32_t)n, .ctx = ctx,
@@ -1041,6 +1092,8 @@ static int s_on_string(void *ctx, const char *s, size_t n, const char *raw, size
     struct s_doc *d = ctx;
     struct pl_inspect_state *st = d->st;
     struct s_frame *f = s_top(d);
+    if (d->mirror != SIZE_MAX)
+        s_mirror_value(d, s, n, raw, raw_len);
     /* a repeat? (not a body or event-source payload: their items are used by offset; not a
      * value whose key has an item of its own) */
     uint64_t dup_hash = 0;
@@ -1055,6 +1108,8 @@ static int s_on_string(void *ctx, const char *s, size_t n, const char *raw, size
         bool plus0 = f && (f->query || (!f->is_array && f->key_class == K_QUERY));
         size_t depth = st->n_frames < 255 ? st->n_frames : 255;
         dup_ctx = (uint32_t)plus0 | (uint32_t)d->dec << 1 | st->nest << 8 | (uint32_t)depth << 16;
+        if (s_looks_json(s, n))
+            dup_ctx |= S_CTX_JSON;
         /* without escapes, s points into the document, which outlives this callback */
         bool in_doc = raw_len == n + 2;
         bool repeat = in_doc && s_recent_has(st, d, s, n, dup_ctx);
@@ -1109,9 +1164,26 @@ static int s_on_string(void *ctx, const char *s, size_t n, const char *raw, size
     bool data = f && !f->is_array && f->key_class == K_DATA;
     size_t item_off = st->view->text.len;
     int rc = s_value(st, s, n, path_off, PL_ITEM_VALUE, d->dec, plus);
-    if (!rc && dup_candidate && !st->stop && s_dup_add(st, dup_hash, item_off, n, dup_ctx) &&
-        raw_len == n + 2)
-        s_recent_add(st, d, s, n, dup_ctx);
+    if (!rc && dup_candidate && !st->stop) {
+        bool keep = true;
+        if (dup_ctx & S_CTX_JSON) {
+            /* its item is now the document's mirror (s_mirror_value), no longer s: the text as
+             * sent is kept aside (s is still valid: in the document or this level's scratch) */
+            item_off = st->dup_json.len;
+            keep = item_off + n <= S_DUP_JSON_MAX;
+            if (keep && pl_buf_append(&st->dup_json, s, n)) {
+                pl_error_clear();
+                keep = false;
+            }
+        }
+        if (keep && s_dup_add(st, dup_hash, item_off, n, dup_ctx)) {
+            if (raw_len == n + 2)
+                s_recent_add(st, d, s, n, dup_ctx);
+        } else if (keep && (dup_ctx & S_CTX_JSON)) {
+            st->dup_json.len = item_off; /* not remembered after all */
+            st->dup_json.data[item_off] = '\0';
+        }
+    }
     if (!rc && data && !st->stop)
         rc = s_data_base64(st, s, n, path_off, d->dec);
     return s_cb_rc(rc);
@@ -1225,14 +1297,15 @@ static int s_on_end_array(void *ctx)
 #include "../common/json_sax_impl.h"
 #undef S_CALL
 
-/* Parse one document into the view. Returns 0 (also when a bound or, for nested documents,
- * invalid JSON stopped it), 1 when a global bound stops everything, -1 on error. For the
- * outer document, invalid JSON is reported as -2. */
+/* Parse one document into the view. Returns 0 (also when a bound stopped it), 1 when a global
+ * bound stops everything, -1 on error, -2 when it is not JSON (the items of a valid prefix
+ * stay). `mirror`: see s_mirror_value. */
 static int s_parse_doc(struct pl_inspect_state *st, const char *data, size_t len,
-                       uint32_t root_path_off, uint8_t dec, bool outer)
+                       uint32_t root_path_off, uint8_t dec, bool outer, size_t mirror)
 {
     struct s_doc d = {.st = st, .seq = ++st->doc_seq, .base = st->n_frames,
-                      .root_path_off = root_path_off, .dec = dec, .outer = outer};
+                      .root_path_off = root_path_off, .dec = dec, .outer = outer, .data = data,
+                      .mirror = mirror};
     /* the root path text */
     s_path_truncate(st, 0);
     const char *rp = st->view->paths.data + root_path_off;
@@ -1259,7 +1332,7 @@ static int s_parse_doc(struct pl_inspect_state *st, const char *data, size_t len
         return 0;
     }
     if (err == PL_ERR_PARSE)
-        return outer ? -2 : 0; /* a string that only looked like JSON */
+        return -2; /* not JSON (nested: a string that only looked like JSON) */
     return -1;
 }
 
@@ -1294,7 +1367,7 @@ int pl_inspect_json(const struct pl_inspect_limits *lim, const char *data, size_
     s_path_truncate(st, 0);
     if (pl_buf_append_char(&st->path, '$') || s_store_path(st, &root))
         return -1;
-    int rc = s_parse_doc(st, data ? data : "", data ? len : 0, root, PL_DEC_NONE, true);
+    int rc = s_parse_doc(st, data ? data : "", data ? len : 0, root, PL_DEC_NONE, true, SIZE_MAX);
     if (rc == -1)
         return -1;
     if (rc == -2) {

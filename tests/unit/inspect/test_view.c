@@ -160,7 +160,8 @@ PL_TEST(inspect_event_source_base64_payloads)
                            "\"PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\"}}],"
                            "\"records\":{\"t-0\":[{\"value\":\"eyJxIjoiMScgT1IgJzEnPScxIn0=\"}]}}"));
     S_EXPECT(&v, "$.Records[0].kinesis.data", PL_DEC_BASE64, "<script>alert(1)</script>");
-    S_EXPECT(&v, "$.records['t-0'][0].value", PL_DEC_BASE64, "{\"q\":\"1' OR '1'='1\"}");
+    /* the decoded payload's own item, with its value quotes blank (inspect_nested_json_quotes) */
+    S_EXPECT(&v, "$.records['t-0'][0].value", PL_DEC_BASE64, "{\"q\": 1' OR '1'='1 }");
     S_EXPECT(&v, "$.records['t-0'][0].value.q", PL_DEC_BASE64, "1' OR '1'='1");
     /* binary payloads (a PNG header), words that merely look like base64, other keys and
      * non-strict base64 get no decoded item */
@@ -237,6 +238,71 @@ PL_TEST(inspect_nested_json)
     /* URL-encoded JSON in a form body */
     PL_CHECK_OK(s_view(&v, "{\"body\":\"%7B%22a%22%3A%22b%22%7D\"}"));
     S_EXPECT(&v, "$.body.a", PL_DEC_JSON, "b");
+    pl_inspect_view_clean_up(&v);
+}
+
+/* The string a nested document comes from keeps its own item, but the quotes that delimit its
+ * string values are blanks there: they are JSON's, not the sender's, and rules that take a
+ * quote for an attacker's (' or 1=1, "sleep(5)) fired on the start of any value. Keys keep
+ * their quotes; a value that is JSON text itself has every quote of its span blank; quotes
+ * inside values (escaped) stay; text that only looked like JSON is left as sent. */
+PL_TEST(inspect_nested_json_quotes)
+{
+    struct pl_inspect_view v;
+    pl_inspect_view_init(&v);
+    /* API Gateway body: value quotes blank, key quotes and escaped quotes kept */
+    PL_CHECK_OK(s_view(&v, "{\"body\":\"{\\\"comment\\\": \\\"sleep(8) hours\\\", \\\"q\\\": "
+                           "\\\"say \\\\\\\"hi\\\\\\\"\\\", \\\"n\\\": 1, \\\"e\\\": \\\"\\\", "
+                           "\\\"$ne\\\": [\\\"or 2 > 1\\\"]}\"}"));
+    S_EXPECT(&v, "$.body", PL_DEC_NONE,
+             "{\"comment\":  sleep(8) hours , \"q\":  say \\\"hi\\\" , \"n\": 1, \"e\":   , "
+             "\"$ne\": [ or 2 > 1 ]}");
+    S_EXPECT(&v, "$.body.comment", PL_DEC_JSON, "sleep(8) hours");
+    S_EXPECT(&v, "$.body.q", PL_DEC_JSON, "say \"hi\"");
+    S_EXPECT(&v, "$.body.$ne[0]", PL_DEC_JSON, "or 2 > 1");
+    /* JSON in a value of JSON (an SNS Message in an SQS body): every quote of its span is
+     * blank in the outer item; its own item is treated the same way */
+    PL_CHECK_OK(s_view(&v, "{\"Records\":[{\"body\":\"{\\\"Type\\\":\\\"Notification\\\","
+                           "\\\"Message\\\":\\\"{\\\\\\\"c\\\\\\\":\\\\\\\"or 2 > 1\\\\\\\"}\\\"}\"}]}"));
+    S_EXPECT(&v, "$.Records[0].body", PL_DEC_NONE,
+             "{\"Type\": Notification ,\"Message\": {\\ c\\ :\\ or 2 > 1\\ } }");
+    S_EXPECT(&v, "$.Records[0].body.Message", PL_DEC_JSON, "{\"c\": or 2 > 1 }");
+    S_EXPECT(&v, "$.Records[0].body.Message.c", PL_DEC_JSON, "or 2 > 1");
+    /* repeated values (no item of their own) are blank in the item too */
+    PL_CHECK_OK(s_view(&v, "{\"body\":\"[\\\"sleep(5) is enough\\\",\\\"sleep(5) is enough\\\"]\"}"));
+    S_EXPECT(&v, "$.body", PL_DEC_NONE, "[ sleep(5) is enough , sleep(5) is enough ]");
+    /* not JSON after all: the item is the text as sent (a valid prefix's items stay) */
+    PL_CHECK_OK(s_view(&v, "{\"body\":\"{\\\"a\\\": \\\"x\\\", \\\"b\\\": {\\\"c\\\": \\\"y\\\"}, oops}\"}"));
+    S_EXPECT(&v, "$.body", PL_DEC_NONE, "{\"a\": \"x\", \"b\": {\"c\": \"y\"}, oops}");
+    S_EXPECT(&v, "$.body.a", PL_DEC_JSON, "x");
+    /* a document parsed: its keys and values have their decoded forms, the whole text has
+     * none (it would be the raw JSON again); text that is not JSON is decoded as before */
+    PL_CHECK_OK(s_view(&v, "{\"body\":\"{\\\"a\\\": \\\"x&amp;y\\\", \\\"b\\\": \\\"1+2=3%21\\\"}\"}"));
+    S_EXPECT(&v, "$.body.a", PL_DEC_JSON, "x&y");
+    S_EXPECT(&v, "$.body.b", PL_DEC_JSON, "1+2=3!");
+    PL_CHECK(!s_find(&v, "$.body", PL_DEC_URL, NULL) && !s_find(&v, "$.body", PL_DEC_HTML, NULL));
+    PL_CHECK_OK(s_view(&v, "{\"body\":\"{a=1&amp;b=2}\"}"));
+    S_EXPECT(&v, "$.body", PL_DEC_HTML, "{a=1&b=2}");
+    /* URL-encoded JSON (a form body): the decoded item is the one neutralised */
+    PL_CHECK_OK(s_view(&v, "{\"body\":\"%7B%22a%22%3A%22or%202%20%3E%201%22%7D\"}"));
+    S_EXPECT(&v, "$.body", PL_DEC_URL, "{\"a\": or 2 > 1 }");
+    S_EXPECT(&v, "$.body.a", PL_DEC_JSON, "or 2 > 1");
+    /* the event itself has no such item: its keys and values are the items */
+    PL_CHECK_OK(s_view(&v, "{\"comment\":\"sleep(8) hours\"}"));
+    PL_CHECK_INT(v.n_items, 2);
+    S_EXPECT(&v, "$.comment", PL_DEC_NONE, "sleep(8) hours");
+    /* a base64 body whose flag comes after it is decoded from the item: blanks and quotes
+     * are both outside the alphabet, so it decodes to the same bytes as the text sent */
+    const char *b = "{\"a\": \"PHNjcmlwdD4=\", \"b\": [\"QUJD\"]}";
+    struct pl_buf want = PL_BUF_INIT, ev = PL_BUF_INIT;
+    PL_CHECK_INT(pl_decode_base64(b, strlen(b), &want), 1);
+    PL_CHECK_OK(pl_buf_appendf(&ev, "{\"body\":\"{\\\"a\\\": \\\"PHNjcmlwdD4=\\\", \\\"b\\\": "
+                                    "[\\\"QUJD\\\"]}\",\"isBase64Encoded\":true}"));
+    PL_CHECK_OK(pl_inspect_json(NULL, ev.data, ev.len, &v));
+    const struct pl_inspect_item *it = s_find(&v, "$.body", PL_DEC_BASE64, NULL);
+    PL_CHECK(it && it->len == want.len && !memcmp(v.text.data + it->off, want.data, want.len));
+    pl_buf_clean_up(&want);
+    pl_buf_clean_up(&ev);
     pl_inspect_view_clean_up(&v);
 }
 
@@ -373,7 +439,7 @@ PL_TEST(inspect_base64_body)
                     "\"inner\":{\"isBase64Encoded\":true,\"body\":\"JTNDc2NyaXB0JTNF\"},"
                     "\"off\":{\"isBase64Encoded\":false,\"body\":\"aGVsbG8=\"}}";
     PL_CHECK_OK(s_view(&v, j));
-    S_EXPECT(&v, "$.body", PL_DEC_BASE64, "{\"q\":\"../../etc/passwd\"}");
+    S_EXPECT(&v, "$.body", PL_DEC_BASE64, "{\"q\": ../../etc/passwd }");
     S_EXPECT(&v, "$.body.q", PL_DEC_BASE64, "../../etc/passwd");
     S_EXPECT(&v, "$.inner.body", PL_DEC_BASE64, "%3Cscript%3E");
     S_EXPECT(&v, "$.inner.body", PL_DEC_BASE64, "<script>");
@@ -607,6 +673,17 @@ PL_TEST(inspect_repeated_values)
     /* a new event forgets the previous one's values */
     PL_CHECK_OK(s_view(&v, "[\"a value of twenty bytes\"]"));
     PL_CHECK_INT(v.n_items, 1);
+    /* JSON text in a string: its item is changed (value quotes blank, inspect_nested_json_quotes),
+     * so a repeat is recognised by the text as sent; text equal to the changed item is not
+     * JSON, and is no repeat of it: it gets its own item (and its decoded forms) */
+    PL_CHECK_OK(s_view(&v, "[\"{\\\"q\\\": \\\"a&lt;b and more\\\"}\", "
+                           "\"{\\\"q\\\": \\\"a&lt;b and more\\\"}\", "
+                           "\"{\\\"q\\\":  a&lt;b and more }\"]"));
+    S_EXPECT(&v, "$[0]", PL_DEC_NONE, "{\"q\":  a&lt;b and more }");
+    S_EXPECT(&v, "$[0].q", PL_DEC_JSON, "a<b and more");
+    PL_CHECK(!s_find(&v, "$[1]", PL_DEC_NONE, NULL));
+    S_EXPECT(&v, "$[2]", PL_DEC_NONE, "{\"q\":  a&lt;b and more }");
+    S_EXPECT(&v, "$[2]", PL_DEC_HTML, "{\"q\":  a<b and more }");
     pl_inspect_view_clean_up(&v);
 }
 
