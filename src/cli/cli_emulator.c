@@ -386,8 +386,9 @@ static int s_layer_check(struct pl_cli_emu *c)
 }
 
 /* The guard's settings that default to /opt paths, pointed into the layer tree (unless set):
- * its rule packs, their precompiled database, its own manifest, and the monitor library the
- * wrap role preloads. 0 ok, -1 out of memory. */
+ * where layers are mounted (the tree stands for /opt: a rules layer's *_protect.txt beside
+ * protectlambda/), its rule packs, their precompiled database, its own manifest, and the
+ * monitor library the wrap role preloads. 0 ok, -1 out of memory. */
 static int s_layer_env(struct pl_cli_emu *c, size_t *k)
 {
     static const struct {
@@ -403,7 +404,7 @@ static int s_layer_env(struct pl_cli_emu *c, size_t *k)
     int rc = -1;
     char *manifest = s_join(c->layer, "protectlambda/layer.manifest");
     char *pl_dir = s_join(c->layer, "protectlambda");
-    if (!manifest || !pl_dir)
+    if (!manifest || !pl_dir || s_env_default(c, k, "PROTECTLAMBDA_LAYERS_ROOT", c->layer))
         goto out;
     for (size_t i = 0; i < PL_ARRAY_LEN(paths); i++) {
         char *p = s_join(c->layer, paths[i].rel);
@@ -479,7 +480,7 @@ int pl_cli_emu_prepare(struct pl_cli_emu *c)
         return pl_cli_error(c->cmd);
 
     /* environment: --env, then what protected mode needs */
-    size_t n_env = c->n_env + 8; /* what protected mode adds (--layer: the most, 7) */
+    size_t n_env = c->n_env + 10; /* what protected mode adds (--layer: the most, 8) */
     c->extra_env = pl_calloc(n_env + 1, sizeof(char *));
     if (!c->extra_env)
         return pl_cli_error(c->cmd);

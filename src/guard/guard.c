@@ -14,7 +14,6 @@
 #include "protectlambda/proxy.h"
 
 #define S_COMPONENT "guard"
-#define S_LAYER_DIR "/opt"
 #define S_MAX_STREAM_HITS 16
 #define S_MAX_CODE_HITS 8
 #define S_SETS 2
@@ -412,7 +411,8 @@ int pl_guard_load_rules(struct pl_guard *g)
     }
     if (s_load_classic(g, g->task_root))
         goto fail;
-    if (strcmp(g->task_root, S_LAYER_DIR) && s_load_classic(g, S_LAYER_DIR))
+    const char *layers = pl_config_str(cfg, PL_CFG_LAYERS_ROOT);
+    if (*layers && strcmp(g->task_root, layers) && s_load_classic(g, layers))
         goto fail;
     size_t n;
     char *const *extra = pl_config_list(cfg, PL_CFG_RULES, &n);

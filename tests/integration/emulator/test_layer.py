@@ -130,6 +130,21 @@ def t_layer(tmp):
     stats = json.loads([x for x in err.splitlines() if x.startswith('{"invocations"')][0])
     check(stats["extensions_registered"] == 1 and stats["responses"] == 3, repr(stats))
 
+    # a rules layer: an in_protect.txt at the layers' root (Lambda's /opt, here the tree) is
+    # read as the function's own rules, not some /opt of this machine
+    write(os.path.join(opt, "in_protect.txt"), "zz-layer-rule-[0-9]+\n")
+    rc, out, err = run_invoke(["--layer", opt, "--function", fn, "--handler", "app.handler",
+                               "--runtime", "python3 " + PY_RUNTIME]
+                              + events(tmp, [BENIGN, apigw({"q": "zz-layer-rule-42"})]))
+    lines = [json.loads(x) for x in out.splitlines()]
+    check(rc == 0 and len(lines) == 2 and lines[0]["statusCode"] == 200 and lines[1] == DENIED,
+          "the rules layer's in_protect.txt: rc %d %r\n%s" % (rc, out, err[-3000:]))
+    check([m for m in log_msgs(err, "guard")
+           if m["msg"] == "In Rule violation for zz-layer-rule-[0-9]+"],
+          "no In Rule violation line for the layer's rule:\n" + err[-3000:])
+    check_verified(err, opt)
+    os.unlink(os.path.join(opt, "in_protect.txt"))
+
     # emulate, the shell runtime: the same, and the guard is the layer's binary
     fn = os.path.join(tmp, "shfn")
     os.makedirs(fn)
