@@ -22,7 +22,7 @@
 #define S_HIST_FINE 256
 #define S_HIST_BUCKETS (S_HIST_FINE + 248)
 struct s_hist {
-    uint64_t n, sum_ns, max_ns;
+    uint64_t sum_ns, max_ns; /* the count is the buckets' sum */
     uint32_t b[S_HIST_BUCKETS];
 };
 
@@ -155,7 +155,6 @@ static void s_hist_add(struct s_hist *h, uint64_t since_ns)
     if (k >= S_HIST_BUCKETS)
         k = S_HIST_BUCKETS - 1;
     __atomic_fetch_add(&h->b[k], 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&h->n, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&h->sum_ns, ns, __ATOMIC_RELAXED);
     uint64_t m = __atomic_load_n(&h->max_ns, __ATOMIC_RELAXED);
     while (ns > m &&
