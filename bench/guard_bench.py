@@ -5,6 +5,8 @@ same runtime talking to the Lambda simulator directly, and cold-start overhead.
   latency: 2,000 invocations of a 1 KB event and of a 1 MB event (echoing runtime), median and
            p99 of the time from the service queueing the event to the response arriving, direct
            vs through `protectlambda extension` + `wrap`; the difference is what the guard adds.
+           Beside it the pass-through forwarder (the floor of any proxy process) and the guard's
+           own time on the path, from its SHUTDOWN log line (one set of sandboxes per size).
   cold start: wrapper exec to the first GET /next at the service (with vs without wrap), and the
            extension's own start (register → event/next) with the precompiled rules database.
 
