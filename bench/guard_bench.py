@@ -7,6 +7,9 @@ same runtime talking to the Lambda simulator directly, and cold-start overhead.
            vs through `protectlambda extension` + `wrap`; the difference is what the guard adds.
            Beside it the pass-through forwarder (the floor of any proxy process) and the guard's
            own time on the path, from its SHUTDOWN log line (one set of sandboxes per size).
+           The simulator's functions are 128 MB ones (Lambda's default): the guard puts the
+           runtime and its proxy thread on one CPU (colocate=auto, docs/harden.md); "guard
+           3008MB" is the guard for a function above one vCPU, where it does not.
   cold start: wrapper exec to the first GET /next at the service (with vs without wrap), and the
            extension's own start (register → event/next) with the precompiled rules database.
 
@@ -247,7 +250,10 @@ def main():
     with open(os.path.join(fn, "app.py"), "w") as f:
         f.write(ECHO_FN)
     sizes = [1024, 1024 * 1024]
-    names = ["direct", "guard", "guard+harden", "pass-through"]
+    # the simulator runs every sandbox as a 128 MB function (Lambda's default): the guard's
+    # sandboxes co-locate the runtime and the proxy on one CPU (colocate=auto, docs/harden.md);
+    # "guard 3008MB" is the same guard for a function above one vCPU (not co-located)
+    names = ["direct", "guard", "guard+harden", "guard 3008MB", "pass-through"]
     res, own = {}, {}
     # one set of sandboxes per size: the guard's own time (its shutdown log line) is then the
     # figure of that size alone
@@ -257,7 +263,8 @@ def main():
         direct = start(a.bin, False, db, fn)
         guarded = start(a.bin, True, db, fn, PROXY_ONLY, log_path=logs["guard"])
         full = start(a.bin, True, db, fn, log_path=logs["guard+harden"])
-        sims = [direct, guarded, full]
+        big = start(a.bin, True, db, fn, dict(PROXY_ONLY, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="3008"))
+        sims = [direct, guarded, full, big]
         # the floor: a forwarder that moves bytes without looking at them
         fwd = start(a.bin, False, db, fn, through_passthrough=True)
         if fwd:
@@ -275,7 +282,8 @@ def main():
     print("guard bench: %d invocations per size, alternating between %d sandboxes: direct (no "
           "protectlambda), guard (extension proxy + rules), guard+harden (defaults: + monitor "
           "LD_PRELOAD, Python audit hook, seccomp)%s; echo handler on the Python runtime loop; "
-          "default packs from rules.db" % (a.n, len(sims), ", pass-through (a forwarder that "
+          "default packs from rules.db; 128 MB functions (runtime and proxy co-located: "
+          "colocate=auto) but guard 3008MB (not co-located)" % (a.n, len(sims), ", pass-through (a forwarder that "
           "moves the bytes without reading them: the floor of any proxy process)"
           if "pass-through" in names else ""))
     print("%-6s %-13s %9s %9s %9s %9s %8s" % ("event", "sandbox", "median", "p99",
@@ -302,6 +310,10 @@ def main():
                                "(guard's own work %+.0f us)" % (m - floor[0]), label + " event",
                                "us", m, floor[0], "", baseline_name="pass-through forwarder "
                                "(bench/passthrough_proxy: same two loopback hops, no parsing)")
+            if name == "guard 3008MB":
+                bench_line("invocation latency median, guard, runtime and proxy not co-located "
+                           "(added %+.0f us)" % (m - dm), label + " event, 3,008 MB function",
+                           "us", m, dm, "")
             if name == "pass-through":
                 bench_line("invocation latency median, pass-through forwarder (added %+.0f us: "
                            "the floor of any proxy in a separate process)" % (m - dm),

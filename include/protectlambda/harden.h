@@ -54,6 +54,31 @@ int pl_harden_find_monitor_lib(const struct pl_config *cfg, char *out, size_t ou
 /* directory holding the Python adapter's sitecustomize.py */
 int pl_harden_find_python_adapter(char *out, size_t outlen);
 
+/* ---- CPU co-location (setting colocate, docs/harden.md "CPU co-location") ----
+ * On a sandbox with several vCPUs, each hand-off between two processes on different vCPUs
+ * wakes a halted vCPU (tens of microseconds in a Firecracker guest); the guard's proxy adds
+ * two such hand-offs per invocation. Running the runtime and the proxy's connection threads on
+ * one CPU makes them plain context switches. It restricts the runtime to that CPU, so `auto`
+ * does it only when the function may use at most one vCPU of CPU time anyway. */
+struct pl_cpu_info {
+    int n_cpus;       /* CPUs in the calling thread's affinity mask (>= 1) */
+    int last_cpu;     /* the highest of them: the CPU both sides choose */
+    double quota;     /* CPUs' worth of time from the cgroup's quota (v2 cpu.max, v1
+                       * cfs_quota_us / cfs_period_us); 0: none */
+};
+/* the calling thread's mask and its cgroup's quota */
+void pl_cpu_info_read(struct pl_cpu_info *out);
+/* The function's CPU share: the fewest of the CPUs in the mask, the quota, and the share
+ * Lambda gives its memory size (memory_mb / 1769: one vCPU at 1,769 MB; NULL or not a number:
+ * not counted) */
+double pl_cpu_share(const struct pl_cpu_info *ci, const char *memory_mb);
+/* The CPU the runtime and the proxy share for the colocate setting mode ("auto", "on",
+ * "off"), or -1 with the reason in why (also set when a CPU is chosen) */
+int pl_colocate_cpu(const char *mode, const struct pl_cpu_info *ci, const char *memory_mb,
+                    char *why, size_t why_len);
+/* restrict the calling thread (and what it execs or creates later) to cpu */
+int pl_cpu_pin_self(int cpu);
+
 /* ---- the wrapper's whole job ---- */
 struct pl_harden_env {
     /* the environment the runtime will get */

@@ -66,6 +66,8 @@ struct pl_proxy_options {
     unsigned spin_us;       /* after handing the runtime an event, poll its connection for the
                              * answer up to this long before sleeping, while the function's
                              * recent answers came within it (0: always sleep) */
+    bool pin;               /* run each runtime connection's thread on pin_cpu only */
+    int pin_cpu;
 };
 
 struct pl_proxy;

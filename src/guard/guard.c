@@ -10,6 +10,7 @@
 
 #include "hooks.h"
 #include "protectlambda/guard.h"
+#include "protectlambda/harden.h"
 #include "protectlambda/log.h"
 #include "protectlambda/proxy.h"
 
@@ -1226,52 +1227,34 @@ static enum pl_proxy_verdict s_cb_send(void *session, struct pl_proxy_answer *a)
 }
 static void s_cb_end(void *session, const char *rid) { pl_guard_invocation_end(session, rid); }
 
-/* CPUs this process may use: its affinity mask, capped by a cgroup CPU quota (v2 cpu.max,
- * v1 cpu.cfs_quota_us / cpu.cfs_period_us) when one is set */
-static double s_usable_cpus(void)
+/* The proxy's CPU (setting colocate; the wrapper makes the same choice for the runtime, from
+ * the same mask and memory size: pl_colocate_cpu) and its poll budget: the spin_us setting,
+ * off when polling would take the function's own CPU (fewer than 2 usable, or co-located) */
+static void s_cpu_options(const struct pl_config *cfg, struct pl_proxy_options *opt)
 {
-    cpu_set_t set;
-    double n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-    char *text = NULL;
-    size_t len = 0;
-    long long quota = -1, period = 0;
-    if (pl_read_file("/sys/fs/cgroup/cpu.max", &text, &len, 256) == 0) {
-        /* "<quota> <period>", or "max <period>": no quota */
-        char *end = NULL;
-        quota = strtoll(text, &end, 10);
-        if (end == text)
-            quota = -1;
-        else
-            period = strtoll(end, NULL, 10);
+    struct pl_cpu_info ci;
+    pl_cpu_info_read(&ci);
+    const char *mem = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
+    char why[256];
+    int cpu = pl_colocate_cpu(pl_config_str(cfg, PL_CFG_COLOCATE), &ci, mem, why, sizeof(why));
+    if (cpu >= 0) {
+        opt->pin = true;
+        opt->pin_cpu = cpu;
+        pl_log(PL_LOG_INFO, S_COMPONENT, "colocate: proxy and runtime on CPU %d (%s)", cpu, why);
     } else {
-        pl_error_clear();
-        if (pl_read_file("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", &text, &len, 64) == 0) {
-            quota = strtoll(text, NULL, 10);
-            pl_free(text);
-            text = NULL;
-            if (pl_read_file("/sys/fs/cgroup/cpu/cpu.cfs_period_us", &text, &len, 64) == 0)
-                period = strtoll(text, NULL, 10);
-        }
-        pl_error_clear();
+        pl_log(PL_LOG_DEBUG, S_COMPONENT, "colocate: not (%s)", why);
     }
-    pl_free(text);
-    if (quota > 0 && period > 0 && (double)quota / (double)period < n)
-        n = (double)quota / (double)period;
-    return n;
-}
-
-/* the proxy's poll budget: the setting, off when polling would take the function's own CPU */
-static unsigned s_spin_us(const struct pl_config *cfg)
-{
     long long us = pl_config_int(cfg, PL_CFG_SPIN_US);
-    if (us <= 0)
-        return 0;
-    double cpus = s_usable_cpus();
-    if (cpus < 2) {
-        pl_log(PL_LOG_DEBUG, S_COMPONENT, "spin_us off: %.2f usable CPU(s)", cpus);
-        return 0;
+    double cpus = ci.quota > 0 && ci.quota < ci.n_cpus ? ci.quota : ci.n_cpus;
+    if (us <= 0) {
+        opt->spin_us = 0;
+    } else if (cpus < 2 || opt->pin) {
+        pl_log(PL_LOG_DEBUG, S_COMPONENT, "spin_us off: %.2f usable CPU(s)%s", cpus,
+               opt->pin ? ", co-located" : "");
+        opt->spin_us = 0;
+    } else {
+        opt->spin_us = (unsigned)us;
     }
-    return (unsigned)us;
 }
 
 static int s_serve(struct pl_guard *g, const char *upstream, int port, int listen_fd)
@@ -1290,8 +1273,8 @@ static int s_serve(struct pl_guard *g, const char *upstream, int port, int liste
         .port = (uint16_t)port,
         .listen_fd = listen_fd,
         .max_body = (size_t)pl_config_int(g->cfg, PL_CFG_MAX_BODY),
-        .stream_holdback = (size_t)pl_config_int(g->cfg, PL_CFG_STREAM_HOLDBACK),
-        .spin_us = s_spin_us(g->cfg)};
+        .stream_holdback = (size_t)pl_config_int(g->cfg, PL_CFG_STREAM_HOLDBACK)};
+    s_cpu_options(g->cfg, &opt);
     /* one session ready before the runtime's first connection (cold start) */
     struct pl_guard_session *warm = NULL;
     if (g->n_idle < S_IDLE_SESSIONS && pl_guard_session_new(g, &warm) == 0) {

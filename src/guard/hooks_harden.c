@@ -55,6 +55,20 @@ int pl_guard_hook_wrap(const struct pl_config *cfg, struct pl_exec_env *env)
     struct pl_harden_env he = {.get = s_env_get, .set = s_env_set, .ctx = env,
                                .port = (int)pl_config_int(cfg, PL_CFG_PORT)};
     int rc = pl_harden_wrap(cfg, &he);
+    /* the runtime on the proxy's CPU (setting colocate; the guard chose the same from the same
+     * mask and memory size). Not hardening: a failure is logged, never stops the runtime. */
+    struct pl_cpu_info ci;
+    pl_cpu_info_read(&ci);
+    char why[256];
+    int cpu = pl_colocate_cpu(pl_config_str(cfg, PL_CFG_COLOCATE), &ci,
+                              pl_exec_env_get(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), why,
+                              sizeof(why));
+    if (cpu < 0)
+        pl_log(PL_LOG_DEBUG, "wrap", "colocate: not (%s)", why);
+    else if (pl_cpu_pin_self(cpu) < 0)
+        pl_log(PL_LOG_WARN, "wrap", "colocate: %s", pl_last_error_msg());
+    else
+        pl_log(PL_LOG_DEBUG, "wrap", "colocate: runtime on CPU %d (%s)", cpu, why);
     /* seccomp strict with a static runtime (no LD_PRELOAD can enter it): the exec-deny filter
      * must go in before the exec, with the one-time exec ticket, so this exec is done here
      * (pl_harden_exec); it returns only on failure. Any other runtime: the wrapper execs. */

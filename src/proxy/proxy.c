@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -692,6 +693,15 @@ static void *s_conn_thread(void *arg)
 {
     struct s_conn *c = arg;
     struct pl_proxy *p = c->p;
+    if (p->opt.pin) {
+        /* on the runtime's CPU (setting colocate): its requests wake this thread there */
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(p->opt.pin_cpu, &set);
+        int e = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+        if (e)
+            pl_log(PL_LOG_WARN, "proxy", "cannot run on CPU %d: %s", p->opt.pin_cpu, strerror(e));
+    }
     if (p->cb.session_open && p->cb.session_open(p->cb.ctx, &c->session)) {
         pl_log(PL_LOG_ERROR, "proxy", "cannot open a guard session: %s", pl_last_error_msg());
         c->session = NULL;

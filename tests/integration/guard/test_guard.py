@@ -335,8 +335,11 @@ def test_spin():
     """spin_us on: the proxy polls for answers that come fast and sleeps for slow ones; every
     answer still arrives once and intact, attacks are still denied, in both regimes"""
     tmp = tempfile.mkdtemp(prefix="pl-guard-spin-")
+    # not co-located (colocate=auto would put the runtime on the proxy's CPU for this 128 MB
+    # function, and then polling is off: it would take the runtime's CPU)
     env = Env("spin", function_dir(tmp, {"app.py": SLEEPY_FN}),
-              env={"PROTECTLAMBDA_SPIN_US": "2000", "PROTECTLAMBDA_LOG_LEVEL": "debug"})
+              env={"PROTECTLAMBDA_SPIN_US": "2000", "PROTECTLAMBDA_LOG_LEVEL": "debug",
+                   "PROTECTLAMBDA_COLOCATE": "off"})
     try:
         plan = ([0] * 30 + [0.05] * 3 + [0] * 40 + [0.003] * 10 + [0] * 10)
         for i, sleep in enumerate(plan):
@@ -355,6 +358,69 @@ def test_spin():
               % (os.cpu_count(), off))
     finally:
         env.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+AFFINITY_FN = """import os
+def handler(event, context):
+    return {"cpus": sorted(os.sched_getaffinity(0)), "pid": os.getpid()}
+"""
+
+
+def _thread_cpus(pid):
+    """{tid: Cpus_allowed_list} of a process's threads"""
+    out = {}
+    base = "/proc/%d/task" % pid
+    for tid in os.listdir(base):
+        try:
+            with open(os.path.join(base, tid, "status")) as f:
+                for line in f:
+                    if line.startswith("Cpus_allowed_list:"):
+                        out[int(tid)] = line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+    return out
+
+
+def test_colocate():
+    """colocate=auto: a function of at most one vCPU of time (Lambda: memory up to 1,769 MB)
+    runs on one CPU, the highest of the sandbox's, and the proxy thread serving it on the same
+    one; a 3,008 MB function and colocate=off keep every CPU; attacks are denied either way"""
+    mine = sorted(os.sched_getaffinity(0))
+    tmp = tempfile.mkdtemp(prefix="pl-guard-colocate-")
+    fn = function_dir(tmp, {"app.py": AFFINITY_FN})
+    cases = [("128 MB, auto", {}, len(mine) >= 2),
+             ("3008 MB, auto", {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008"}, False),
+             ("128 MB, off", {"PROTECTLAMBDA_COLOCATE": "off"}, False),
+             ("3008 MB, on", {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008",
+                              "PROTECTLAMBDA_COLOCATE": "on"}, len(mine) >= 2)]
+    try:
+        for name, extra, pinned in cases:
+            env = Env("colocate", fn, env=extra)
+            try:
+                a = env.sim.invoke({"x": 1})
+                check(a.kind == "response", "%s: %r" % (name, a.body[:200]))
+                got = a.json()["cpus"]
+                want = [mine[-1]] if pinned else mine
+                check(got == want, "%s: the runtime runs on %r, want %r" % (name, got, want))
+                guard_pid = env.sim.procs[0].pid
+                threads = _thread_cpus(guard_pid)
+                on_one = [t for t, c in threads.items() if c == str(mine[-1])]
+                lines = env.log_lines("colocate: proxy and runtime on CPU")
+                if pinned:
+                    # the proxy's connection thread for this runtime, and only that kind
+                    check(on_one and len(on_one) < len(threads),
+                          "%s: guard threads %r" % (name, threads))
+                    check(len(lines) == 1 and ("CPU %d" % mine[-1]) in lines[0]["msg"],
+                          "%s: log %r" % (name, lines))
+                else:
+                    check(len(set(threads.values())) == 1 and not lines,
+                          "%s: not co-located, yet %r / %r" % (name, threads, lines))
+                check(env.sim.invoke(CMDI_EVENT).json() == "Security Violation...",
+                      "%s: an attack passed" % name)
+            finally:
+                env.close()
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -213,3 +213,57 @@ PL_TEST(harden_wrap_sets_the_runtime_environment)
     PL_CHECK(waitpid(pid, &st, 0) == pid);
     PL_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child exit %d", WEXITSTATUS(st));
 }
+
+PL_TEST(colocate_policy)
+{
+    char why[256];
+    struct pl_cpu_info two = {.n_cpus = 2, .last_cpu = 1, .quota = 0};
+    /* auto: only at most one vCPU of time (Lambda: 1,769 MB is one vCPU) */
+    PL_CHECK_INT(pl_colocate_cpu("auto", &two, NULL, why, sizeof(why)), -1);
+    PL_CHECK(strstr(why, "above one vCPU") != NULL);
+    PL_CHECK_INT(pl_colocate_cpu("auto", &two, "128", why, sizeof(why)), 1);
+    PL_CHECK(strstr(why, "0.07") != NULL);
+    PL_CHECK_INT(pl_colocate_cpu("auto", &two, "1769", why, sizeof(why)), 1);
+    PL_CHECK_INT(pl_colocate_cpu("auto", &two, "1770", why, sizeof(why)), -1);
+    PL_CHECK_INT(pl_colocate_cpu("auto", &two, "3008", why, sizeof(why)), -1);
+    PL_CHECK_INT(pl_colocate_cpu("auto", &two, "lots", why, sizeof(why)), -1); /* not counted */
+    PL_CHECK_INT(pl_colocate_cpu("auto", &two, "-5", why, sizeof(why)), -1);
+    PL_CHECK_INT(pl_colocate_cpu("off", &two, "128", why, sizeof(why)), -1);
+    PL_CHECK_INT(pl_colocate_cpu("on", &two, NULL, why, sizeof(why)), 1);
+    PL_CHECK_INT(pl_colocate_cpu("on", &two, "3008", why, sizeof(why)), 1);
+    /* one CPU: nothing to do, whatever the mode */
+    struct pl_cpu_info one = {.n_cpus = 1, .last_cpu = 0, .quota = 0};
+    PL_CHECK_INT(pl_colocate_cpu("on", &one, "128", why, sizeof(why)), -1);
+    PL_CHECK_INT(pl_colocate_cpu("auto", &one, "128", why, sizeof(why)), -1);
+    /* a cgroup quota counts as the share: half a CPU of 4 -> the highest CPU */
+    struct pl_cpu_info quota = {.n_cpus = 4, .last_cpu = 5, .quota = 0.5};
+    PL_CHECK_INT(pl_colocate_cpu("auto", &quota, NULL, why, sizeof(why)), 5);
+    PL_CHECK(strstr(why, "cgroup quota") != NULL);
+    quota.quota = 2.0;
+    PL_CHECK_INT(pl_colocate_cpu("auto", &quota, NULL, why, sizeof(why)), -1);
+    PL_CHECK_INT(pl_colocate_cpu("auto", &quota, "1024", why, sizeof(why)), 5);
+    /* the share: the fewest of CPUs, quota and memory */
+    PL_CHECK(pl_cpu_share(&quota, NULL) == 2.0);
+    PL_CHECK(pl_cpu_share(&two, "3538") == 2.0);
+    PL_CHECK(pl_cpu_share(&two, "10240") == 2.0);
+}
+
+PL_TEST(colocate_pin_in_child)
+{
+    struct pl_cpu_info ci;
+    pl_cpu_info_read(&ci);
+    PL_CHECK(ci.n_cpus >= 1 && ci.last_cpu >= 0);
+    PL_CHECK(pl_cpu_pin_self(-1) == -1);
+    pid_t pid = fork();
+    PL_CHECK(pid >= 0);
+    if (pid == 0) {
+        if (pl_cpu_pin_self(ci.last_cpu) < 0)
+            _exit(2);
+        struct pl_cpu_info after;
+        pl_cpu_info_read(&after);
+        _exit(after.n_cpus == 1 && after.last_cpu == ci.last_cpu ? 0 : 3);
+    }
+    int st = 0;
+    PL_CHECK(waitpid(pid, &st, 0) == pid);
+    PL_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+}

@@ -1,0 +1,119 @@
+/* CPU co-location of the runtime and the guard's proxy: see include/protectlambda/harden.h
+ * and docs/harden.md "CPU co-location". */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protectlambda/common.h"
+#include "protectlambda/harden.h"
+
+/* Lambda's documented point: one vCPU's worth of CPU time at 1,769 MB, proportional below */
+#define S_MB_PER_VCPU 1769.0
+
+/* "<quota> <period>" (v2; "max <period>" is no quota) or two files (v1): CPUs' worth, 0 none */
+static double s_cgroup_quota(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    long long quota = -1, period = 0;
+    if (pl_read_file("/sys/fs/cgroup/cpu.max", &text, &len, 256) == 0) {
+        char *end = NULL;
+        quota = strtoll(text, &end, 10);
+        if (end == text)
+            quota = -1;
+        else
+            period = strtoll(end, NULL, 10);
+    } else {
+        pl_error_clear();
+        if (pl_read_file("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", &text, &len, 64) == 0) {
+            quota = strtoll(text, NULL, 10);
+            pl_free(text);
+            text = NULL;
+            if (pl_read_file("/sys/fs/cgroup/cpu/cpu.cfs_period_us", &text, &len, 64) == 0)
+                period = strtoll(text, NULL, 10);
+        }
+        pl_error_clear();
+    }
+    pl_free(text);
+    return quota > 0 && period > 0 ? (double)quota / (double)period : 0.0;
+}
+
+void pl_cpu_info_read(struct pl_cpu_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->n_cpus = 1;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) {
+        out->n_cpus = CPU_COUNT(&set);
+        for (int c = 0; c < CPU_SETSIZE; c++)
+            if (CPU_ISSET(c, &set))
+                out->last_cpu = c;
+    }
+    out->quota = s_cgroup_quota();
+}
+
+/* memory_mb as Lambda sets it (a positive whole number), else 0 */
+static long s_memory_mb(const char *memory_mb)
+{
+    if (!memory_mb || !*memory_mb)
+        return 0;
+    char *end = NULL;
+    long mb = strtol(memory_mb, &end, 10);
+    return end && !*end && mb > 0 ? mb : 0;
+}
+
+double pl_cpu_share(const struct pl_cpu_info *ci, const char *memory_mb)
+{
+    double share = ci->n_cpus > 0 ? (double)ci->n_cpus : 1.0;
+    if (ci->quota > 0 && ci->quota < share)
+        share = ci->quota;
+    long mb = s_memory_mb(memory_mb);
+    if (mb > 0 && (double)mb / S_MB_PER_VCPU < share)
+        share = (double)mb / S_MB_PER_VCPU;
+    return share;
+}
+
+int pl_colocate_cpu(const char *mode, const struct pl_cpu_info *ci, const char *memory_mb,
+                    char *why, size_t why_len)
+{
+    if (!mode || !strcmp(mode, "off")) {
+        snprintf(why, why_len, "colocate is off");
+        return -1;
+    }
+    if (ci->n_cpus < 2) {
+        snprintf(why, why_len, "one CPU only: nothing to co-locate");
+        return -1;
+    }
+    double share = pl_cpu_share(ci, memory_mb);
+    if (!strcmp(mode, "on")) {
+        snprintf(why, why_len, "colocate is on (CPU share %.2f of %d CPUs)", share, ci->n_cpus);
+        return ci->last_cpu;
+    }
+    if (share > 1.0) {
+        snprintf(why, why_len,
+                 "CPU share %.2f of %d CPUs (memory %s MB%s) is above one vCPU: the runtime "
+                 "keeps every CPU",
+                 share, ci->n_cpus, memory_mb && *memory_mb ? memory_mb : "unknown",
+                 ci->quota > 0 ? ", cgroup quota" : "");
+        return -1;
+    }
+    snprintf(why, why_len, "CPU share %.2f of %d CPUs (memory %s MB%s): at most one vCPU of time",
+             share, ci->n_cpus, memory_mb && *memory_mb ? memory_mb : "unknown",
+             ci->quota > 0 ? ", cgroup quota" : "");
+    return ci->last_cpu;
+}
+
+int pl_cpu_pin_self(int cpu)
+{
+    if (cpu < 0 || cpu >= CPU_SETSIZE)
+        return pl_raise(PL_ERR_HARDEN, "no such CPU: %d", cpu);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) != 0)
+        return pl_raise(PL_ERR_HARDEN, "sched_setaffinity to CPU %d: %s", cpu, strerror(errno));
+    return 0;
+}
