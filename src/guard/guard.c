@@ -1245,7 +1245,7 @@ static void s_cpu_options(const struct pl_config *cfg, struct pl_proxy_options *
         pl_log(PL_LOG_DEBUG, S_COMPONENT, "colocate: not (%s)", why);
     }
     long long us = pl_config_int(cfg, PL_CFG_SPIN_US);
-    double cpus = ci.quota > 0 && ci.quota < ci.n_cpus ? ci.quota : ci.n_cpus;
+    double cpus = pl_cpu_share(&ci, NULL); /* the mask, capped by a cgroup quota */
     if (us <= 0) {
         opt->spin_us = 0;
     } else if (cpus < 2 || opt->pin) {
