@@ -51,14 +51,27 @@ void pl_emulator_result_clean_up(struct pl_emulator_result *r)
     memset(r, 0, sizeof(*r));
 }
 
-void pl_emu_timedwait(struct pl_emulator *emu, uint64_t ns)
+void pl_emu_timedwait_on(struct pl_emulator *emu, pthread_cond_t *cond, uint64_t ns)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + ns;
     ts.tv_sec = (time_t)(t / 1000000000ull);
     ts.tv_nsec = (long)(t % 1000000000ull);
-    pthread_cond_timedwait(&emu->cond, &emu->mu, &ts);
+    pthread_cond_timedwait(cond, &emu->mu, &ts);
+}
+
+void pl_emu_timedwait(struct pl_emulator *emu, uint64_t ns)
+{
+    pl_emu_timedwait_on(emu, &emu->cond, ns);
+}
+
+void pl_emu_notify_all_locked(struct pl_emulator *emu)
+{
+    pthread_cond_broadcast(&emu->cond);
+    pthread_cond_broadcast(&emu->cond_inv);
+    pthread_cond_broadcast(&emu->cond_ext);
+    pthread_cond_broadcast(&emu->cond_sup);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -135,7 +148,8 @@ void pl_emu_complete_locked(struct pl_emulator *emu, struct pl_emu_inv *inv,
         break;
     }
     inv->done = true;
-    pthread_cond_broadcast(&emu->cond);
+    pthread_cond_broadcast(&emu->cond_inv);
+    pthread_cond_broadcast(&emu->cond); /* in_flight cleared: a queued invocation may go */
 }
 
 static void s_complete_error_locked(struct pl_emulator *emu, struct pl_emu_inv *inv,
@@ -190,7 +204,7 @@ void pl_emu_fail_init_body_locked(struct pl_emulator *emu, const char *type, con
         pl_buf_clean_up(&b);
     }
     s_fail_queue_locked(emu, PL_EMU_INIT_ERROR);
-    pthread_cond_broadcast(&emu->cond);
+    pl_emu_notify_all_locked(emu);
 }
 
 void pl_emu_fail_init_locked(struct pl_emulator *emu, const char *type, const char *fmt, ...)
@@ -210,7 +224,7 @@ void pl_emu_fail_init_locked(struct pl_emulator *emu, const char *type, const ch
     if (emu->in_flight)
         s_complete_error_locked(emu, emu->in_flight, PL_EMU_INIT_ERROR, type, msg);
     s_fail_queue_locked(emu, PL_EMU_INIT_ERROR);
-    pthread_cond_broadcast(&emu->cond);
+    pl_emu_notify_all_locked(emu);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -232,7 +246,7 @@ int pl_emu_queue_event_locked(struct pl_emulator *emu, struct pl_emu_ext *ext, c
     else
         ext->q_head = ev;
     ext->q_tail = ev;
-    pthread_cond_broadcast(&emu->cond);
+    pthread_cond_broadcast(&emu->cond_ext);
     return 0;
 }
 
@@ -443,7 +457,7 @@ static void s_reap(struct pl_emulator *emu)
                 emu->runtime_restart_pending = true;
             }
         }
-        pthread_cond_broadcast(&emu->cond);
+        pl_emu_notify_all_locked(emu);
     }
     pthread_mutex_unlock(&emu->mu);
     for (size_t i = 0; i < n_notes; i++) {
@@ -507,7 +521,7 @@ static void s_shutdown_sequence(struct pl_emulator *emu)
         s_complete_error_locked(emu, emu->in_flight, PL_EMU_STOPPED, "Emulator.Stopped",
                                 "the emulator stopped during the invocation");
     struct pl_emu_child *rt = emu->runtime;
-    pthread_cond_broadcast(&emu->cond);
+    pl_emu_notify_all_locked(emu);
     pthread_mutex_unlock(&emu->mu);
 
     /* 1. the runtime: SIGTERM, then SIGKILL after 500 ms */
@@ -576,13 +590,14 @@ static void s_shutdown_sequence(struct pl_emulator *emu)
         c->exited = true;
     }
     emu->phase = PL_EMU_PHASE_DOWN;
-    pthread_cond_broadcast(&emu->cond);
+    pl_emu_notify_all_locked(emu);
     pthread_mutex_unlock(&emu->mu);
 }
 
 static void *s_supervisor_main(void *arg)
 {
     struct pl_emulator *emu = arg;
+    pthread_setname_np(pthread_self(), "pl-emu-super"); /* top -H, the tests */
     /* init: extensions first */
     pthread_mutex_lock(&emu->mu);
     emu->phase = PL_EMU_PHASE_INIT_EXTENSIONS;
@@ -649,7 +664,7 @@ static void *s_supervisor_main(void *arg)
         if (restart)
             emu->runtime_restart_pending = false;
         if (!restart)
-            pl_emu_timedwait(emu, S_TICK_NS);
+            pl_emu_timedwait_on(emu, &emu->cond_sup, S_TICK_NS);
         pthread_mutex_unlock(&emu->mu);
         if (restart && s_start_runtime(emu)) {
             pthread_mutex_lock(&emu->mu);
@@ -686,6 +701,9 @@ int pl_emulator_new(const struct pl_emulator_options *o, struct pl_emulator **ou
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&emu->cond, &ca);
+    pthread_cond_init(&emu->cond_inv, &ca);
+    pthread_cond_init(&emu->cond_ext, &ca);
+    pthread_cond_init(&emu->cond_sup, &ca);
     pthread_condattr_destroy(&ca);
     pl_buf_init(&emu->init_error_body);
 
@@ -868,10 +886,10 @@ int pl_emu_invoke_ex(struct pl_emulator *emu, const void *event, size_t len,
         else
             emu->q_head = inv;
         emu->q_tail = inv;
-        pthread_cond_broadcast(&emu->cond);
+        pthread_cond_broadcast(&emu->cond); /* the runtime's invocation/next */
     }
     while (!inv->done || inv->busy)
-        pthread_cond_wait(&emu->cond, &emu->mu);
+        pthread_cond_wait(&emu->cond_inv, &emu->mu);
     if (streamed_out)
         *streamed_out = inv->stream_started;
     if (client_ok)
@@ -894,7 +912,7 @@ int pl_emulator_shutdown(struct pl_emulator *emu)
 {
     pthread_mutex_lock(&emu->mu);
     emu->shutdown_requested = true;
-    pthread_cond_broadcast(&emu->cond);
+    pl_emu_notify_all_locked(emu);
     bool started = emu->supervisor_started;
     if (!started) {
         emu->phase = PL_EMU_PHASE_DOWN;
@@ -948,7 +966,7 @@ void pl_emulator_destroy(struct pl_emulator *emu)
     /* stop serving: wake the acceptor, unblock every connection thread */
     pthread_mutex_lock(&emu->mu);
     emu->closing = true;
-    pthread_cond_broadcast(&emu->cond);
+    pl_emu_notify_all_locked(emu);
     for (struct pl_emu_conn *c = emu->conns; c; c = c->next)
         if (!c->finished)
             shutdown(c->fd, SHUT_RDWR);
@@ -1016,5 +1034,8 @@ void pl_emulator_destroy(struct pl_emulator *emu)
     pl_free(emu->region);
     pthread_mutex_destroy(&emu->mu);
     pthread_cond_destroy(&emu->cond);
+    pthread_cond_destroy(&emu->cond_inv);
+    pthread_cond_destroy(&emu->cond_ext);
+    pthread_cond_destroy(&emu->cond_sup);
     pl_free(emu);
 }

@@ -124,7 +124,14 @@ struct pl_emulator {
     bool acceptor_started;
 
     pthread_mutex_t mu;
-    pthread_cond_t cond; /* any state change */
+    /* One mutex; a condition per kind of waiter, so an invocation's hand-offs wake the one
+     * thread that waits for them (as rapid's channels do), not every thread of the emulator:
+     * each spurious wake-up is a context switch, on a 2-vCPU guest often on the CPU the
+     * measured runtime runs on. pl_emu_notify_all_locked wakes them all (any rare change). */
+    pthread_cond_t cond;     /* the runtime's invocation/next, readiness, shutdown waits */
+    pthread_cond_t cond_inv; /* invoke callers: an invocation done (inv->done, inv->busy) */
+    pthread_cond_t cond_ext; /* extensions in event/next: an event queued */
+    pthread_cond_t cond_sup; /* the supervisor (ticks; woken early by notify_all only) */
     bool closing;        /* destroy in progress: every waiter returns */
 
     /* lifecycle */
@@ -202,6 +209,9 @@ void pl_emu_fail_init_body_locked(struct pl_emulator *emu, const char *type, con
                                   size_t len);
 void pl_emu_fail_init_locked(struct pl_emulator *emu, const char *type, const char *fmt, ...)
     PL_PRINTF(3, 4);
-void pl_emu_timedwait(struct pl_emulator *emu, uint64_t ns);
+void pl_emu_timedwait(struct pl_emulator *emu, uint64_t ns); /* on emu->cond */
+void pl_emu_timedwait_on(struct pl_emulator *emu, pthread_cond_t *cond, uint64_t ns);
+/* wake every waiter of every kind (phase changes, failures, exits, shutdown) */
+void pl_emu_notify_all_locked(struct pl_emulator *emu);
 
 #endif

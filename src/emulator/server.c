@@ -241,7 +241,10 @@ static int s_runtime_next(struct pl_emulator *emu, struct pl_http_conn *hc, stru
             emu->q_tail = inv;
     }
     inv->busy--;
-    pthread_cond_broadcast(&emu->cond);
+    if (inv->done)
+        pthread_cond_broadcast(&emu->cond_inv); /* the caller waits for busy == 0 */
+    if (rc)
+        pthread_cond_broadcast(&emu->cond); /* requeued */
     pthread_mutex_unlock(&emu->mu);
     return rc ? S_CLOSE : S_KEEP;
 }
@@ -373,7 +376,7 @@ static int s_stream_through(struct pl_emulator *emu, struct pl_http_conn *hc, st
     pthread_mutex_lock(&emu->mu);
     inv->stream_client_ok = client_ok;
     inv->busy--;
-    pthread_cond_broadcast(&emu->cond);
+    pthread_cond_broadcast(&emu->cond_inv);
     pthread_mutex_unlock(&emu->mu);
     if (too_large)
         return s_reply_error(hc->fd, 413, "RequestEntityTooLarge", too_msg,
@@ -645,7 +648,7 @@ static int s_ext_register(struct pl_emulator *emu, struct pl_http_conn *hc, stru
     emu->stats.extensions_registered++;
     char id[S_ID_LEN];
     memcpy(id, x->id, sizeof(id));
-    pthread_cond_broadcast(&emu->cond);
+    pl_emu_notify_all_locked(emu);
     pthread_mutex_unlock(&emu->mu);
 
     struct pl_buf resp = PL_BUF_INIT;
@@ -692,17 +695,17 @@ static int s_ext_next(struct pl_emulator *emu, struct pl_http_conn *hc, struct p
     x->ever_next = true;
     if (x->shutdown_sent && !x->q_head)
         x->shutdown_done = true; /* back in next after SHUTDOWN: done */
-    pthread_cond_broadcast(&emu->cond);
+    pthread_cond_broadcast(&emu->cond); /* the runtime's next waits for extensions in next */
     while (!x->q_head) {
         if (emu->closing || emu->phase == PL_EMU_PHASE_DOWN) {
             x->in_next = false;
             pthread_mutex_unlock(&emu->mu);
             return S_CLOSE;
         }
-        pl_emu_timedwait(emu, 100 * S_MS);
+        pl_emu_timedwait_on(emu, &emu->cond_ext, 100 * S_MS);
         if (s_peer_closed(hc->fd)) { /* gone: its events stay queued */
             x->in_next = false;
-            pthread_cond_broadcast(&emu->cond);
+            pl_emu_notify_all_locked(emu);
             pthread_mutex_unlock(&emu->mu);
             return S_CLOSE;
         }
@@ -744,7 +747,7 @@ static int s_ext_error(struct pl_emulator *emu, struct pl_http_conn *hc, struct 
             pl_emu_fail_init_body_locked(emu, type, body.data, body.len);
         if (!init) {
             x->shutdown_done = true;
-            pthread_cond_broadcast(&emu->cond);
+            pl_emu_notify_all_locked(emu);
         }
     }
     pthread_mutex_unlock(&emu->mu);
@@ -895,6 +898,7 @@ void *pl_emu_conn_main(void *arg)
 {
     struct pl_emu_conn *conn = arg;
     struct pl_emulator *emu = conn->emu;
+    pthread_setname_np(pthread_self(), "pl-emu-conn");
     struct pl_http_conn hc;
     struct pl_http_msg m;
     pl_http_conn_init(&hc, conn->fd);
@@ -952,6 +956,7 @@ static void s_reap_conns_locked(struct pl_emulator *emu)
 void *pl_emu_acceptor_main(void *arg)
 {
     struct pl_emulator *emu = arg;
+    pthread_setname_np(pthread_self(), "pl-emu-accept");
     for (;;) {
         pthread_mutex_lock(&emu->mu);
         bool closing = emu->closing;

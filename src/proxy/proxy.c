@@ -693,6 +693,7 @@ static void *s_conn_thread(void *arg)
 {
     struct s_conn *c = arg;
     struct pl_proxy *p = c->p;
+    pthread_setname_np(pthread_self(), "pl-proxy-conn");
     if (p->opt.pin) {
         /* on the runtime's CPU (setting colocate): its requests wake this thread there */
         cpu_set_t set;
@@ -749,6 +750,7 @@ done:
 static void *s_accept_thread(void *arg)
 {
     struct pl_proxy *p = arg;
+    pthread_setname_np(pthread_self(), "pl-proxy-accept");
     for (;;) {
         int fd = pl_http_accept(p->listen_fd);
         pthread_mutex_lock(&p->lock);

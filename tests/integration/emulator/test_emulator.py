@@ -310,6 +310,66 @@ def t_extensions(tmp):
     check(len({r["event_id"] for r in recs[1:]}) == 4, "event identifiers not unique")
 
 
+
+def _thread_switches(pid):
+    """{tid: (name, voluntary context switches)} of every thread of pid"""
+    out = {}
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            name = open("/proc/%d/task/%s/comm" % (pid, t)).read().strip()
+            with open("/proc/%d/task/%s/status" % (pid, t)) as f:
+                v = [int(x.split()[1]) for x in f if x.startswith("voluntary_ctxt_switches")][0]
+        except (OSError, IndexError):
+            continue
+        out[t] = (name, v)
+    return out
+
+
+def t_wakeups(tmp):
+    """an invocation wakes the threads that wait for it, not every thread of the emulator: the
+    supervisor (deadlines, restarts) sleeps between its 20 ms ticks however many invocations
+    run, with an extension waiting in event/next for INVOKE events (with one condition
+    variable broadcast on every change it was woken 4-6 times per invocation; each such
+    wake-up is a context switch, on a 2-vCPU machine often on the CPU the runtime runs on)"""
+    fn = py_fn(tmp)
+    extdir = os.path.join(tmp, "extensions")
+    os.makedirs(extdir)
+    with open(os.path.join(HERE, "ext_recorder.py")) as f:
+        write(os.path.join(extdir, "recorder"), f.read(), 0o755)
+    env = {"EXT_RECORD": os.path.join(tmp, "ext.jsonl")}
+    with Emulate(["--unprotected", "--function", fn, "--handler", "app.handler",
+                  "--extensions-dir", extdir], env=env) as em:
+        for i in range(20):
+            expect_response(em, {"warm": i})
+        pid = em.proc.pid
+        before = _thread_switches(pid)
+        sup = [t for t, (name, _) in before.items() if name == "pl-emu-super"]
+        check(len(sup) == 1, "no single supervisor thread named pl-emu-super: %r" % before)
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", em.port, timeout=60)
+        n = 300
+        t0 = time.time()
+        for i in range(n):
+            c.request("POST", "/2015-03-31/functions/function/invocations", json.dumps({"i": i}))
+            r = c.getresponse()
+            r.read()
+            check(r.status == 200 and r.getheader("X-Amz-Function-Error") is None,
+                  "invocation %d: %d" % (i, r.status))
+        dt = time.time() - t0
+        c.close()
+        after = _thread_switches(pid)
+        s = em.stats()
+        check(s["extension_invoke_events"] >= n, "the extension was not sent INVOKE: %r" % s)
+    woke = after[sup[0]][1] - before[sup[0]][1]
+    ticks = dt / 0.020
+    total = sum(v - before.get(t, (0, 0))[1] for t, (_, v) in after.items())
+    print("%d invocations in %.2f s: supervisor woken %d times (%.0f ticks), the emulator's "
+          "threads %.1f times per invocation" % (n, dt, woke, ticks, total / n))
+    check(woke <= 2 * ticks + 10,
+          "the supervisor was woken %d times in %.2f s (%d invocations): invocations wake it"
+          % (woke, dt, n))
+
+
 FAILING_EXTENSION = r"""#!/usr/bin/env python3
 import http.client, json, os, sys
 host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
@@ -619,6 +679,7 @@ TESTS = {
     "invoke_cli": t_invoke_cli,
     "children_die": t_children_die,
     "http_strict": t_http_strict,
+    "wakeups": t_wakeups,
 }
 
 if __name__ == "__main__":
