@@ -76,6 +76,14 @@ double pl_cpu_share(const struct pl_cpu_info *ci, const char *memory_mb);
  * "off"), or -1 with the reason in why (also set when a CPU is chosen) */
 int pl_colocate_cpu(const char *mode, const struct pl_cpu_info *ci, const char *memory_mb,
                     char *why, size_t why_len);
+/* Above one vCPU of time (mode "auto"), or with mode "main": the CPU the runtime's *main
+ * thread* alone shares with the proxy, pinned by the monitor library in the runtime (so
+ * monitor must be on), the threads and processes it creates keeping the whole mask; -1 with
+ * the reason in why otherwise (auto at most one vCPU: pl_colocate_cpu's whole-runtime pin) */
+int pl_colocate_main_cpu(const char *mode, const struct pl_cpu_info *ci, const char *memory_mb,
+                         bool monitor, char *why, size_t why_len);
+/* the calling thread's mask as a CPU list ("0,1") for PL_MON_ENV_COLOCATE */
+int pl_cpu_wide_list(char *out, size_t len);
 /* restrict the calling thread (and what it execs or creates later) to cpu */
 int pl_cpu_pin_self(int cpu);
 

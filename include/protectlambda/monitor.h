@@ -45,6 +45,10 @@
 #define PL_MON_ENV_LIB "PROTECTLAMBDA_MON_LIB"         /* absolute path of the .so itself */
 #define PL_MON_ENV_ROOT_PID "PROTECTLAMBDA_MON_ROOT_PID" /* pid of the runtime (the wrapper's) */
 #define PL_MON_ENV_CHAIN "PROTECTLAMBDA_MON_CHAIN"     /* execs of that pid so far (bootstrap) */
+/* "CPU/WIDE" (e.g. "1/0,1"): colocate's main-thread scope (docs/harden.md "CPU co-location"):
+ * the library pins the root process's main thread to CPU and gives every thread it creates,
+ * every child and every program it execs the mask WIDE (a comma-separated CPU list) */
+#define PL_MON_ENV_COLOCATE "PROTECTLAMBDA_MON_COLOCATE"
 
 /* default socket name for a proxy port: "@protectlambda-monitor-<port>" */
 int pl_monitor_default_socket(int port, char *out, size_t outlen);

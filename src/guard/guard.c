@@ -1236,13 +1236,25 @@ static void s_cpu_options(const struct pl_config *cfg, struct pl_proxy_options *
     pl_cpu_info_read(&ci);
     const char *mem = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
     char why[256];
-    int cpu = pl_colocate_cpu(pl_config_str(cfg, PL_CFG_COLOCATE), &ci, mem, why, sizeof(why));
+    const char *mode = pl_config_str(cfg, PL_CFG_COLOCATE);
+    int cpu = pl_colocate_cpu(mode, &ci, mem, why, sizeof(why));
     if (cpu >= 0) {
         opt->pin = true;
         opt->pin_cpu = cpu;
         pl_log(PL_LOG_INFO, S_COMPONENT, "colocate: proxy and runtime on CPU %d (%s)", cpu, why);
     } else {
-        pl_log(PL_LOG_DEBUG, S_COMPONENT, "colocate: not (%s)", why);
+        /* the wrapper makes the same choice: the main thread alone through the monitor */
+        char why2[256];
+        int mcpu = pl_colocate_main_cpu(mode, &ci, mem, pl_config_bool(cfg, PL_CFG_MONITOR), why2,
+                                        sizeof(why2));
+        if (mcpu >= 0) {
+            opt->pin = true;
+            opt->pin_cpu = mcpu;
+            pl_log(PL_LOG_INFO, S_COMPONENT,
+                   "colocate: proxy and the runtime's main thread on CPU %d (%s)", mcpu, why2);
+        } else {
+            pl_log(PL_LOG_DEBUG, S_COMPONENT, "colocate: not (%s; %s)", why, why2);
+        }
     }
     long long us = pl_config_int(cfg, PL_CFG_SPIN_US);
     double cpus = pl_cpu_share(&ci, NULL); /* the mask, capped by a cgroup quota */

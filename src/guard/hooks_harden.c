@@ -60,15 +60,35 @@ int pl_guard_hook_wrap(const struct pl_config *cfg, struct pl_exec_env *env)
     struct pl_cpu_info ci;
     pl_cpu_info_read(&ci);
     char why[256];
-    int cpu = pl_colocate_cpu(pl_config_str(cfg, PL_CFG_COLOCATE), &ci,
-                              pl_exec_env_get(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), why,
-                              sizeof(why));
-    if (cpu < 0)
-        pl_log(PL_LOG_DEBUG, "wrap", "colocate: not (%s)", why);
-    else if (pl_cpu_pin_self(cpu) < 0)
-        pl_log(PL_LOG_WARN, "wrap", "colocate: %s", pl_last_error_msg());
-    else
-        pl_log(PL_LOG_DEBUG, "wrap", "colocate: runtime on CPU %d (%s)", cpu, why);
+    const char *mode = pl_config_str(cfg, PL_CFG_COLOCATE);
+    const char *mem = pl_exec_env_get(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
+    int cpu = pl_colocate_cpu(mode, &ci, mem, why, sizeof(why));
+    /* never inherited: only this wrapper says what the monitor library pins */
+    (void)pl_exec_env_unset(env, PL_MON_ENV_COLOCATE);
+    if (cpu >= 0) {
+        if (pl_cpu_pin_self(cpu) < 0)
+            pl_log(PL_LOG_WARN, "wrap", "colocate: %s", pl_last_error_msg());
+        else
+            pl_log(PL_LOG_DEBUG, "wrap", "colocate: runtime on CPU %d (%s)", cpu, why);
+    } else {
+        /* above one vCPU: the main thread alone, pinned by the monitor library in the runtime
+         * (in LD_PRELOAD only when pl_harden_wrap put it there) */
+        bool lib = pl_config_bool(cfg, PL_CFG_MONITOR) && pl_exec_env_get(env, PL_MON_ENV_LIB);
+        char why2[256], wide[512], val[600];
+        int mcpu = pl_colocate_main_cpu(mode, &ci, mem, lib, why2, sizeof(why2));
+        if (mcpu < 0) {
+            pl_log(PL_LOG_DEBUG, "wrap", "colocate: not (%s; %s)", why, why2);
+        } else if (pl_cpu_wide_list(wide, sizeof(wide)) < 0) {
+            pl_log(PL_LOG_WARN, "wrap", "colocate: %s", pl_last_error_msg());
+        } else {
+            snprintf(val, sizeof(val), "%d/%s", mcpu, wide);
+            if (pl_exec_env_set(env, PL_MON_ENV_COLOCATE, val) < 0)
+                pl_log(PL_LOG_WARN, "wrap", "colocate: %s", pl_last_error_msg());
+            else
+                pl_log(PL_LOG_DEBUG, "wrap", "colocate: the runtime's main thread on CPU %d (%s)",
+                       mcpu, why2);
+        }
+    }
     /* seccomp strict with a static runtime (no LD_PRELOAD can enter it): the exec-deny filter
      * must go in before the exec, with the one-time exec ticket, so this exec is done here
      * (pl_harden_exec); it returns only on failure. Any other runtime: the wrapper execs. */

@@ -83,6 +83,10 @@ int pl_colocate_cpu(const char *mode, const struct pl_cpu_info *ci, const char *
         snprintf(why, why_len, "colocate is off");
         return -1;
     }
+    if (!strcmp(mode, "main")) {
+        snprintf(why, why_len, "colocate is main: the runtime's main thread only");
+        return -1;
+    }
     if (ci->n_cpus < 2) {
         snprintf(why, why_len, "one CPU only: nothing to co-locate");
         return -1;
@@ -104,6 +108,54 @@ int pl_colocate_cpu(const char *mode, const struct pl_cpu_info *ci, const char *
              share, ci->n_cpus, memory_mb && *memory_mb ? memory_mb : "unknown",
              ci->quota > 0 ? ", cgroup quota" : "");
     return ci->last_cpu;
+}
+
+int pl_colocate_main_cpu(const char *mode, const struct pl_cpu_info *ci, const char *memory_mb,
+                         bool monitor, char *why, size_t why_len)
+{
+    if (!mode || (strcmp(mode, "auto") != 0 && strcmp(mode, "main") != 0)) {
+        snprintf(why, why_len, "colocate is %s", mode ? mode : "off");
+        return -1;
+    }
+    if (ci->n_cpus < 2) {
+        snprintf(why, why_len, "one CPU only: nothing to co-locate");
+        return -1;
+    }
+    double share = pl_cpu_share(ci, memory_mb);
+    if (!strcmp(mode, "auto") && share <= 1.0) {
+        snprintf(why, why_len, "CPU share %.2f: the whole runtime is co-located", share);
+        return -1;
+    }
+    if (!monitor) {
+        snprintf(why, why_len,
+                 "the monitor is off: nothing in the runtime can pin its main thread alone");
+        return -1;
+    }
+    snprintf(why, why_len,
+             "CPU share %.2f of %d CPUs (memory %s MB%s): the runtime's main thread only; its "
+             "other threads and its children keep every CPU",
+             share, ci->n_cpus, memory_mb && *memory_mb ? memory_mb : "unknown",
+             ci->quota > 0 ? ", cgroup quota" : "");
+    return ci->last_cpu;
+}
+
+int pl_cpu_wide_list(char *out, size_t len)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return pl_raise(PL_ERR_HARDEN, "sched_getaffinity: %s", strerror(errno));
+    size_t o = 0;
+    out[0] = '\0';
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, &set))
+            continue;
+        int n = snprintf(out + o, len - o, "%s%d", o ? "," : "", c);
+        if (n < 0 || (size_t)n >= len - o)
+            return pl_raise(PL_ERR_HARDEN, "CPU list longer than %zu bytes", len);
+        o += (size_t)n;
+    }
+    return 0;
 }
 
 int pl_cpu_pin_self(int cpu)

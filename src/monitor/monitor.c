@@ -32,6 +32,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -84,6 +85,7 @@ typedef FILE *(*freopen_fn)(const char *, const char *, FILE *);
 typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
 typedef void *(*dlopen_fn)(const char *, int);
 typedef int (*kill_fn)(pid_t, int);
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
 static struct {
     execve_fn execve, execv_;
@@ -103,6 +105,7 @@ static struct {
     connect_fn connect;
     dlopen_fn dlopen;
     kill_fn kill;
+    pthread_create_fn pthread_create;
 } R;
 
 /* ------------------------------------------------------------------ configuration */
@@ -370,10 +373,138 @@ static void s_restricted_identity(const char *pat, bool write_only)
               st.st_dev);
 }
 
+/* ------------------------------------------------------------------ colocate, main thread */
+/* PL_MON_ENV_COLOCATE: the runtime's main thread on the guard's proxy CPU, everything else on
+ * the wide mask. Set up by the constructor of the root process's image (so again after each
+ * of its in-place execs); the other processes only keep their children wide. No state is
+ * written outside the constructor and the fork child handler (vfork children share it). */
+static struct {
+    int cpu;         /* -1: not configured */
+    bool pinned;     /* this process's main thread is pinned to cpu */
+    cpu_set_t one;   /* {cpu} */
+    cpu_set_t wide;  /* the mask everything else keeps */
+} CO = {.cpu = -1};
+
 /* a fork() child owns its copy of the state: publish descriptors it creates */
 static void s_atfork_child(void)
 {
     atomic_store(&s_self_pid, getpid());
+    if (CO.pinned) { /* the child is not the runtime: the wide mask (colocate) */
+        CO.pinned = false;
+        (void)sched_setaffinity(0, sizeof(CO.wide), &CO.wide);
+    }
+}
+
+
+static bool s_main_thread(void)
+{
+    return (pid_t)syscall(SYS_gettid) == getpid();
+}
+
+/* "CPU/LIST": cpu and the wide mask; false on anything malformed */
+static bool s_colo_parse(const char *v)
+{
+    char *end = NULL;
+    long cpu = strtol(v, &end, 10);
+    if (end == v || *end != '/' || cpu < 0 || cpu >= CPU_SETSIZE)
+        return false;
+    CPU_ZERO(&CO.wide);
+    for (const char *p = end + 1; *p;) {
+        long c = strtol(p, &end, 10);
+        if (end == p || c < 0 || c >= CPU_SETSIZE)
+            return false;
+        CPU_SET((int)c, &CO.wide);
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return false;
+    }
+    if (!CPU_ISSET((int)cpu, &CO.wide) || CPU_COUNT(&CO.wide) < 2)
+        return false;
+    CO.cpu = (int)cpu;
+    CPU_ZERO(&CO.one);
+    CPU_SET(CO.cpu, &CO.one);
+    return true;
+}
+
+static void s_colo_init(void)
+{
+    const char *v = getenv(PL_MON_ENV_COLOCATE);
+    if (!v || !*v || !s_colo_parse(v))
+        return;
+    if (getpid() == C.root_pid && s_main_thread() &&
+        sched_setaffinity(0, sizeof(CO.one), &CO.one) == 0)
+        CO.pinned = true;
+}
+
+/* the calling thread back to the wide mask (before it starts a program or a child) */
+static bool s_colo_widen_self(void)
+{
+    if (CO.cpu < 0 || !s_main_thread())
+        return false;
+    cpu_set_t cur;
+    if (sched_getaffinity(0, sizeof(cur), &cur) != 0 || !CPU_EQUAL(&cur, &CO.one))
+        return false;
+    return sched_setaffinity(0, sizeof(CO.wide), &CO.wide) == 0;
+}
+
+/* after a spawn, or an exec that failed: the root process's main thread back on its CPU
+ * (errno kept) */
+static void s_colo_repin_self(bool widened)
+{
+    int saved = errno;
+    if (widened && CO.pinned && getpid() == C.root_pid && s_main_thread())
+        (void)sched_setaffinity(0, sizeof(CO.one), &CO.one);
+    errno = saved;
+}
+
+/* threads the pinned main thread creates start on the wide mask: their start routine and
+ * argument travel in a slot of a fixed pool (no allocation in a hook); no free slot, a thread
+ * that asked for its own mask, or any other creator: the call goes through unchanged */
+#define S_CO_SLOTS 64
+static struct {
+    atomic_int used;
+    void *(*fn)(void *);
+    void *arg;
+} s_co_slots[S_CO_SLOTS];
+
+static void *s_colo_start(void *p)
+{
+    __typeof__(&s_co_slots[0]) slot = p;
+    void *(*fn)(void *) = slot->fn;
+    void *arg = slot->arg;
+    atomic_store(&slot->used, 0);
+    (void)sched_setaffinity(0, sizeof(CO.wide), &CO.wide);
+    return fn(arg);
+}
+
+EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *),
+                          void *arg)
+{
+    pthread_create_fn real = __atomic_load_n(&R.pthread_create, __ATOMIC_RELAXED);
+    if (!real) {
+        real = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+        __atomic_store_n(&R.pthread_create, real, __ATOMIC_RELAXED);
+    }
+    if (!real)
+        return EAGAIN;
+    if (!CO.pinned || !s_main_thread())
+        return real(th, attr, fn, arg);
+    cpu_set_t asked;
+    if (attr && pthread_attr_getaffinity_np(attr, sizeof(asked), &asked) == 0 &&
+        CPU_COUNT(&asked) != CPU_SETSIZE)
+        return real(th, attr, fn, arg); /* the caller chose the thread's CPUs itself */
+    for (int i = 0; i < S_CO_SLOTS; i++) {
+        int expect = 0;
+        if (!atomic_compare_exchange_strong(&s_co_slots[i].used, &expect, 1))
+            continue;
+        s_co_slots[i].fn = fn;
+        s_co_slots[i].arg = arg;
+        int rc = real(th, attr, s_colo_start, &s_co_slots[i]);
+        if (rc != 0)
+            atomic_store(&s_co_slots[i].used, 0);
+        return rc;
+    }
+    return real(th, attr, fn, arg);
 }
 
 static void s_init(void)
@@ -469,6 +600,7 @@ static void s_init(void)
     C.root_pid = rp ? (pid_t)strtol(rp, NULL, 10) : 0;
     const char *ch = getenv(PL_MON_ENV_CHAIN);
     C.chain = ch ? (int)strtol(ch, NULL, 10) : 0;
+    s_colo_init();
     const char *ld = getenv("LD_PRELOAD");
     if (ld)
         C.ld_preload = s_pool_dup(ld, strlen(ld));
@@ -1041,15 +1173,20 @@ static char *const *s_exec_prepare(const char *abs, char *const argv[], char *co
 static int s_exec_impl(bool use_path, const char *path, char *const argv[], char *const envp[])
 {
     execve_fn real = use_path ? S_REAL(execvpe, "execvpe") : S_REAL(execve, "execve");
-    if (!s_ready() || !s_enter())
-        return real(path, argv, envp);
-    int saved = errno;
-    char abs[PATH_MAX];
-    s_which(path ? path : "", abs, sizeof(abs));
+    char *const *e = envp;
     struct s_exec_buf b;
-    char *const *e =
-        s_exec_prepare(abs, argv, envp, use_path ? "execvp" : "execve", true, saved, &b);
-    return e ? real(path, argv, e) : -1;
+    if (s_ready() && s_enter()) {
+        int saved = errno;
+        char abs[PATH_MAX];
+        s_which(path ? path : "", abs, sizeof(abs));
+        e = s_exec_prepare(abs, argv, envp, use_path ? "execvp" : "execve", true, saved, &b);
+        if (!e)
+            return -1;
+    }
+    bool w = s_colo_widen_self(); /* the program starts wide; the runtime's image re-pins */
+    int rc = real(path, argv, e);
+    s_colo_repin_self(w);
+    return rc;
 }
 
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
@@ -1143,14 +1280,20 @@ EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
     if (!R.fexecve)
         R.fexecve = (fexecve_fn)dlsym(RTLD_NEXT, "fexecve");
-    if (!s_ready() || !s_enter())
-        return R.fexecve(fd, argv, envp);
-    int saved = errno;
-    char path[PATH_MAX];
-    s_fd_path(fd, path, sizeof(path));
+    char *const *e = envp;
     struct s_exec_buf b;
-    char *const *e = s_exec_prepare(path, argv, envp, "fexecve", true, saved, &b);
-    return e ? R.fexecve(fd, argv, e) : -1;
+    if (s_ready() && s_enter()) {
+        int saved = errno;
+        char path[PATH_MAX];
+        s_fd_path(fd, path, sizeof(path));
+        e = s_exec_prepare(path, argv, envp, "fexecve", true, saved, &b);
+        if (!e)
+            return -1;
+    }
+    bool w = s_colo_widen_self();
+    int rc = R.fexecve(fd, argv, e);
+    s_colo_repin_self(w);
+    return rc;
 }
 
 EXPORT int execveat(int dirfd, const char *pathname, char *const argv[], char *const envp[],
@@ -1172,9 +1315,11 @@ EXPORT int execveat(int dirfd, const char *pathname, char *const argv[], char *c
     char *const *e = s_exec_prepare(path, argv, envp, "execveat", true, saved, &b);
     if (!e)
         return -1;
-    if (R.execveat)
-        return R.execveat(dirfd, pathname, argv, e, flags);
-    return (int)syscall(SYS_execveat, dirfd, pathname, argv, e, flags);
+    bool w = s_colo_widen_self();
+    int rc = R.execveat ? R.execveat(dirfd, pathname, argv, e, flags)
+                        : (int)syscall(SYS_execveat, dirfd, pathname, argv, e, flags);
+    s_colo_repin_self(w);
+    return rc;
 }
 
 static int s_spawn(bool use_path, pid_t *pid, const char *file,
@@ -1184,8 +1329,12 @@ static int s_spawn(bool use_path, pid_t *pid, const char *file,
     spawn_fn real = use_path ? R.posix_spawnp : R.posix_spawn;
     if (!real)
         real = (spawn_fn)dlsym(RTLD_NEXT, use_path ? "posix_spawnp" : "posix_spawn");
-    if (!s_ready() || !s_enter())
-        return real(pid, file, fa, attr, argv, envp);
+    if (!s_ready() || !s_enter()) {
+        bool w = s_colo_widen_self(); /* the child inherits the caller's mask */
+        int rc = real(pid, file, fa, attr, argv, envp);
+        s_colo_repin_self(w);
+        return rc;
+    }
     int saved = errno;
     char abs[PATH_MAX];
     if (use_path)
@@ -1202,7 +1351,10 @@ static int s_spawn(bool use_path, pid_t *pid, const char *file,
         errno = EACCES; /* posix_spawn reports through its result; some callers read errno */
         return EACCES;
     }
-    return real(pid, file, fa, attr, argv, e);
+    bool w = s_colo_widen_self();
+    int rc = real(pid, file, fa, attr, argv, e);
+    s_colo_repin_self(w);
+    return rc;
 }
 
 EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
@@ -1235,22 +1387,24 @@ EXPORT int system(const char *command)
 {
     if (!R.system)
         R.system = (system_fn)dlsym(RTLD_NEXT, "system");
-    if (!command || !s_ready() || !s_enter())
-        return R.system(command);
-    if (s_shell_denied(command, "system"))
+    if (command && s_ready() && s_enter() && s_shell_denied(command, "system"))
         return -1;
-    return R.system(command);
+    bool w = s_colo_widen_self(); /* the shell inherits the caller's mask */
+    int rc = R.system(command);
+    s_colo_repin_self(w);
+    return rc;
 }
 
 EXPORT FILE *popen(const char *command, const char *type)
 {
     if (!R.popen)
         R.popen = (popen_fn)dlsym(RTLD_NEXT, "popen");
-    if (!command || !s_ready() || !s_enter())
-        return R.popen(command, type);
-    if (s_shell_denied(command, "popen"))
+    if (command && s_ready() && s_enter() && s_shell_denied(command, "popen"))
         return NULL;
-    return R.popen(command, type);
+    bool w = s_colo_widen_self();
+    FILE *f = R.popen(command, type);
+    s_colo_repin_self(w);
+    return f;
 }
 
 /* ------------------------------------------------------------------ files */

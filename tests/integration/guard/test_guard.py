@@ -361,9 +361,40 @@ def test_spin():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-AFFINITY_FN = """import os
+AFFINITY_FN = r"""import os, subprocess, tempfile, threading
+def _list(text):
+    out = []
+    for part in text.strip().split(","):
+        a, _, b = part.partition("-")
+        out += range(int(a), int(b or a) + 1)
+    return out
+def _child_cpus(cmd):
+    return _list([l for l in subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()
+                  if l.startswith("Cpus_allowed_list:")][0].split(":", 1)[1])
 def handler(event, context):
-    return {"cpus": sorted(os.sched_getaffinity(0)), "pid": os.getpid()}
+    main = sorted(os.sched_getaffinity(0))
+    box = []
+    t = threading.Thread(target=lambda: box.append(sorted(os.sched_getaffinity(0))))
+    t.start(); t.join()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(w, ",".join(map(str, sorted(os.sched_getaffinity(0)))).encode()); os._exit(0)
+    os.waitpid(pid, 0); os.close(w)
+    forked = _list(os.read(r, 100).decode()); os.close(r)
+    spawned = _child_cpus(["cat", "/proc/self/status"])
+    out = tempfile.mktemp()
+    os.system("grep Cpus_allowed_list /proc/$$/status > " + out)  # the shell's own
+    shell = _list(open(out).read().split(":", 1)[1]); os.unlink(out)
+    out2 = tempfile.mktemp()
+    fd = os.open(out2, os.O_WRONLY | os.O_CREAT, 0o600)
+    p = os.posix_spawn("/bin/grep", ["grep", "Cpus_allowed_list", "/proc/self/status"], os.environ,
+                       file_actions=[(os.POSIX_SPAWN_DUP2, fd, 1)])
+    os.waitpid(p, 0); os.close(fd)
+    spawn = _list(open(out2).read().split(":", 1)[1]); os.unlink(out2)
+    return {"cpus": main, "thread": box[0], "fork": forked, "subprocess": spawned,
+            "system": shell, "posix_spawn": spawn, "after": sorted(os.sched_getaffinity(0)),
+            "pid": os.getpid()}
 """
 
 
@@ -385,34 +416,51 @@ def _thread_cpus(pid):
 def test_colocate():
     """colocate=auto: a function of at most one vCPU of time (Lambda: memory up to 1,769 MB)
     runs on one CPU, the highest of the sandbox's, and the proxy thread serving it on the same
-    one; a 3,008 MB function and colocate=off keep every CPU; attacks are denied either way"""
+    one. Above that (3,008 MB) only the runtime's main thread is (the monitor library pins it):
+    a thread it starts, a fork child, subprocess, os.system and posix_spawn children keep every
+    CPU, and the main thread is back on its CPU after each. colocate=off, and the monitor off
+    at 3,008 MB, keep every CPU; attacks are denied either way"""
     mine = sorted(os.sched_getaffinity(0))
+    two = len(mine) >= 2
     tmp = tempfile.mkdtemp(prefix="pl-guard-colocate-")
     fn = function_dir(tmp, {"app.py": AFFINITY_FN})
-    cases = [("128 MB, auto", {}, len(mine) >= 2),
-             ("3008 MB, auto", {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008"}, False),
-             ("128 MB, off", {"PROTECTLAMBDA_COLOCATE": "off"}, False),
-             ("3008 MB, on", {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008",
-                              "PROTECTLAMBDA_COLOCATE": "on"}, len(mine) >= 2)]
+    big = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008"}
+    # name, environment, scope: "whole" (every thread and child on the CPU), "main", None
+    cases = [("128 MB, auto", {}, "whole" if two else None),
+             ("3008 MB, auto", big, "main" if two else None),
+             ("3008 MB, auto, monitor off", dict(big, PROTECTLAMBDA_MONITOR="false"), None),
+             ("128 MB, off", {"PROTECTLAMBDA_COLOCATE": "off"}, None),
+             ("3008 MB, on", dict(big, PROTECTLAMBDA_COLOCATE="on"), "whole" if two else None),
+             ("128 MB, main", {"PROTECTLAMBDA_COLOCATE": "main"}, "main" if two else None)]
     try:
-        for name, extra, pinned in cases:
-            env = Env("colocate", fn, env=extra)
+        for name, extra, scope in cases:
+            # the function starts processes on purpose: the code rules would deny it
+            env = Env("colocate", fn, env=dict(extra, PROTECTLAMBDA_CODE_SCAN="false"))
             try:
                 a = env.sim.invoke({"x": 1})
                 check(a.kind == "response", "%s: %r" % (name, a.body[:200]))
-                got = a.json()["cpus"]
-                want = [mine[-1]] if pinned else mine
-                check(got == want, "%s: the runtime runs on %r, want %r" % (name, got, want))
+                got = a.json()
+                check(isinstance(got, dict), "%s: answered %r" % (name, got))
+                one = [mine[-1]]
+                want_main = one if scope else mine
+                want_rest = one if scope == "whole" else mine
+                check(got["cpus"] == want_main and got["after"] == want_main,
+                      "%s: the runtime's main thread runs on %r (after children: %r), want %r"
+                      % (name, got["cpus"], got["after"], want_main))
+                for k in ("thread", "fork", "subprocess", "system", "posix_spawn"):
+                    check(got[k] == want_rest, "%s: %s runs on %r, want %r"
+                          % (name, k, got[k], want_rest))
                 guard_pid = env.sim.procs[0].pid
                 threads = _thread_cpus(guard_pid)
                 on_one = [t for t, c in threads.items() if c == str(mine[-1])]
-                lines = env.log_lines("colocate: proxy and runtime on CPU")
-                if pinned:
+                lines = env.log_lines("colocate: proxy and")
+                if scope:
                     # the proxy's connection thread for this runtime, and only that kind
                     check(on_one and len(on_one) < len(threads),
                           "%s: guard threads %r" % (name, threads))
-                    check(len(lines) == 1 and ("CPU %d" % mine[-1]) in lines[0]["msg"],
-                          "%s: log %r" % (name, lines))
+                    what = "the runtime's main thread" if scope == "main" else "runtime"
+                    check(len(lines) == 1 and ("proxy and %s on CPU %d" % (what, mine[-1]))
+                          in lines[0]["msg"], "%s: log %r" % (name, lines))
                 else:
                     check(len(set(threads.values())) == 1 and not lines,
                           "%s: not co-located, yet %r / %r" % (name, threads, lines))

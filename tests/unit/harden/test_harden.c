@@ -242,6 +242,37 @@ PL_TEST(colocate_policy)
     quota.quota = 2.0;
     PL_CHECK_INT(pl_colocate_cpu("auto", &quota, NULL, why, sizeof(why)), -1);
     PL_CHECK_INT(pl_colocate_cpu("auto", &quota, "1024", why, sizeof(why)), 5);
+    /* main: never the whole runtime */
+    PL_CHECK_INT(pl_colocate_cpu("main", &two, "128", why, sizeof(why)), -1);
+    /* the main thread alone: auto above one vCPU, main always; the monitor library pins it */
+    PL_CHECK_INT(pl_colocate_main_cpu("auto", &two, "3008", true, why, sizeof(why)), 1);
+    PL_CHECK(strstr(why, "main thread") != NULL && strstr(why, "1.70") != NULL);
+    PL_CHECK_INT(pl_colocate_main_cpu("auto", &two, NULL, true, why, sizeof(why)), 1);
+    PL_CHECK_INT(pl_colocate_main_cpu("auto", &two, "1769", true, why, sizeof(why)), -1);
+    PL_CHECK(strstr(why, "whole runtime") != NULL);
+    PL_CHECK_INT(pl_colocate_main_cpu("auto", &two, "3008", false, why, sizeof(why)), -1);
+    PL_CHECK(strstr(why, "monitor is off") != NULL);
+    PL_CHECK_INT(pl_colocate_main_cpu("main", &two, "128", true, why, sizeof(why)), 1);
+    PL_CHECK_INT(pl_colocate_main_cpu("main", &two, "128", false, why, sizeof(why)), -1);
+    PL_CHECK_INT(pl_colocate_main_cpu("on", &two, "3008", true, why, sizeof(why)), -1);
+    PL_CHECK_INT(pl_colocate_main_cpu("off", &two, "3008", true, why, sizeof(why)), -1);
+    PL_CHECK_INT(pl_colocate_main_cpu("main", &one, "3008", true, why, sizeof(why)), -1);
+    PL_CHECK_INT(pl_colocate_main_cpu("auto", &quota, "3008", true, why, sizeof(why)), 5);
+    /* every mode: exactly one of the two scopes, or neither */
+    const char *modes[] = {"auto", "on", "main", "off"};
+    const char *mems[] = {"128", "1769", "1770", "3008", NULL};
+    for (size_t m = 0; m < 4; m++)
+        for (size_t k = 0; k < 5; k++) {
+            int whole = pl_colocate_cpu(modes[m], &two, mems[k], why, sizeof(why));
+            int main_only = pl_colocate_main_cpu(modes[m], &two, mems[k], true, why, sizeof(why));
+            PL_CHECK_MSG(whole < 0 || main_only < 0, "%s %s: both scopes", modes[m],
+                         mems[k] ? mems[k] : "-");
+            PL_CHECK_MSG(!strcmp(modes[m], "off") || whole >= 0 || main_only >= 0,
+                         "%s %s: neither scope", modes[m], mems[k] ? mems[k] : "-");
+        }
+    char list[64];
+    PL_CHECK_INT(pl_cpu_wide_list(list, sizeof(list)), 0);
+    PL_CHECK(list[0] >= '0' && list[0] <= '9');
     /* the share: the fewest of CPUs, quota and memory */
     PL_CHECK(pl_cpu_share(&quota, NULL) == 2.0);
     PL_CHECK(pl_cpu_share(&two, "3538") == 2.0);
