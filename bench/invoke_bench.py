@@ -6,7 +6,8 @@ invocations alternating between them so both see the same machine load:
   baseline   --unprotected: the runtime talks to the emulator directly
   protected  the guard extension + `wrap` in between (as with the layer in Lambda), as a
              1,024 MB function (at most one vCPU of time: the runtime and the proxy share a
-             CPU, setting colocate=auto) and as a 3,008 MB one (1.7 vCPUs: they do not)
+             CPU, setting colocate=auto) and as a 3,008 MB one (1.7 vCPUs: only the runtime's
+             main thread shares it, pinned by the monitor library)
 and for 1 KB and 1 MB events sends N invocations to the invoke URL, recording
   - service time: the emulator's X-Protectlambda-Duration-Us (event handed out by
     invocation/next -> answer posted), i.e. runtime + guard, without the HTTP client;
@@ -314,7 +315,7 @@ def main():
             for metric, label in (("svc", "service"), ("rtt", "round trip")):
                 dm, dp = direct[s][metric]
                 for prot, mem, note in ((guarded, MEM_SMALL[1], "co-located"),
-                                        (big, MEM_BIG[1], "not co-located")):
+                                        (big, MEM_BIG[1], "main thread co-located")):
                     gm, gp = prot[s][metric]
                     print("%-6s %-10s %-8s %9.0fus %9.0fus %9.0fus %9.0fus %9.0fus %7.2fx %7.2fx" % (
                         "1KB" if s == 1024 else "1MB", label, mem + "MB", dm, dp, gm, gp, gm - dm,
