@@ -635,6 +635,37 @@ def t_http_strict(tmp):
         check(s["http_errors"] >= 5, repr(s))
 
 
+
+def t_freeze_thaw(tmp):
+    """Lambda freezes a sandbox between invocations (every process of it: the runtime, the
+    extensions, its own agent) and thaws it for the next one, seconds or minutes later. A
+    protected sandbox stopped whole (SIGSTOP to the emulator, the guard and the runtime) for
+    0-2.5 s between invocations, across the guard's timers (tamper watch 1 s, flush 1.5 s):
+    every invocation after a thaw answers, correctly and at once; an attack is still denied"""
+    fn = py_fn(tmp)
+    with Emulate(["--function", fn, "--handler", "app.handler"]) as em:
+        expect_response(em, {"warm": 0})
+        import random
+        rng = random.Random(7)
+        procs = [em.proc.pid] + sorted(descendants(em.proc.pid))
+        check(len(procs) >= 3, "emulator, guard and runtime expected: %r" % procs)
+        for i in range(8):
+            for p in procs:
+                os.kill(p, signal.SIGSTOP)
+            time.sleep(rng.uniform(0, 2.5))
+            for p in procs:
+                os.kill(p, signal.SIGCONT)
+            t0 = time.time()
+            h, body = expect_response(em, {"cycle": i})
+            j = json.loads(body)
+            check(j == {"id": h["x-amzn-requestid"], "event": {"cycle": i}},
+                  "cycle %d answered %r" % (i, j))
+            check(time.time() - t0 < 5, "cycle %d: %.1f s after the thaw" % (i, time.time() - t0))
+        st, _, body = em.invoke({"q": "; cat /etc/passwd"})
+        check(st == 200 and b"Security Violation" in body, "attack after thaws: %r" % body[:200])
+        clean_ledger(em.stats())
+
+
 def t_protected(tmp):
     """`invoke` / `emulate` without --unprotected: the guard extension registers with the
     emulator, the runtime runs through `wrap`, a code violation is denied before the handler."""
@@ -680,6 +711,7 @@ TESTS = {
     "children_die": t_children_die,
     "http_strict": t_http_strict,
     "wakeups": t_wakeups,
+    "freeze_thaw": t_freeze_thaw,
 }
 
 if __name__ == "__main__":
