@@ -436,10 +436,12 @@ static void s_colo_init(void)
         CO.pinned = true;
 }
 
-/* the calling thread back to the wide mask (before it starts a program or a child) */
+/* the calling thread back to the wide mask (before it starts a program or a child): only the
+ * pinned main thread of the runtime, or a vfork child of it (which shares this memory); a
+ * process that set its own mask (`taskset -c N prog`) keeps it */
 static bool s_colo_widen_self(void)
 {
-    if (CO.cpu < 0 || !s_main_thread())
+    if (!CO.pinned || !s_main_thread())
         return false;
     cpu_set_t cur;
     if (sched_getaffinity(0, sizeof(cur), &cur) != 0 || !CPU_EQUAL(&cur, &CO.one))

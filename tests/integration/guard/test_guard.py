@@ -392,7 +392,10 @@ def handler(event, context):
                        file_actions=[(os.POSIX_SPAWN_DUP2, fd, 1)])
     os.waitpid(p, 0); os.close(fd)
     spawn = _list(open(out2).read().split(":", 1)[1]); os.unlink(out2)
-    return {"cpus": main, "thread": box[0], "fork": forked, "subprocess": spawned,
+    # a program that sets its own mask keeps it (taskset execs grep on that CPU)
+    last = max(os.sched_getaffinity(0))
+    own = _child_cpus(["taskset", "-c", str(last), "grep", "Cpus_allowed_list", "/proc/self/status"])
+    return {"cpus": main, "thread": box[0], "fork": forked, "subprocess": spawned, "own": own,
             "system": shell, "posix_spawn": spawn, "after": sorted(os.sched_getaffinity(0)),
             "pid": os.getpid()}
 """
@@ -450,6 +453,8 @@ def test_colocate():
                 for k in ("thread", "fork", "subprocess", "system", "posix_spawn"):
                     check(got[k] == want_rest, "%s: %s runs on %r, want %r"
                           % (name, k, got[k], want_rest))
+                check(got["own"] == [mine[-1]], "%s: `taskset -c %d` ran on %r"
+                      % (name, mine[-1], got["own"]))
                 guard_pid = env.sim.procs[0].pid
                 threads = _thread_cpus(guard_pid)
                 on_one = [t for t, c in threads.items() if c == str(mine[-1])]
