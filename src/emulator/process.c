@@ -3,6 +3,7 @@
  * when the *thread* that forked exits, and the supervisor lives as long as the emulator. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,22 @@ int pl_emu_spawn(char *const *argv, char *const *envp, const char *cwd, int stdo
     setpgid(pid, pid); /* also from the parent: no race with an early kill(-pid) */
     close(errpipe[1]);
     errpipe[1] = -1;
+    /* Wait for the exec (the pipe closes) or its failure (errno written). A stop signal sent
+     * to the emulator's process group (a terminal's Ctrl-Z, a harness freezing it) can reach
+     * the child between the fork and its setpgid and stop it in its own group, where the
+     * SIGCONT to the emulator's group never comes: every half second without news, continue
+     * it (a no-op for a running child). */
+    struct pollfd pf = {errpipe[0], POLLIN, 0};
+    for (;;) {
+        int r = poll(&pf, 1, 500);
+        if (r == 0) {
+            (void)kill(pid, SIGCONT);
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        break; /* readable, closed, or poll failed: the read below tells */
+    }
     int child_err = 0;
     ssize_t n;
     do {

@@ -666,6 +666,29 @@ def t_freeze_thaw(tmp):
         clean_ledger(em.stats())
 
 
+
+def t_stop_during_start(tmp):
+    """a stop signal to the emulator's process group during its cold start (a terminal's
+    Ctrl-Z then `fg`, a harness freezing it) can reach a child between its fork and its
+    setpgid: it then stops in its own group, the SIGCONT to the emulator's group misses it, and
+    the emulator waited for its exec forever. 40 cold starts stopped and continued right after
+    `listening`: each must answer (before the fix, ~1 in 10 hung here)"""
+    fn = py_fn(tmp)
+    hung = []
+    for i in range(40):
+        with Emulate(["--function", fn, "--handler", "app.handler"]) as em:
+            os.killpg(em.proc.pid, signal.SIGSTOP)
+            time.sleep(0.05)
+            os.killpg(em.proc.pid, signal.SIGCONT)
+            try:
+                st, _, body = em.invoke({"i": i}, timeout=8)
+                if st != 200:
+                    hung.append((i, st))
+            except OSError as e:  # socket.timeout included
+                hung.append((i, str(e)))
+    check(not hung, "cold starts that never answered after a stop/continue: %r" % hung)
+
+
 def t_protected(tmp):
     """`invoke` / `emulate` without --unprotected: the guard extension registers with the
     emulator, the runtime runs through `wrap`, a code violation is denied before the handler."""
@@ -712,6 +735,7 @@ TESTS = {
     "http_strict": t_http_strict,
     "wakeups": t_wakeups,
     "freeze_thaw": t_freeze_thaw,
+    "stop_during_start": t_stop_during_start,
 }
 
 if __name__ == "__main__":
