@@ -395,7 +395,6 @@ static void s_atfork_child(void)
     }
 }
 
-
 static bool s_main_thread(void)
 {
     return (pid_t)syscall(SYS_gettid) == getpid();
@@ -540,6 +539,7 @@ static void s_init(void)
     S_RESOLVE(freopen64, "freopen64");
     S_RESOLVE(connect, "connect");
     S_RESOLVE(dlopen, "dlopen");
+    S_RESOLVE(pthread_create, "pthread_create");
 #undef S_RESOLVE
 
     const char *on = s_setting("monitor");
@@ -1331,29 +1331,26 @@ static int s_spawn(bool use_path, pid_t *pid, const char *file,
     spawn_fn real = use_path ? R.posix_spawnp : R.posix_spawn;
     if (!real)
         real = (spawn_fn)dlsym(RTLD_NEXT, use_path ? "posix_spawnp" : "posix_spawn");
-    if (!s_ready() || !s_enter()) {
-        bool w = s_colo_widen_self(); /* the child inherits the caller's mask */
-        int rc = real(pid, file, fa, attr, argv, envp);
-        s_colo_repin_self(w);
-        return rc;
-    }
-    int saved = errno;
-    char abs[PATH_MAX];
-    if (use_path)
-        s_which(file ? file : "", abs, sizeof(abs));
-    else {
-        bool dd;
-        if (s_abs_path(AT_FDCWD, file, abs, sizeof(abs), &dd) < 0)
-            pl_mon_strlcpy(abs, file ? file : "", sizeof(abs));
-    }
+    char *const *e = envp;
     struct s_exec_buf b;
-    char *const *e = s_exec_prepare(abs, argv, envp, use_path ? "posix_spawnp" : "posix_spawn",
-                                    false, saved, &b);
-    if (!e) {
-        errno = EACCES; /* posix_spawn reports through its result; some callers read errno */
-        return EACCES;
+    if (s_ready() && s_enter()) {
+        int saved = errno;
+        char abs[PATH_MAX];
+        if (use_path)
+            s_which(file ? file : "", abs, sizeof(abs));
+        else {
+            bool dd;
+            if (s_abs_path(AT_FDCWD, file, abs, sizeof(abs), &dd) < 0)
+                pl_mon_strlcpy(abs, file ? file : "", sizeof(abs));
+        }
+        e = s_exec_prepare(abs, argv, envp, use_path ? "posix_spawnp" : "posix_spawn", false,
+                           saved, &b);
+        if (!e) {
+            errno = EACCES; /* posix_spawn reports through its result; some callers read errno */
+            return EACCES;
+        }
     }
-    bool w = s_colo_widen_self();
+    bool w = s_colo_widen_self(); /* the child inherits the caller's mask */
     int rc = real(pid, file, fa, attr, argv, e);
     s_colo_repin_self(w);
     return rc;
