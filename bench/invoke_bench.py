@@ -12,7 +12,8 @@ and for 1 KB and 1 MB events sends N invocations to the invoke URL, recording
   - service time: the emulator's X-Protectlambda-Duration-Us (event handed out by
     invocation/next -> answer posted), i.e. runtime + guard, without the HTTP client;
   - round trip: the invoke URL client's wall time.
-Prints median and p99 of each, the difference (what protectlambda adds) and the ratio.
+Prints median and p99 of each, the difference (what protectlambda adds) and the ratio; for
+1 KB also a 95% bootstrap interval of the added median and p99 (sampling noise within the run).
 Then, for 1 KB (not with --quick), the cross-check with one sandbox live at a time
 (measure_alone): the others frozen whole, as Lambda freezes an idle sandbox, the configurations
 alternating in blocks. Side by side, an idle sandbox's background work lands on the CPU a
@@ -57,6 +58,15 @@ NODE_FN = "export const handler = async (event) => ({ n: event.d.length });\n"
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))]
+
+
+def diff_ci(a, b, p, reps=300):
+    """95% bootstrap interval of pct(b, p) - pct(a, p): how far a difference of two p99s of a
+    few thousand samples can move by chance (the p99 of 2,000 is their 20th largest)"""
+    rng = random.Random(len(a) * 31 + len(b))
+    ds = sorted(pct(rng.choices(b, k=len(b)), p) - pct(rng.choices(a, k=len(a)), p)
+                for _ in range(reps))
+    return ds[int(reps * 0.025)], ds[int(reps * 0.975)]
 
 
 class Emulate:
@@ -127,7 +137,8 @@ def measure(bin_path, arg_sets, sizes, n):
                     time.sleep(SETTLE_S)
             for k in range(len(ems)):
                 outs[k][size] = {"svc": (statistics.median(svc[k]), pct(svc[k], 0.99)),
-                                 "rtt": (statistics.median(rtt[k]), pct(rtt[k], 0.99))}
+                                 "rtt": (statistics.median(rtt[k]), pct(rtt[k], 0.99)),
+                                 "svc_raw": svc[k]}
         for k, c in enumerate(conns):
             c.request("GET", "/_protectlambda/emulator/stats")
             st = json.loads(c.getresponse().read())
@@ -322,6 +333,11 @@ def main():
                         gm / max(dm, 1e-9), gp / max(dp, 1e-9)))
                     if metric != "svc":
                         continue
+                    if s == 1024:
+                        lo, hi = diff_ci(direct[s]["svc_raw"], prot[s]["svc_raw"], 0.5)
+                        plo, phi = diff_ci(direct[s]["svc_raw"], prot[s]["svc_raw"], 0.99)
+                        print("       (added, 95%% bootstrap interval: median %+.0f..%+.0f us, "
+                              "p99 %+.0f..%+.0f us)" % (lo, hi, plo, phi))
                     # the BENCH lines bench/run collects (service time)
                     for stat, g, d, target in (("median", gm, dm, "<= +50 us" if s == 1024 else ""),
                                                ("p99", gp, dp, "<= +200 us" if s == 1024 else "")):
