@@ -32,8 +32,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SRC, "tests/integration/guard"))
 import lambdasim  # noqa: E402
+from real_python import real_python3  # noqa: E402
 
-RUNTIME = ["python3", os.path.join(SRC, "examples/runtimes/python/bootstrap.py")]
+# the interpreter itself, as Lambda execs it (not a PATH shim: bench/real_python.py)
+RUNTIME = [real_python3(), os.path.join(SRC, "examples/runtimes/python/bootstrap.py")]
 ECHO_FN = "def handler(event, context):\n    return {'n': len(event['d'])}\n"
 
 

@@ -42,6 +42,8 @@ import tempfile
 import threading
 import time
 
+from real_python import real_python3
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
 RIC = os.path.join(SRC, "tests/node_modules/aws-lambda-ric/bin/index.mjs")
@@ -302,20 +304,23 @@ def main():
         f.write(PY_FN)
     with open(os.path.join(fn, "index.mjs"), "w") as f:
         f.write(NODE_FN)
+    # the interpreter itself, as Lambda execs it (not a PATH shim: bench/real_python.py)
+    py = real_python3()
+    py_rt = ["--runtime", '"%s" "%s"' % (py, os.path.join(SRC, "examples/runtimes/python/bootstrap.py"))]
     runtimes = []
     if a.runtime in ("python", "both"):
-        runtimes.append(("python loop", "app.handler"))
+        runtimes.append(("python loop", ["--handler", "app.handler"] + py_rt))
     if a.runtime in ("node", "both"):
         if os.path.exists(RIC):
-            runtimes.append(("aws-lambda-ric", "index.handler"))
+            runtimes.append(("aws-lambda-ric", ["--handler", "index.handler"]))
         else:
             print("(aws-lambda-ric not installed: node skipped)")
     sizes = [1024, 1024 * 1024]
     env_args = ["--env", "PROTECTLAMBDA_LOG_LEVEL=warn"]
-    print("invoke bench: %d invocations per size and runtime (after 20 warm-up), echo function"
-          % a.n)
-    for name, handler in runtimes:
-        base = ["--function", fn, "--handler", handler] + env_args
+    print("invoke bench: %d invocations per size and runtime (after 20 warm-up), echo function; "
+          "Python runtime loop on %s" % (a.n, py))
+    for name, rt_args in runtimes:
+        base = ["--function", fn] + rt_args + env_args
         direct, guarded, big = measure(a.bin, [base + MEM_SMALL + ["--unprotected"],
                                                base + MEM_SMALL, base + MEM_BIG], sizes, a.n)
         print("\nruntime: %s" % name)
@@ -376,7 +381,7 @@ def main():
     reps = 6 if a.quick else 15
     with open(os.path.join(fn, "function.sh"), "w") as f:
         f.write(open(os.path.join(SRC, "examples/functions/shell-echo/function.sh")).read())
-    cold = [("Python runtime loop", ["--function", fn, "--handler", "app.handler"], b'"n": 1'),
+    cold = [("Python runtime loop", ["--function", fn, "--handler", "app.handler"] + py_rt, b'"n": 1'),
             ("shell runtime (curl loop)", ["--function", fn, "--handler", "function.handler",
                                            "--runtime", os.path.join(SRC, "examples/runtimes/shell/bootstrap")],
              b'"echo"')]

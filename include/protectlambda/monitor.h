@@ -49,6 +49,9 @@
  * the library pins the root process's main thread to CPU and gives every thread it creates,
  * every child and every program it execs the mask WIDE (a comma-separated CPU list) */
 #define PL_MON_ENV_COLOCATE "PROTECTLAMBDA_MON_COLOCATE"
+/* the Python adapter's directory the wrapper put on PYTHONPATH: the library takes it out again
+ * in a CPython 3.9+ process, where its own C audit hook stands for the adapter (pyaudit.c) */
+#define PL_MON_ENV_PYADAPTER "PROTECTLAMBDA_MON_PYTHON_ADAPTER"
 
 /* default socket name for a proxy port: "@protectlambda-monitor-<port>" */
 int pl_monitor_default_socket(int port, char *out, size_t outlen);

@@ -269,8 +269,10 @@ int pl_harden_wrap(const struct pl_config *cfg, const struct pl_harden_env *env)
     }
     if (pl_config_bool(cfg, PL_CFG_PYTHON_AUDIT)) {
         char dir[PATH_MAX];
+        /* the monitor library, when in LD_PRELOAD, takes it out again in a CPython 3.9+ (its
+         * own C hook stands for it: no Python file compiled at each cold start) */
         if (pl_harden_find_python_adapter(dir, sizeof(dir)) == 0)
-            S_STEP(s_prepend(env, "PYTHONPATH", dir, ':'));
+            S_STEP(s_prepend(env, "PYTHONPATH", dir, ':') | s_set(env, PL_MON_ENV_PYADAPTER, dir));
         else
             S_STEP(-1);
     }

@@ -49,6 +49,7 @@
 
 #include "mon_util.h"
 #include "protectlambda/monitor.h"
+#include "pyaudit.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -329,6 +330,8 @@ static bool s_keep_name(const char *kv)
 }
 
 static void s_signal_init(void);
+static void s_emit_python(const char *type, const char *sev, const char *act, const char *cls,
+                          const char *what, const char *why);
 
 static void s_add_dev(dev_t *arr, size_t *n, dev_t d)
 {
@@ -610,6 +613,12 @@ static void s_init(void)
     pthread_atfork(NULL, NULL, s_atfork_child);
     if (C.active)
         s_signal_init();
+    /* a CPython 3.9+: the audit hook added here, before the interpreter starts */
+    const char *pa = s_setting("python_audit");
+    if (strcmp(pa, "false") && strcmp(pa, "0") && strcmp(pa, "no"))
+        (void)pl_mon_pyaudit_init(s_setting("python.policy"),
+                                  s_setting("python.restricted_modules"),
+                                  getenv(PL_MON_ENV_PYADAPTER), s_emit_python);
     atomic_store(&s_state, 2);
 }
 
@@ -686,14 +695,16 @@ static void s_send(const char *buf, size_t len)
         close(fd);
 }
 
-static void s_emit(const char *type, const char *sev, const char *act, const char *cls,
-                   const char *what, char *const *argv, const char *why)
+static void s_emit_src(const char *src, const char *type, const char *sev, const char *act,
+                       const char *cls, const char *what, char *const *argv, const char *why)
 {
     int saved = errno;
     char buf[PL_MON_DGRAM_MAX];
     struct pl_mon_json j;
     pl_mon_json_init(&j, buf, sizeof(buf));
-    pl_mon_json_raw(&j, "{\"v\":1,\"src\":\"monitor\",\"type\":");
+    pl_mon_json_raw(&j, "{\"v\":1,\"src\":");
+    pl_mon_json_str(&j, src, 16);
+    pl_mon_json_raw(&j, ",\"type\":");
     pl_mon_json_str(&j, type, 64);
     pl_mon_json_raw(&j, ",\"sev\":");
     pl_mon_json_str(&j, sev, 16);
@@ -734,6 +745,19 @@ static void s_emit(const char *type, const char *sev, const char *act, const cha
     pl_mon_json_raw(&j, "}");
     s_send(buf, pl_mon_json_len(&j));
     errno = saved;
+}
+
+static void s_emit(const char *type, const char *sev, const char *act, const char *cls,
+                   const char *what, char *const *argv, const char *why)
+{
+    s_emit_src("monitor", type, sev, act, cls, what, argv, why);
+}
+
+/* the Python audit hook's events (pyaudit.c): the adapter's wire format, "src":"python" */
+static void s_emit_python(const char *type, const char *sev, const char *act, const char *cls,
+                          const char *what, const char *why)
+{
+    s_emit_src("python", type, sev, act, cls, what, NULL, why);
 }
 
 /* first time this class+path is seen in this process (for logged, not denied, events) */

@@ -9,6 +9,7 @@ action works and no event. Also: the allow-listed executable runs under deny, th
 only the hooked symbols, a host that closes every descriptor / dup2s over the monitor's socket
 keeps working and reporting, seccomp strict stops new programs (also by direct syscall).
 """
+import glob
 import json
 import os
 import shutil
@@ -153,6 +154,18 @@ try:
         res["ok"] = True
     elif act == "eval":
         res["ok"] = eval("6*7") == 42
+    elif act == "hookinfo":
+        sc = sys.modules.get("sitecustomize")
+        res["pythonpath"] = os.environ.get("PYTHONPATH")
+        res["sitecustomize"] = getattr(sc, "__file__", None)
+        res["version"] = list(sys.version_info[:2])
+        res["ok"] = True
+    elif act == "libcode":
+        # the standard library generating code and importing restricted modules itself
+        import collections, dataclasses, shelve
+        P = collections.namedtuple("P", "x y")
+        D = dataclasses.make_dataclass("D", [("a", int)])
+        res["ok"] = P(1, 2).y == 2 and D(3).a == 3 and "pickle" in sys.modules
     elif act == "traversal":
         open("/tmp/../etc/hostname", "rb").read()
         res["ok"] = True
@@ -247,6 +260,10 @@ fi
 printf '{"ok": %s, "tmpdir": "%s"}\n' "$ok" "$TMPDIR"
 exit 0
 '''
+
+
+# what the Python audit hook (or the adapter) reports
+PY_TYPES = ("RESTRICTED_MODULE_IMPORT", "DANGEROUS_FUNCTION_CALL")
 
 
 def events_of(evs, type_, path_part):
@@ -412,6 +429,61 @@ def main():
             mine = expect(L, "python reads handler.py after init", p, r, mode,
                           "RESTRICTED_PATH_ACCESS", "handler.py")
             check(len(mine) <= 1, "source read reported before init too: %s" % mine)
+
+        # Python: the monitor library's C audit hook stands for the sitecustomize adapter in
+        # CPython 3.9+ (the adapter's directory taken out of PYTHONPATH, so no Python file is
+        # compiled at each cold start); the adapter still does it without the library
+        p, r = run([PY, hosts["host.py"], "hookinfo"], env(python_policy="log"))
+        check(r and r.get("ok"), "hookinfo: %s %s" % (r, p.stderr[-300:]))
+        if r and tuple(r.get("version", (0, 0))) >= (3, 9):
+            check("adapters" not in (r.get("pythonpath") or "") and
+                  "adapters" not in (r.get("sitecustomize") or ""),
+                  "CPython %s: the sitecustomize adapter still loaded next to the C hook: %s" %
+                  (r.get("version"), r))
+        for mode in ("log", "deny"):
+            p, r = run([PY, hosts["host.py"], "libcode"], env(python_policy=mode))
+            evs = L.sync()
+            check(r and r.get("ok") is True, "stdlib codegen/imports under python.policy=%s: %s %s"
+                  % (mode, r, p.stderr[-400:]))
+            check(not [e for e in evs if e.get("type") in PY_TYPES],
+                  "stdlib codegen/imports reported (%s): %s" % (mode, evs))
+        # a .pth line run by site at start-up (an installed package's code) under deny
+        ubase = os.path.join(tmp, "userbase")
+        v = sys.version_info
+        upkgs = os.path.join(ubase, "lib", "python%d.%d" % (v[0], v[1]), "site-packages")
+        os.makedirs(upkgs, exist_ok=True)
+        with open(os.path.join(upkgs, "pl_test_exec.pth"), "w") as f:
+            f.write("import os; exec('os.environ[\"PL_PTH_RAN\"] = \"1\"')\n")
+        e = env(python_policy="deny")
+        e["PYTHONUSERBASE"] = ubase
+        p, r = run([PY, "-c", "import os, json; print(json.dumps({'ok': os.environ.get("
+                    "'PL_PTH_RAN') == '1'}))"], e)
+        evs = L.sync()
+        check(p.returncode == 0 and r and r.get("ok") is True and
+              not [x for x in evs if x.get("type") in PY_TYPES],
+              ".pth exec at start-up under python.policy=deny: %s %s %s" % (r, evs, p.stderr[-400:]))
+        e = env(monitor="false", python_policy="deny")
+        p, r = run([PY, hosts["host.py"], "eval"], e)
+        check(r and r.get("ok") is False and "PermissionError" in r.get("err", ""),
+              "eval not denied by the adapter without the monitor library: %s %s" %
+              (r, p.stderr[-300:]))
+        # every other CPython on this machine (pyenv's, when there): the hook or the adapter
+        # (3.8 and later: audit hooks are PEP 578's, 3.8)
+        others = [o for o in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3")))
+                  if tuple(int(x) for x in o.split("/versions/")[1].split(".")[:2]) >= (3, 8)]
+        for other in others:
+            for mode in ("log", "deny"):
+                p, r = run([other, hosts["host.py"], "eval"], env(python_policy=mode))
+                expect(L, "%s eval" % other, p, r, mode, "DANGEROUS_FUNCTION_CALL", "6*7")
+                p, r = run([other, hosts["host.py"], "libcode"], env(python_policy=mode))
+                evs = L.sync()
+                check(r and r.get("ok") is True and
+                      not [x for x in evs if x.get("type") in PY_TYPES],
+                      "%s stdlib codegen (%s): %s %s" % (other, mode, r, evs))
+        if not others:
+            print("note: no other CPython versions (~/.pyenv) on this machine", flush=True)
+        print("ok   python: C audit hook for CPython 3.9+, stdlib and .pth code not reported, "
+              "the adapter without the library", flush=True)
 
         # allow-list by name: addresses learnt when the name was resolved (getaddrinfo)
         p, r = run([PY, hosts["host.py"], "connect", str(srv_port), "localhost"],
