@@ -393,7 +393,7 @@ def main():
           "alternated, median of %d; protected = the guard exec'd, registered, then the runtime "
           "through wrap, to its first invocation/next at the emulator; CLI binary = "
           "`protectlambda extension` and `wrap --` of the developer build, layer = --layer %s: "
-          "the layer's extension and wrapper stubs, bin/protectlambda (Vectorscan runtime), "
+          "the layer's extension stub and wrapper, bin/protectlambda (Vectorscan runtime), "
           "bin/protectlambda-wrap, rules.db, and the layer verified against its manifest):" % (
               reps, layer or "(none)"))
     if not layer:

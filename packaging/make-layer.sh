@@ -2,7 +2,8 @@
 # Build the protectlambda Lambda layer: BUILD/protectlambda-layer.zip (make layer).
 #
 #   extensions/protectlambda        the guard as an external extension (shell stub)
-#   protectlambda/wrapper           AWS_LAMBDA_EXEC_WRAPPER=/opt/protectlambda/wrapper
+#   protectlambda/wrapper           AWS_LAMBDA_EXEC_WRAPPER=/opt/protectlambda/wrapper: the
+#                                   protectlambda-wrap binary (its name makes it the wrapper)
 #   protectlambda/bin/protectlambda protectlambda-lambda: Vectorscan runtime only, static
 #                                   pcre2/yaml/sqlite/seccomp/crypto, glibc <= 2.34
 #   protectlambda/bin/protectlambda-wrap  the `wrap` role alone (fast exec on cold start)
@@ -36,12 +37,14 @@ rm -rf "$STAGE"
 mkdir -p "$STAGE/extensions" "$STAGE/protectlambda/bin" "$STAGE/protectlambda/lib" \
          "$STAGE/protectlambda/rules"
 install -m 0755 "$SRC/packaging/extension" "$STAGE/extensions/protectlambda"
-install -m 0755 "$SRC/packaging/wrapper" "$STAGE/protectlambda/wrapper"
 BIN="$STAGE/protectlambda/bin/protectlambda"
 install -m 0755 "$BUILD/src/cli/protectlambda-lambda" "$BIN"
 strip --strip-debug "$BIN"
 install -m 0755 "$BUILD/src/cli/protectlambda-wrap" "$STAGE/protectlambda/bin/protectlambda-wrap"
 strip --strip-debug "$STAGE/protectlambda/bin/protectlambda-wrap"
+# the exec wrapper itself, not a script that execs it (a shell and a second exec, ~0.6 ms of
+# every cold start): named `wrapper`, the binary takes every argument as the runtime's (main.c)
+install -m 0755 "$STAGE/protectlambda/bin/protectlambda-wrap" "$STAGE/protectlambda/wrapper"
 
 # the monitor library and its adapters (harden/monitor part), when built
 MON="$(find "$BUILD/src/monitor" -maxdepth 1 -name 'libprotectlambda_monitor.so' 2>/dev/null | head -1)"

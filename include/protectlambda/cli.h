@@ -18,6 +18,11 @@ struct pl_cli_command {
 
 void pl_cli_register(const struct pl_cli_command *cmd);
 
+/* The executable's name that makes it the exec wrapper whatever its arguments: the layer
+ * installs bin/protectlambda-wrap as /opt/protectlambda/wrapper (AWS_LAMBDA_EXEC_WRAPPER), and
+ * Lambda runs it with the runtime's command line (no `wrap --` in front). */
+#define PL_CLI_WRAPPER_NAME "wrapper"
+
 #define PL_CLI_COMMAND(ident, name_, summary_, fn_)                                          \
     static const struct pl_cli_command pl_cli_cmd_##ident = {name_, summary_, fn_};          \
     __attribute__((constructor)) static void pl_cli_reg_##ident(void)                        \

@@ -53,6 +53,14 @@ static void s_usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* installed as the layer's /opt/protectlambda/wrapper (AWS_LAMBDA_EXEC_WRAPPER): Lambda runs
+     * it with the runtime's command line, so every argument is the runtime's (role wrap) */
+    const char *base = argc > 0 && argv[0] ? strrchr(argv[0], '/') : NULL;
+    base = base ? base + 1 : argc > 0 && argv[0] ? argv[0] : "";
+    if (!strcmp(base, PL_CLI_WRAPPER_NAME))
+        for (size_t i = 0; i < s_n_cmds; i++)
+            if (!strcmp(s_cmds[i]->name, "wrap"))
+                return s_cmds[i]->main(argc, argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         s_usage(argc < 2 ? stderr : stdout);

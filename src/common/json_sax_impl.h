@@ -268,13 +268,14 @@ static inline size_t s_block64(const unsigned char *p, unsigned char *o, size_t 
 #define S_HAVE_VBMI2 1
 #include <immintrin.h>
 
+#include "protectlambda/cpufeat.h"
+
 static bool s_use_vbmi2(void)
 {
     static int s_state; /* 0 unknown, 1 yes, 2 no */
     int st = __atomic_load_n(&s_state, __ATOMIC_RELAXED);
     if (!st) {
-        __builtin_cpu_init();
-        st = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi2") ? 1 : 2;
+        st = pl_cpu_has(PL_CPU_AVX512BW | PL_CPU_AVX512VBMI2) ? 1 : 2;
         __atomic_store_n(&s_state, st, __ATOMIC_RELAXED);
     }
     return st == 1;

@@ -3,6 +3,8 @@
 
 #include <pthread.h>
 
+#include "protectlambda/cpufeat.h"
+
 /* the implementations of Vectorscan's fat runtime (x86-64 builds export one set per CPU
  * family; weak: absent in a library built for one CPU only, then the plain API is used) */
 #define S_DECLARE(arch)                                                                        \
@@ -79,13 +81,11 @@ static void s_select(void)
      * (measured: PL-IN-CMDI-012 on "<70 x> | id", and same-language forms of PL-IN-XSS-002,
      * depending on where the buffer sits; the AVX2 and SSE code find them: docs/engine.md).
      * The next best is what the fat runtime itself would pick on a CPU without AVX-512. */
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
-        __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt"))
+    if (pl_cpu_has(PL_CPU_AVX2 | PL_CPU_BMI | PL_CPU_BMI2 | PL_CPU_POPCNT))
         S_USE(avx2);
-    if (__builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("popcnt"))
+    if (pl_cpu_has(PL_CPU_SSE42 | PL_CPU_POPCNT))
         S_USE(corei7);
-    if (__builtin_cpu_supports("ssse3"))
+    if (pl_cpu_has(PL_CPU_SSSE3))
         S_USE(core2);
 #endif
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "protectlambda/cli.h"
 #include "protectlambda/harden.h"
 #include "protectlambda/log.h"
 #include "protectlambda/monitor.h"
@@ -36,13 +37,17 @@ static char **s_runtime_argv(char *buf, size_t cap, char **argv, size_t max)
     if (n <= 0 || (size_t)n >= cap - 1)
         return NULL; /* unreadable or too long to trust a partial read */
     buf[n] = '\0';
+    /* `protectlambda wrap [--] RUNTIME...`, or the layer's `wrapper RUNTIME...` (main.c) */
+    const char *base = strrchr(buf, '/');
+    base = base ? base + 1 : buf;
+    size_t first = !strcmp(base, PL_CLI_WRAPPER_NAME) ? 1 : 2;
     size_t k = 0, i = 0;
     for (char *p = buf; p < buf + n && k + 1 < max; p += strlen(p) + 1, i++) {
-        if (i == 1 && strcmp(p, "wrap") != 0)
+        if (first == 2 && i == 1 && strcmp(p, "wrap") != 0)
             return NULL; /* not run as `... wrap ...`: leave the exec to the caller */
-        if (i <= 1)
+        if (i < first)
             continue;
-        if (i == 2 && !strcmp(p, "--"))
+        if (i == first && !strcmp(p, "--"))
             continue;
         argv[k++] = p;
     }

@@ -150,7 +150,8 @@ int pl_harden_find_monitor_lib(const struct pl_config *cfg, char *out, size_t ou
     if (s_exe_dir(dir, sizeof(dir)) < 0)
         return pl_raise(PL_ERR_NOT_FOUND, "cannot read /proc/self/exe");
     static const char *const c[] = {
-        "libprotectlambda_monitor.so",           "../lib/libprotectlambda_monitor.so",
+        "libprotectlambda_monitor.so",           "lib/libprotectlambda_monitor.so",
+        "../lib/libprotectlambda_monitor.so",
         "../lib/protectlambda/libprotectlambda_monitor.so",
         "../monitor/libprotectlambda_monitor.so", "../src/monitor/libprotectlambda_monitor.so",
         PL_HARDEN_BUILD_MONITOR};
@@ -166,7 +167,8 @@ int pl_harden_find_python_adapter(char *out, size_t outlen)
     char dir[PATH_MAX];
     if (s_exe_dir(dir, sizeof(dir)) < 0)
         return pl_raise(PL_ERR_NOT_FOUND, "cannot read /proc/self/exe");
-    static const char *const c[] = {"../adapters/python", "../protectlambda/adapters/python",
+    static const char *const c[] = {"adapters/python", "../adapters/python",
+                                    "../protectlambda/adapters/python",
                                     "../share/protectlambda/adapters/python",
                                     PL_HARDEN_SOURCE_ADAPTERS "/python"};
     size_t n = PL_ARRAY_LEN(c) - (PL_HARDEN_SOURCE_ADAPTERS[0] ? 0 : 1);

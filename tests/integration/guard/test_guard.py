@@ -708,7 +708,7 @@ def test_shutdown():
 
 def test_layer():
     """make layer: glibc <= 2.34, nothing outside glibc + lib/, and a protected function runs
-    through the unpacked layer (extension stub, wrapper script, rules.db)"""
+    through the unpacked layer (extension stub, wrapper, rules.db)"""
     import subprocess
     import zipfile
     build = os.environ.get("PL_BUILD_DIR") or os.path.dirname(os.path.dirname(os.path.dirname(PL_BIN)))
@@ -751,6 +751,21 @@ def test_layer():
             ok = re.match(r"(linux-vdso|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|"
                           r"ld-linux|/lib64/ld-linux|libresolv\.so)", name) or in_lib
             check(ok, "the layer binary needs %s outside glibc and lib/" % line)
+        # the wrapper is the wrap program itself (no shell between Lambda and the runtime),
+        # and finds the layer's monitor library and Python adapter from where it is
+        wrapper = os.path.join(opt, "protectlambda/wrapper")
+        with open(wrapper, "rb") as f:
+            check(f.read(4) == b"\x7fELF", "protectlambda/wrapper is not a program")
+        r = subprocess.run([wrapper, "/usr/bin/env"], capture_output=True, text=True,
+                           env=dict(os.environ, AWS_LAMBDA_RUNTIME_API="127.0.0.1:9001",
+                                    PROTECTLAMBDA_PORT="9119"))
+        got = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
+        check(r.returncode == 0 and got.get("AWS_LAMBDA_RUNTIME_API") == "127.0.0.1:9119" and
+              got.get("PROTECTLAMBDA_UPSTREAM") == "127.0.0.1:9001" and
+              os.path.join(opt, "protectlambda/lib/libprotectlambda_monitor.so") in
+              got.get("LD_PRELOAD", "") and
+              os.path.join(opt, "protectlambda/adapters/python") in got.get("PYTHONPATH", ""),
+              "the layer's wrapper running env: %s %s" % (r.returncode, r.stderr[-300:]))
         # run a function through the layer exactly as Lambda would
         env = Env("layer", os.path.join(FUNCS, "clean"),
                   env={"PROTECTLAMBDA_RULES_DIR": os.path.join(opt, "protectlambda/rules"),
