@@ -127,6 +127,13 @@ enum pl_proxy_verdict pl_guard_stream_end(struct pl_guard_session *s,
 void pl_guard_invocation_end(struct pl_guard_session *s, const char *request_id);
 
 /* ---- running it all: the extension role ---- */
+/* When the runtime shares a CPU with the proxy (setting colocate: the wrapper pins the runtime,
+ * or its main thread, there), the calling thread and every thread it creates afterwards keep
+ * off that CPU: the guard's cold-start work (rules, checks, its threads' start) runs beside a
+ * runtime that is starting at the same time, not in its way, and the guard's background
+ * threads stay off it later. The proxy's connection threads still pin themselves to it.
+ * Called by the extension right after it registered (the runtime starts then). */
+void pl_guard_keep_off_runtime_cpu(const struct pl_config *cfg);
 /* Serve the Runtime API proxy on 127.0.0.1:port in background threads, forwarding to
  * upstream (host:port). Returns once listening. */
 int pl_guard_serve(struct pl_guard *g, const char *upstream, int port);

@@ -86,6 +86,9 @@ int pl_colocate_main_cpu(const char *mode, const struct pl_cpu_info *ci, const c
 int pl_cpu_wide_list(char *out, size_t len);
 /* restrict the calling thread (and what it execs or creates later) to cpu */
 int pl_cpu_pin_self(int cpu);
+/* the calling thread (and the threads it creates from now on) off CPU `cpu`, when its mask has
+ * another: 1 done, 0 nothing to do (not in the mask, or the only one), -1 error */
+int pl_cpu_avoid_self(int cpu);
 
 /* ---- the wrapper's whole job ---- */
 struct pl_harden_env {

@@ -256,6 +256,8 @@ static int s_extension_main(int argc, char **argv)
         goto out;
     }
     snprintf(x.id, sizeof(x.id), "%s", id);
+    /* the runtime starts now, pinned (colocate): the guard's own work beside it, not on it */
+    pl_guard_keep_off_runtime_cpu(&cfg);
     if (lfd < 0) {
         /* registered only to say why: Lambda fails the init, the function never runs bare */
         pl_log(PL_LOG_ERROR, "extension", "%s", listen_err);

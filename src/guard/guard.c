@@ -1230,31 +1230,79 @@ static void s_cb_end(void *session, const char *rid) { pl_guard_invocation_end(s
 /* The proxy's CPU (setting colocate; the wrapper makes the same choice for the runtime, from
  * the same mask and memory size: pl_colocate_cpu) and its poll budget: the spin_us setting,
  * off when polling would take the function's own CPU (fewer than 2 usable, or co-located) */
+/* the CPU the runtime (or its main thread: *main_only) runs on, by the wrapper's choice from
+ * the same mask, memory size and settings; -1 when not co-located. why: for the log. */
+static int s_runtime_cpu(const struct pl_config *cfg, const struct pl_cpu_info *ci, bool *main_only,
+                         char *why, size_t why_len)
+{
+    const char *mem = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
+    const char *mode = pl_config_str(cfg, PL_CFG_COLOCATE);
+    char w1[256], w2[256];
+    *main_only = false;
+    int cpu = pl_colocate_cpu(mode, ci, mem, w1, sizeof(w1));
+    if (cpu >= 0) {
+        snprintf(why, why_len, "%s", w1);
+        return cpu;
+    }
+    /* the wrapper makes the same choice: the main thread alone through the monitor */
+    cpu = pl_colocate_main_cpu(mode, ci, mem, pl_config_bool(cfg, PL_CFG_MONITOR), w2, sizeof(w2));
+    *main_only = cpu >= 0;
+    if (cpu >= 0)
+        snprintf(why, why_len, "%s", w2);
+    else
+        snprintf(why, why_len, "%s; %s", w1, w2);
+    return cpu;
+}
+
+/* the sandbox's CPUs as the runtime sees them, read before the guard took its own threads off
+ * the runtime's CPU (after that, this thread's mask is no longer the sandbox's) */
+static struct {
+    bool read;
+    struct pl_cpu_info ci;
+} s_sandbox_cpus;
+
+static void s_sandbox_cpu_info(struct pl_cpu_info *ci)
+{
+    if (s_sandbox_cpus.read)
+        *ci = s_sandbox_cpus.ci;
+    else
+        pl_cpu_info_read(ci);
+}
+
+void pl_guard_keep_off_runtime_cpu(const struct pl_config *cfg)
+{
+    struct pl_cpu_info ci;
+    s_sandbox_cpu_info(&ci);
+    s_sandbox_cpus.ci = ci;
+    s_sandbox_cpus.read = true;
+    bool main_only;
+    char why[600];
+    int cpu = s_runtime_cpu(cfg, &ci, &main_only, why, sizeof(why));
+    if (cpu < 0)
+        return;
+    int r = pl_cpu_avoid_self(cpu);
+    if (r < 0)
+        pl_log(PL_LOG_WARN, S_COMPONENT, "colocate: %s", pl_last_error_msg());
+    else if (r > 0)
+        pl_log(PL_LOG_DEBUG, S_COMPONENT,
+               "colocate: the guard's own threads off CPU %d (the runtime's%s)", cpu,
+               main_only ? " main thread" : "");
+}
+
 static void s_cpu_options(const struct pl_config *cfg, struct pl_proxy_options *opt)
 {
     struct pl_cpu_info ci;
-    pl_cpu_info_read(&ci);
-    const char *mem = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
-    char why[256];
-    const char *mode = pl_config_str(cfg, PL_CFG_COLOCATE);
-    int cpu = pl_colocate_cpu(mode, &ci, mem, why, sizeof(why));
+    s_sandbox_cpu_info(&ci);
+    char why[600];
+    bool main_only;
+    int cpu = s_runtime_cpu(cfg, &ci, &main_only, why, sizeof(why));
     if (cpu >= 0) {
         opt->pin = true;
         opt->pin_cpu = cpu;
-        pl_log(PL_LOG_INFO, S_COMPONENT, "colocate: proxy and runtime on CPU %d (%s)", cpu, why);
+        pl_log(PL_LOG_INFO, S_COMPONENT, "colocate: proxy and %s on CPU %d (%s)",
+               main_only ? "the runtime's main thread" : "runtime", cpu, why);
     } else {
-        /* the wrapper makes the same choice: the main thread alone through the monitor */
-        char why2[256];
-        int mcpu = pl_colocate_main_cpu(mode, &ci, mem, pl_config_bool(cfg, PL_CFG_MONITOR), why2,
-                                        sizeof(why2));
-        if (mcpu >= 0) {
-            opt->pin = true;
-            opt->pin_cpu = mcpu;
-            pl_log(PL_LOG_INFO, S_COMPONENT,
-                   "colocate: proxy and the runtime's main thread on CPU %d (%s)", mcpu, why2);
-        } else {
-            pl_log(PL_LOG_DEBUG, S_COMPONENT, "colocate: not (%s; %s)", why, why2);
-        }
+        pl_log(PL_LOG_DEBUG, S_COMPONENT, "colocate: not (%s)", why);
     }
     long long us = pl_config_int(cfg, PL_CFG_SPIN_US);
     double cpus = pl_cpu_share(&ci, NULL); /* the mask, capped by a cgroup quota */

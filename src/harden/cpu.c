@@ -158,6 +158,20 @@ int pl_cpu_wide_list(char *out, size_t len)
     return 0;
 }
 
+int pl_cpu_avoid_self(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof(set), &set) != 0 ||
+        !CPU_ISSET(cpu, &set) || CPU_COUNT(&set) < 2)
+        return 0;
+    CPU_CLR(cpu, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) != 0)
+        return pl_raise(PL_ERR_HARDEN, "sched_setaffinity without CPU %d: %s", cpu,
+                        strerror(errno));
+    return 1;
+}
+
 int pl_cpu_pin_self(int cpu)
 {
     if (cpu < 0 || cpu >= CPU_SETSIZE)

@@ -401,8 +401,8 @@ def handler(event, context):
 """
 
 
-def _thread_cpus(pid):
-    """{tid: Cpus_allowed_list} of a process's threads"""
+def _thread_cpus(pid, names=None):
+    """{tid: Cpus_allowed_list} of a process's threads (names: {tid: thread name} filled)"""
     out = {}
     base = "/proc/%d/task" % pid
     for tid in os.listdir(base):
@@ -411,9 +411,20 @@ def _thread_cpus(pid):
                 for line in f:
                     if line.startswith("Cpus_allowed_list:"):
                         out[int(tid)] = line.split(":", 1)[1].strip()
+                    elif line.startswith("Name:") and names is not None:
+                        names[int(tid)] = line.split(":", 1)[1].strip()
         except OSError:
             pass
     return out
+
+
+def _cpu_list(text):
+    """"0-2,5" -> [0, 1, 2, 5]"""
+    cpus = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        cpus.extend(range(int(a), int(b or a) + 1))
+    return cpus
 
 
 def test_colocate():
@@ -456,13 +467,21 @@ def test_colocate():
                 check(got["own"] == [mine[-1]], "%s: `taskset -c %d` ran on %r"
                       % (name, mine[-1], got["own"]))
                 guard_pid = env.sim.procs[0].pid
-                threads = _thread_cpus(guard_pid)
+                names = {}
+                threads = _thread_cpus(guard_pid, names)
                 on_one = [t for t, c in threads.items() if c == str(mine[-1])]
                 lines = env.log_lines("colocate: proxy and")
                 if scope:
                     # the proxy's connection thread for this runtime, and only that kind
                     check(on_one and len(on_one) < len(threads),
                           "%s: guard threads %r" % (name, threads))
+                    # and the guard's own threads keep off the runtime's CPU (its cold-start
+                    # work beside the starting runtime, its background work out of its way)
+                    others = {names.get(t): c for t, c in threads.items()
+                              if names.get(t) != "pl-proxy-conn"}
+                    check(all(mine[-1] not in _cpu_list(c) for c in others.values()) and
+                          all(names.get(t) == "pl-proxy-conn" for t in on_one),
+                          "%s: guard threads on the runtime's CPU %d: %r" % (name, mine[-1], others))
                     what = "the runtime's main thread" if scope == "main" else "runtime"
                     check(len(lines) == 1 and ("proxy and %s on CPU %d" % (what, mine[-1]))
                           in lines[0]["msg"], "%s: log %r" % (name, lines))
