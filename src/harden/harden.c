@@ -167,10 +167,10 @@ int pl_harden_find_python_adapter(char *out, size_t outlen)
     char dir[PATH_MAX];
     if (s_exe_dir(dir, sizeof(dir)) < 0)
         return pl_raise(PL_ERR_NOT_FOUND, "cannot read /proc/self/exe");
+    static const char s_source[] = PL_HARDEN_SOURCE_ADAPTERS "/python";
     static const char *const c[] = {"adapters/python", "../adapters/python",
                                     "../protectlambda/adapters/python",
-                                    "../share/protectlambda/adapters/python",
-                                    PL_HARDEN_SOURCE_ADAPTERS "/python"};
+                                    "../share/protectlambda/adapters/python", s_source};
     size_t n = PL_ARRAY_LEN(c) - (PL_HARDEN_SOURCE_ADAPTERS[0] ? 0 : 1);
     if (s_first_existing(c, n, dir, out, outlen, true) == 0)
         return 0;
