@@ -1227,9 +1227,6 @@ static enum pl_proxy_verdict s_cb_send(void *session, struct pl_proxy_answer *a)
 }
 static void s_cb_end(void *session, const char *rid) { pl_guard_invocation_end(session, rid); }
 
-/* The proxy's CPU (setting colocate; the wrapper makes the same choice for the runtime, from
- * the same mask and memory size: pl_colocate_cpu) and its poll budget: the spin_us setting,
- * off when polling would take the function's own CPU (fewer than 2 usable, or co-located) */
 /* the CPU the runtime (or its main thread: *main_only) runs on, by the wrapper's choice from
  * the same mask, memory size and settings; -1 when not co-located. why: for the log. */
 static int s_runtime_cpu(const struct pl_config *cfg, const struct pl_cpu_info *ci, bool *main_only,
@@ -1289,6 +1286,9 @@ void pl_guard_keep_off_runtime_cpu(const struct pl_config *cfg)
                main_only ? " main thread" : "");
 }
 
+/* The proxy's CPU (setting colocate; the wrapper makes the same choice for the runtime, from
+ * the same mask and memory size: pl_colocate_cpu) and its poll budget: the spin_us setting,
+ * off when polling would take the function's own CPU (fewer than 2 usable, or co-located) */
 static void s_cpu_options(const struct pl_config *cfg, struct pl_proxy_options *opt)
 {
     struct pl_cpu_info ci;
