@@ -359,8 +359,8 @@ def main():
                "sh+curl runtime", "ms", c_full, c_direct, "")
     sh_rt = ["sh", "-c", 'exec curl -s -o /dev/null '
              '"http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/next"']
-    # 40: the distribution has a long tail on this machine (its page cache is reclaimed within
-    # seconds, so a cold start reads some of its files again: docs/performance.md, session 10)
+    # 40: the distribution has a long tail on this machine, in the runtime's start (cause not
+    # found: docs/performance.md, session 10)
     freps = 8 if a.quick else 40
     for label, rt, handler in (("sh+curl runtime", sh_rt, "app.handler"),
                                ("Python runtime loop", RUNTIME, "app.handler")):
