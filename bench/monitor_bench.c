@@ -1,6 +1,7 @@
 // bench-libs: pl_monitor_util
 /* Cost of the libc monitor per hooked call: open (an ordinary file; a file under /tmp, which
- * is also re-checked through /proc/self/fd), connect (UDP, loopback) and exec (posix_spawn of
+ * is also re-checked through /proc/self/fd), connect (UDP, loopback), read (/dev/zero: hooked
+ * only to find the threads that receive on the Runtime API, colocate) and exec (posix_spawn of
  * /bin/true + wait), each without and with libprotectlambda_monitor.so, measured in the same
  * run by re-executing this program with and without LD_PRELOAD. Target: <= 1 us added per open.
  *
@@ -37,7 +38,7 @@ static double s_now(void)
 static int s_measure(bool quick)
 {
     const int n_open = quick ? 40000 : 200000, n_conn = quick ? 20000 : 100000,
-              n_exec = quick ? 100 : 300;
+              n_exec = quick ? 100 : 300, n_read = quick ? 200000 : 1000000;
     char tmpf[] = "/tmp/pl-monitor-bench-XXXXXX";
     int tfd = mkstemp(tmpf);
     if (tfd < 0)
@@ -59,6 +60,14 @@ static int s_measure(bool quick)
         connect(u, (struct sockaddr *)&a, sizeof(a));
     double t4 = s_now();
     close(u);
+    int z = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    char buf[64];
+    double t3r = s_now();
+    for (int i = 0; i < n_read; i++)
+        if (read(z, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+            return 1;
+    double t4r = s_now();
+    close(z);
     char *argv[] = {"true", NULL};
     struct rusage ru0, ru1;
     getrusage(RUSAGE_CHILDREN, &ru0);
@@ -74,13 +83,13 @@ static int s_measure(bool quick)
                   (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) * 1e3 +
                   (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1e9 +
                   (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) * 1e3);
-    printf("open %.1f\nopen_tmp %.1f\nconnect %.1f\nexec %.1f\nexec_cpu %.1f\n",
-           (t1 - t0) / n_open, (t2 - t1) / n_open, (t4 - t3) / n_conn, (t6 - t5) / n_exec,
-           cpu / n_exec);
+    printf("open %.1f\nopen_tmp %.1f\nconnect %.1f\nread %.1f\nexec %.1f\nexec_cpu %.1f\n",
+           (t1 - t0) / n_open, (t2 - t1) / n_open, (t4 - t3) / n_conn, (t4r - t3r) / n_read,
+           (t6 - t5) / n_exec, cpu / n_exec);
     return 0;
 }
 
-#define S_N 5
+#define S_N 6
 static int s_run(const char *self, const char *preload, double out[S_N], bool quick)
 {
     char cmd[PATH_MAX * 2 + 64];
@@ -148,7 +157,8 @@ int main(int argc, char **argv)
         return 1;
     }
     const char *what[S_N] = {"open(/etc/hostname)", "open(/tmp/file)+recheck", "connect(udp lo)",
-                             "posix_spawn+wait(/bin/true)", "  child CPU per spawn"};
+                             "read(/dev/zero, 64 B)", "posix_spawn+wait(/bin/true)",
+                             "  child CPU per spawn"};
     printf("%-30s %12s %12s %12s %8s\n", "call", "without ns", "with ns", "added ns", "ratio");
     for (int i = 0; i < S_N; i++)
         printf("%-30s %12.1f %12.1f %12.1f %8.2f\n", what[i], base[i], mon[i], mon[i] - base[i],
@@ -156,12 +166,13 @@ int main(int argc, char **argv)
     /* one BENCH line per call (bench/run); the exec row's figure includes the child's run */
     static const char *const rows[S_N] = {"monitor overhead per open", "monitor overhead per open",
                                           "monitor overhead per connect",
+                                          "monitor overhead per read",
                                           "monitor overhead per exec", NULL};
     static const char *const inputs[S_N] = {"open(/etc/hostname)", "open(/tmp/file), re-checked",
-                                            "connect(udp 127.0.0.1)", "posix_spawn+wait(/bin/true)",
-                                            NULL};
+                                            "connect(udp 127.0.0.1)", "read(/dev/zero, 64 B)",
+                                            "posix_spawn+wait(/bin/true)", NULL};
     static const char *const targets[S_N] = {"<= +1000 ns per open", "<= +1000 ns per open", "",
-                                             "", NULL};
+                                             "", "", NULL};
     for (int i = 0; i < S_N; i++) {
         if (!rows[i])
             continue;

@@ -40,6 +40,8 @@ int pl_harden_is_static_elf(const char *path);
  * exec, with a one-time exception for this very exec (see docs/harden.md, "exec ticket").
  * Returns only on failure (-1, errno of the exec). */
 int pl_harden_exec(const char *file, char *const argv[], char *const envp[]);
+/* is file (searched in PATH like execvp) a static ELF, where no LD_PRELOAD library enters? */
+bool pl_harden_is_static_program(const char *file);
 /* would pl_harden_exec use the exec ticket for this program (strict mode, static ELF)? */
 bool pl_harden_wants_ticket(const char *file, char *const envp[]);
 
@@ -58,8 +60,9 @@ int pl_harden_find_python_adapter(char *out, size_t outlen);
  * On a sandbox with several vCPUs, each hand-off between two processes on different vCPUs
  * wakes a halted vCPU (tens of microseconds in a Firecracker guest); the guard's proxy adds
  * two such hand-offs per invocation. Running the runtime and the proxy's connection threads on
- * one CPU makes them plain context switches. It restricts the runtime to that CPU, so `auto`
- * does it only when the function may use at most one vCPU of CPU time anyway. */
+ * one CPU makes them plain context switches: only the runtime's threads on the hand-off path
+ * when the monitor library is in the runtime, else the whole runtime (restricted to that CPU,
+ * so `auto` does that only when the function may use at most one vCPU of time anyway). */
 struct pl_cpu_info {
     int n_cpus;       /* CPUs in the calling thread's affinity mask (>= 1) */
     int last_cpu;     /* the highest of them: the CPU both sides choose */
@@ -72,16 +75,22 @@ void pl_cpu_info_read(struct pl_cpu_info *out);
  * Lambda gives its memory size (memory_mb / 1769: one vCPU at 1,769 MB; NULL or not a number:
  * not counted) */
 double pl_cpu_share(const struct pl_cpu_info *ci, const char *memory_mb);
-/* The CPU the runtime and the proxy share for the colocate setting mode ("auto", "on",
- * "off"), or -1 with the reason in why (also set when a CPU is chosen) */
-int pl_colocate_cpu(const char *mode, const struct pl_cpu_info *ci, const char *memory_mb,
-                    char *why, size_t why_len);
-/* Above one vCPU of time (mode "auto"), or with mode "main": the CPU the runtime's *main
- * thread* alone shares with the proxy, pinned by the monitor library in the runtime (so
- * monitor must be on), the threads and processes it creates keeping the whole mask; -1 with
- * the reason in why otherwise (auto at most one vCPU: pl_colocate_cpu's whole-runtime pin) */
-int pl_colocate_main_cpu(const char *mode, const struct pl_cpu_info *ci, const char *memory_mb,
-                         bool monitor, char *why, size_t why_len);
+/* What co-location pins (setting colocate):
+ *   WHOLE    the wrapper pins the runtime's process to the CPU before the exec;
+ *   HANDOFF  the monitor library in the runtime pins its hand-off threads there: the main
+ *            thread, and each thread that receives on a Runtime API connection (a Node
+ *            runtime asks for the next event from a libuv pool thread); its other threads (a
+ *            V8 runtime's GC and compiler workers, the function's own) and its children keep
+ *            every CPU. */
+enum pl_colocate_scope { PL_COLOCATE_NONE, PL_COLOCATE_WHOLE, PL_COLOCATE_HANDOFF };
+/* The CPU the runtime and the proxy share for the colocate mode ("auto", "on", "main", "off")
+ * and the scope, or -1 (scope NONE); the reason in why either way. handoff_ok: the monitor
+ * library will be in the runtime (monitor on, and not a static program). on: WHOLE; main:
+ * HANDOFF when handoff_ok; auto: HANDOFF when handoff_ok, else WHOLE when the function may use
+ * at most one vCPU of time (pl_cpu_share <= 1), else NONE. The guard makes the same choice
+ * as the wrapper from the same mask and memory size: both pick the mask's highest CPU. */
+int pl_colocate_choose(const char *mode, const struct pl_cpu_info *ci, const char *memory_mb,
+                       bool handoff_ok, enum pl_colocate_scope *scope, char *why, size_t why_len);
 /* the calling thread's mask as a CPU list ("0,1") for PL_MON_ENV_COLOCATE */
 int pl_cpu_wide_list(char *out, size_t len);
 /* restrict the calling thread (and what it execs or creates later) to cpu */

@@ -1227,27 +1227,17 @@ static enum pl_proxy_verdict s_cb_send(void *session, struct pl_proxy_answer *a)
 }
 static void s_cb_end(void *session, const char *rid) { pl_guard_invocation_end(session, rid); }
 
-/* the CPU the runtime (or its main thread: *main_only) runs on, by the wrapper's choice from
- * the same mask, memory size and settings; -1 when not co-located. why: for the log. */
-static int s_runtime_cpu(const struct pl_config *cfg, const struct pl_cpu_info *ci, bool *main_only,
+/* the CPU the runtime (or its hand-off threads: *handoff) runs on, by the wrapper's choice from
+ * the same mask, memory size and settings; -1 when not co-located. why: for the log. (The
+ * wrapper also leaves the hand-off scope out for a static runtime; the CPU is the same.) */
+static int s_runtime_cpu(const struct pl_config *cfg, const struct pl_cpu_info *ci, bool *handoff,
                          char *why, size_t why_len)
 {
-    const char *mem = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
-    const char *mode = pl_config_str(cfg, PL_CFG_COLOCATE);
-    char w1[256], w2[256];
-    *main_only = false;
-    int cpu = pl_colocate_cpu(mode, ci, mem, w1, sizeof(w1));
-    if (cpu >= 0) {
-        snprintf(why, why_len, "%s", w1);
-        return cpu;
-    }
-    /* the wrapper makes the same choice: the main thread alone through the monitor */
-    cpu = pl_colocate_main_cpu(mode, ci, mem, pl_config_bool(cfg, PL_CFG_MONITOR), w2, sizeof(w2));
-    *main_only = cpu >= 0;
-    if (cpu >= 0)
-        snprintf(why, why_len, "%s", w2);
-    else
-        snprintf(why, why_len, "%s; %s", w1, w2);
+    enum pl_colocate_scope scope;
+    int cpu = pl_colocate_choose(pl_config_str(cfg, PL_CFG_COLOCATE), ci,
+                                 getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+                                 pl_config_bool(cfg, PL_CFG_MONITOR), &scope, why, why_len);
+    *handoff = scope == PL_COLOCATE_HANDOFF;
     return cpu;
 }
 
@@ -1272,9 +1262,9 @@ void pl_guard_keep_off_runtime_cpu(const struct pl_config *cfg)
     s_sandbox_cpu_info(&ci);
     s_sandbox_cpus.ci = ci;
     s_sandbox_cpus.read = true;
-    bool main_only;
+    bool handoff;
     char why[600];
-    int cpu = s_runtime_cpu(cfg, &ci, &main_only, why, sizeof(why));
+    int cpu = s_runtime_cpu(cfg, &ci, &handoff, why, sizeof(why));
     if (cpu < 0)
         return;
     int r = pl_cpu_avoid_self(cpu);
@@ -1283,24 +1273,24 @@ void pl_guard_keep_off_runtime_cpu(const struct pl_config *cfg)
     else if (r > 0)
         pl_log(PL_LOG_DEBUG, S_COMPONENT,
                "colocate: the guard's own threads off CPU %d (the runtime's%s)", cpu,
-               main_only ? " main thread" : "");
+               handoff ? " hand-off threads" : "");
 }
 
 /* The proxy's CPU (setting colocate; the wrapper makes the same choice for the runtime, from
- * the same mask and memory size: pl_colocate_cpu) and its poll budget: the spin_us setting,
+ * the same mask and memory size: pl_colocate_choose) and its poll budget: the spin_us setting,
  * off when polling would take the function's own CPU (fewer than 2 usable, or co-located) */
 static void s_cpu_options(const struct pl_config *cfg, struct pl_proxy_options *opt)
 {
     struct pl_cpu_info ci;
     s_sandbox_cpu_info(&ci);
     char why[600];
-    bool main_only;
-    int cpu = s_runtime_cpu(cfg, &ci, &main_only, why, sizeof(why));
+    bool handoff;
+    int cpu = s_runtime_cpu(cfg, &ci, &handoff, why, sizeof(why));
     if (cpu >= 0) {
         opt->pin = true;
         opt->pin_cpu = cpu;
         pl_log(PL_LOG_INFO, S_COMPONENT, "colocate: proxy and %s on CPU %d (%s)",
-               main_only ? "the runtime's main thread" : "runtime", cpu, why);
+               handoff ? "the runtime's hand-off threads" : "runtime", cpu, why);
     } else {
         pl_log(PL_LOG_DEBUG, S_COMPONENT, "colocate: not (%s)", why);
     }

@@ -60,46 +60,46 @@ int pl_guard_hook_wrap(const struct pl_config *cfg, struct pl_exec_env *env)
     struct pl_harden_env he = {.get = s_env_get, .set = s_env_set, .ctx = env,
                                .port = (int)pl_config_int(cfg, PL_CFG_PORT)};
     int rc = pl_harden_wrap(cfg, &he);
-    /* the runtime on the proxy's CPU (setting colocate; the guard chose the same from the same
-     * mask and memory size). Not hardening: a failure is logged, never stops the runtime. */
+    /* the runtime (or its hand-off threads) on the proxy's CPU (setting colocate; the guard
+     * chose the same CPU from the same mask and memory size). Not hardening: a failure is
+     * logged, never stops the runtime. */
+    static char buf[64 * 1024];
+    char *argv[1024];
+    char **rt = s_runtime_argv(buf, sizeof(buf), argv, PL_ARRAY_LEN(argv));
     struct pl_cpu_info ci;
     pl_cpu_info_read(&ci);
-    char why[256];
+    char why[512];
     const char *mode = pl_config_str(cfg, PL_CFG_COLOCATE);
     const char *mem = pl_exec_env_get(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
-    int cpu = pl_colocate_cpu(mode, &ci, mem, why, sizeof(why));
+    /* the hand-off threads are pinned by the monitor library in the runtime: in LD_PRELOAD only
+     * when pl_harden_wrap put it there, and never in a static program */
+    bool lib = pl_config_bool(cfg, PL_CFG_MONITOR) && pl_exec_env_get(env, PL_MON_ENV_LIB) &&
+               !(rt && pl_harden_is_static_program(rt[0]));
+    enum pl_colocate_scope scope;
+    int cpu = pl_colocate_choose(mode, &ci, mem, lib, &scope, why, sizeof(why));
     /* never inherited: only this wrapper says what the monitor library pins */
     (void)pl_exec_env_unset(env, PL_MON_ENV_COLOCATE);
-    if (cpu >= 0) {
+    char wide[512], val[600];
+    if (scope == PL_COLOCATE_WHOLE) {
         if (pl_cpu_pin_self(cpu) < 0)
             pl_log(PL_LOG_WARN, "wrap", "colocate: %s", pl_last_error_msg());
         else
             pl_log(PL_LOG_DEBUG, "wrap", "colocate: runtime on CPU %d (%s)", cpu, why);
+    } else if (scope == PL_COLOCATE_NONE) {
+        pl_log(PL_LOG_DEBUG, "wrap", "colocate: not (%s)", why);
+    } else if (pl_cpu_wide_list(wide, sizeof(wide)) < 0) {
+        pl_log(PL_LOG_WARN, "wrap", "colocate: %s", pl_last_error_msg());
     } else {
-        /* above one vCPU: the main thread alone, pinned by the monitor library in the runtime
-         * (in LD_PRELOAD only when pl_harden_wrap put it there) */
-        bool lib = pl_config_bool(cfg, PL_CFG_MONITOR) && pl_exec_env_get(env, PL_MON_ENV_LIB);
-        char why2[256], wide[512], val[600];
-        int mcpu = pl_colocate_main_cpu(mode, &ci, mem, lib, why2, sizeof(why2));
-        if (mcpu < 0) {
-            pl_log(PL_LOG_DEBUG, "wrap", "colocate: not (%s; %s)", why, why2);
-        } else if (pl_cpu_wide_list(wide, sizeof(wide)) < 0) {
+        snprintf(val, sizeof(val), "%d/%s", cpu, wide);
+        if (pl_exec_env_set(env, PL_MON_ENV_COLOCATE, val) < 0)
             pl_log(PL_LOG_WARN, "wrap", "colocate: %s", pl_last_error_msg());
-        } else {
-            snprintf(val, sizeof(val), "%d/%s", mcpu, wide);
-            if (pl_exec_env_set(env, PL_MON_ENV_COLOCATE, val) < 0)
-                pl_log(PL_LOG_WARN, "wrap", "colocate: %s", pl_last_error_msg());
-            else
-                pl_log(PL_LOG_DEBUG, "wrap", "colocate: the runtime's main thread on CPU %d (%s)",
-                       mcpu, why2);
-        }
+        else
+            pl_log(PL_LOG_DEBUG, "wrap", "colocate: the runtime's hand-off threads on CPU %d (%s)",
+                   cpu, why);
     }
     /* seccomp strict with a static runtime (no LD_PRELOAD can enter it): the exec-deny filter
      * must go in before the exec, with the one-time exec ticket, so this exec is done here
      * (pl_harden_exec); it returns only on failure. Any other runtime: the wrapper execs. */
-    static char buf[64 * 1024];
-    char *argv[1024];
-    char **rt = s_runtime_argv(buf, sizeof(buf), argv, PL_ARRAY_LEN(argv));
     if (rt && pl_harden_wants_ticket(rt[0], env->vars)) {
         pl_harden_exec(rt[0], rt, env->vars);
         return pl_raise(PL_ERR_HARDEN, "seccomp strict: cannot exec %s: %s", rt[0],

@@ -1,6 +1,7 @@
 /* CPU co-location of the runtime and the guard's proxy: see include/protectlambda/harden.h
  * and docs/harden.md "CPU co-location". */
 #include <errno.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,66 +77,64 @@ double pl_cpu_share(const struct pl_cpu_info *ci, const char *memory_mb)
     return share;
 }
 
-int pl_colocate_cpu(const char *mode, const struct pl_cpu_info *ci, const char *memory_mb,
-                    char *why, size_t why_len)
+static void s_share_text(char *out, size_t len, double share, const struct pl_cpu_info *ci,
+                         const char *memory_mb)
 {
+    snprintf(out, len, "CPU share %.2f of %d CPUs (memory %s MB%s)", share, ci->n_cpus,
+             memory_mb && *memory_mb ? memory_mb : "unknown", ci->quota > 0 ? ", cgroup quota" : "");
+}
+
+int pl_colocate_choose(const char *mode, const struct pl_cpu_info *ci, const char *memory_mb,
+                       bool handoff_ok, enum pl_colocate_scope *scope, char *why, size_t why_len)
+{
+    *scope = PL_COLOCATE_NONE;
     if (!mode || !strcmp(mode, "off")) {
         snprintf(why, why_len, "colocate is off");
         return -1;
     }
-    if (!strcmp(mode, "main")) {
-        snprintf(why, why_len, "colocate is main: the runtime's main thread only");
-        return -1;
-    }
     if (ci->n_cpus < 2) {
         snprintf(why, why_len, "one CPU only: nothing to co-locate");
         return -1;
     }
     double share = pl_cpu_share(ci, memory_mb);
+    char sh[160];
+    s_share_text(sh, sizeof(sh), share, ci, memory_mb);
     if (!strcmp(mode, "on")) {
-        snprintf(why, why_len, "colocate is on (CPU share %.2f of %d CPUs)", share, ci->n_cpus);
+        snprintf(why, why_len, "colocate is on (%s): the whole runtime", sh);
+        *scope = PL_COLOCATE_WHOLE;
         return ci->last_cpu;
+    }
+    bool is_main = !strcmp(mode, "main");
+    if (!is_main && strcmp(mode, "auto") != 0) {
+        snprintf(why, why_len, "colocate is %s: not a mode", mode);
+        return -1;
+    }
+    if (handoff_ok) {
+        snprintf(why, why_len,
+                 "%s: the runtime's hand-off threads (its main thread and those that receive "
+                 "on the Runtime API); its other threads and its children keep every CPU",
+                 sh);
+        *scope = PL_COLOCATE_HANDOFF;
+        return ci->last_cpu;
+    }
+    if (is_main) {
+        snprintf(why, why_len, "colocate is main, but no monitor library in the runtime (monitor "
+                               "off, or a static program) can pin its hand-off threads");
+        return -1;
     }
     if (share > 1.0) {
         snprintf(why, why_len,
-                 "CPU share %.2f of %d CPUs (memory %s MB%s) is above one vCPU: the runtime "
-                 "keeps every CPU",
-                 share, ci->n_cpus, memory_mb && *memory_mb ? memory_mb : "unknown",
-                 ci->quota > 0 ? ", cgroup quota" : "");
-        return -1;
-    }
-    snprintf(why, why_len, "CPU share %.2f of %d CPUs (memory %s MB%s): at most one vCPU of time",
-             share, ci->n_cpus, memory_mb && *memory_mb ? memory_mb : "unknown",
-             ci->quota > 0 ? ", cgroup quota" : "");
-    return ci->last_cpu;
-}
-
-int pl_colocate_main_cpu(const char *mode, const struct pl_cpu_info *ci, const char *memory_mb,
-                         bool monitor, char *why, size_t why_len)
-{
-    if (!mode || (strcmp(mode, "auto") != 0 && strcmp(mode, "main") != 0)) {
-        snprintf(why, why_len, "colocate is %s", mode ? mode : "off");
-        return -1;
-    }
-    if (ci->n_cpus < 2) {
-        snprintf(why, why_len, "one CPU only: nothing to co-locate");
-        return -1;
-    }
-    double share = pl_cpu_share(ci, memory_mb);
-    if (!strcmp(mode, "auto") && share <= 1.0) {
-        snprintf(why, why_len, "CPU share %.2f: the whole runtime is co-located", share);
-        return -1;
-    }
-    if (!monitor) {
-        snprintf(why, why_len,
-                 "the monitor is off: nothing in the runtime can pin its main thread alone");
+                 "%s is above one vCPU, and no monitor library in the runtime (monitor off, or "
+                 "a static program) can pin its hand-off threads alone: the runtime keeps every "
+                 "CPU",
+                 sh);
         return -1;
     }
     snprintf(why, why_len,
-             "CPU share %.2f of %d CPUs (memory %s MB%s): the runtime's main thread only; its "
-             "other threads and its children keep every CPU",
-             share, ci->n_cpus, memory_mb && *memory_mb ? memory_mb : "unknown",
-             ci->quota > 0 ? ", cgroup quota" : "");
+             "%s: at most one vCPU of time, and no monitor library in the runtime (monitor "
+             "off, or a static program): the whole runtime",
+             sh);
+    *scope = PL_COLOCATE_WHOLE;
     return ci->last_cpu;
 }
 

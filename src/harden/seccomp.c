@@ -218,6 +218,12 @@ static int s_exec_ticket(const char *path, char *const argv[], char *const envp[
 #endif
 }
 
+bool pl_harden_is_static_program(const char *file)
+{
+    char path[PATH_MAX];
+    return file && s_which(file, path, sizeof(path)) == 0 && pl_harden_is_static_elf(path) == 1;
+}
+
 bool pl_harden_wants_ticket(const char *file, char *const envp[])
 {
     const char *mode = s_envp_get(envp, "PROTECTLAMBDA_SECCOMP");

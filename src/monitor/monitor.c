@@ -87,6 +87,10 @@ typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
 typedef void *(*dlopen_fn)(const char *, int);
 typedef int (*kill_fn)(pid_t, int);
 typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+typedef ssize_t (*read_fn)(int, void *, size_t);
+typedef ssize_t (*recv_fn)(int, void *, size_t, int);
+typedef ssize_t (*recvfrom_fn)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
 
 static struct {
     execve_fn execve, execv_;
@@ -107,6 +111,10 @@ static struct {
     dlopen_fn dlopen;
     kill_fn kill;
     pthread_create_fn pthread_create;
+    read_fn read;
+    recv_fn recv;
+    recvfrom_fn recvfrom;
+    recvmsg_fn recvmsg;
 } R;
 
 /* ------------------------------------------------------------------ configuration */
@@ -376,11 +384,17 @@ static void s_restricted_identity(const char *pat, bool write_only)
               st.st_dev);
 }
 
-/* ------------------------------------------------------------------ colocate, main thread */
-/* PL_MON_ENV_COLOCATE: the runtime's main thread on the guard's proxy CPU, everything else on
- * the wide mask. Set up by the constructor of the root process's image (so again after each
- * of its in-place execs); the other processes only keep their children wide. No state is
- * written outside the constructor and the fork child handler (vfork children share it). */
+/* ------------------------------------------------------------------ colocate, hand-off threads */
+/* PL_MON_ENV_COLOCATE: the runtime's hand-off threads on the guard's proxy CPU, everything else
+ * on the wide mask. The hand-off threads are the main thread (pinned by the constructor) and
+ * every thread that receives on a Runtime API connection (pinned at its first receive: a Node
+ * runtime asks for the next event from a libuv pool thread); a runtime's other threads (a V8
+ * runtime's GC and compiler workers, the function's own) keep every CPU: pinned with the rest,
+ * their parallel work queued behind one another on one CPU and the main thread waited for it
+ * (docs/performance.md, session 11). Set up by the constructor of the root process's image (so
+ * again after each of its in-place execs); the other processes only keep their children wide.
+ * No state but the Runtime API descriptors and the per-thread flag is written outside the
+ * constructor and the fork child handler (vfork children share it). */
 static struct {
     int cpu;         /* -1: not configured */
     bool pinned;     /* this process's main thread is pinned to cpu */
@@ -388,12 +402,21 @@ static struct {
     cpu_set_t wide;  /* the mask everything else keeps */
 } CO = {.cpu = -1};
 
+/* the Runtime API connections (to the guard's proxy) of the root process: a bit per descriptor
+ * below S_API_FDS, set by the connect hook; s_api_any: any set (the receive hooks' fast path) */
+#define S_API_FDS 1024
+static atomic_ulong s_api_fd[S_API_FDS / 64];
+static atomic_int s_api_any;
+/* this thread is a hand-off thread pinned to CO.cpu (not the main thread) */
+static __thread bool s_tl_handoff __attribute__((tls_model("initial-exec")));
+
 /* a fork() child owns its copy of the state: publish descriptors it creates */
 static void s_atfork_child(void)
 {
     atomic_store(&s_self_pid, getpid());
     if (CO.pinned) { /* the child is not the runtime: the wide mask (colocate) */
         CO.pinned = false;
+        s_tl_handoff = false;
         (void)sched_setaffinity(0, sizeof(CO.wide), &CO.wide);
     }
 }
@@ -438,12 +461,18 @@ static void s_colo_init(void)
         CO.pinned = true;
 }
 
-/* the calling thread back to the wide mask (before it starts a program or a child): only the
- * pinned main thread of the runtime, or a vfork child of it (which shares this memory); a
- * process that set its own mask (`taskset -c N prog`) keeps it */
+/* a thread co-location pinned: the runtime's main thread, or a hand-off thread */
+static bool s_colo_pinned_thread(void)
+{
+    return CO.pinned && (s_tl_handoff || s_main_thread());
+}
+
+/* the calling thread back to the wide mask (before it starts a program or a child): only a
+ * pinned thread of the runtime, or a vfork child of one (which shares this memory); a process
+ * that set its own mask (`taskset -c N prog`) keeps it */
 static bool s_colo_widen_self(void)
 {
-    if (!CO.pinned || !s_main_thread())
+    if (!s_colo_pinned_thread())
         return false;
     cpu_set_t cur;
     if (sched_getaffinity(0, sizeof(cur), &cur) != 0 || !CPU_EQUAL(&cur, &CO.one))
@@ -456,9 +485,62 @@ static bool s_colo_widen_self(void)
 static void s_colo_repin_self(bool widened)
 {
     int saved = errno;
-    if (widened && CO.pinned && getpid() == C.root_pid && s_main_thread())
+    if (widened && getpid() == C.root_pid && s_colo_pinned_thread())
         (void)sched_setaffinity(0, sizeof(CO.one), &CO.one);
     errno = saved;
+}
+
+/* the connect hook: fd is a Runtime API connection of the runtime (co-location configured) */
+static void s_api_fd_mark(int fd)
+{
+    if (!CO.pinned || fd < 0 || fd >= S_API_FDS)
+        return;
+    atomic_fetch_or(&s_api_fd[fd / 64], 1UL << (fd % 64));
+    atomic_store(&s_api_any, 1);
+}
+
+/* a receive on a marked descriptor by a thread not pinned yet: pin it when fd is still a
+ * connection to the proxy (a descriptor number can be reused; the bit is dropped then) and the
+ * thread has the wide mask (a thread that chose its CPUs keeps them). Once per thread. */
+__attribute__((noinline, cold)) static void s_api_recv_slow(int fd)
+{
+    int saved = errno;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    uint8_t addr[16];
+    int port = -1, fam = 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+        fam = ss.ss_family;
+        if (fam == AF_INET) {
+            const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+            memcpy(addr, &in->sin_addr, 4);
+            port = ntohs(in->sin_port);
+        } else if (fam == AF_INET6) {
+            const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+            memcpy(addr, &in6->sin6_addr, 16);
+            port = ntohs(in6->sin6_port);
+        }
+    }
+    if (port < 0 || !C.has_proxy || !pl_mon_net_match(&C.proxy, fam, addr, port)) {
+        atomic_fetch_and(&s_api_fd[fd / 64], ~(1UL << (fd % 64)));
+        errno = saved;
+        return;
+    }
+    s_tl_handoff = true; /* decided: not asked again by this thread */
+    cpu_set_t cur;
+    if (CO.pinned && getpid() == C.root_pid && !s_main_thread() &&
+        sched_getaffinity(0, sizeof(cur), &cur) == 0 && CPU_EQUAL(&cur, &CO.wide))
+        (void)sched_setaffinity(0, sizeof(CO.one), &CO.one);
+    errno = saved;
+}
+
+static inline void s_api_recv(int fd)
+{
+    if (__builtin_expect(!atomic_load_explicit(&s_api_any, memory_order_relaxed), 1) ||
+        s_tl_handoff || fd < 0 || fd >= S_API_FDS)
+        return;
+    if (atomic_load_explicit(&s_api_fd[fd / 64], memory_order_relaxed) & (1UL << (fd % 64)))
+        s_api_recv_slow(fd);
 }
 
 /* threads the pinned main thread creates start on the wide mask: their start routine and
@@ -491,7 +573,7 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)
     }
     if (!real)
         return EAGAIN;
-    if (!CO.pinned || !s_main_thread())
+    if (!s_colo_pinned_thread())
         return real(th, attr, fn, arg);
     cpu_set_t asked;
     if (attr && pthread_attr_getaffinity_np(attr, sizeof(asked), &asked) == 0 &&
@@ -543,6 +625,10 @@ static void s_init(void)
     S_RESOLVE(connect, "connect");
     S_RESOLVE(dlopen, "dlopen");
     S_RESOLVE(pthread_create, "pthread_create");
+    S_RESOLVE(read, "read");
+    S_RESOLVE(recv, "recv");
+    S_RESOLVE(recvfrom, "recvfrom");
+    S_RESOLVE(recvmsg, "recvmsg");
 #undef S_RESOLVE
 
     const char *on = s_setting("monitor");
@@ -1681,6 +1767,7 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
     }
     if (C.has_proxy && pl_mon_net_match(&C.proxy, fam, addr, port)) {
         s_runtime_start(); /* the runtime's own connection: always allowed */
+        s_api_fd_mark(fd);
         s_leave();
         errno = saved;
         return real(fd, sa, len);
@@ -1707,6 +1794,47 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
     }
     errno = saved;
     return real(fd, sa, len);
+}
+
+/* ------------------------------------------------------------------ receives (colocate) */
+/* Only to find the threads that wait on the Runtime API (s_api_recv): nothing is checked or
+ * reported; before any Runtime API connection exists, one relaxed load. */
+
+EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    s_api_recv(fd);
+    read_fn real = S_REAL(read, "read");
+    if (!real)
+        return syscall(SYS_read, fd, buf, n);
+    return real(fd, buf, n);
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    s_api_recv(fd);
+    recv_fn real = S_REAL(recv, "recv");
+    if (!real)
+        return syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
+    return real(fd, buf, n, flags);
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
+                        socklen_t *salen)
+{
+    s_api_recv(fd);
+    recvfrom_fn real = S_REAL(recvfrom, "recvfrom");
+    if (!real)
+        return syscall(SYS_recvfrom, fd, buf, n, flags, sa, salen);
+    return real(fd, buf, n, flags, sa, salen);
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    s_api_recv(fd);
+    recvmsg_fn real = S_REAL(recvmsg, "recvmsg");
+    if (!real)
+        return syscall(SYS_recvmsg, fd, msg, flags);
+    return real(fd, msg, flags);
 }
 
 /* ------------------------------------------------------------------ signals to the guard */

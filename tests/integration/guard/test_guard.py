@@ -428,24 +428,29 @@ def _cpu_list(text):
 
 
 def test_colocate():
-    """colocate=auto: a function of at most one vCPU of time (Lambda: memory up to 1,769 MB)
-    runs on one CPU, the highest of the sandbox's, and the proxy thread serving it on the same
-    one. Above that (3,008 MB) only the runtime's main thread is (the monitor library pins it):
-    a thread it starts, a fork child, subprocess, os.system and posix_spawn children keep every
-    CPU, and the main thread is back on its CPU after each. colocate=off, and the monitor off
-    at 3,008 MB, keep every CPU; attacks are denied either way"""
+    """colocate=auto with the monitor on, whatever the memory size: the runtime's hand-off
+    threads (here the main thread: the monitor library pins it) run on the highest CPU of the
+    sandbox's, the proxy thread serving them on the same one; a thread it starts, a fork child,
+    subprocess, os.system and posix_spawn children keep every CPU, and the main thread is back
+    on its CPU after each. The monitor off: the whole runtime at most one vCPU of time (Lambda:
+    memory up to 1,769 MB), nothing above. colocate=off keeps every CPU, on pins the whole
+    runtime; attacks are denied either way"""
     mine = sorted(os.sched_getaffinity(0))
     two = len(mine) >= 2
     tmp = tempfile.mkdtemp(prefix="pl-guard-colocate-")
     fn = function_dir(tmp, {"app.py": AFFINITY_FN})
     big = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008"}
-    # name, environment, scope: "whole" (every thread and child on the CPU), "main", None
-    cases = [("128 MB, auto", {}, "whole" if two else None),
-             ("3008 MB, auto", big, "main" if two else None),
-             ("3008 MB, auto, monitor off", dict(big, PROTECTLAMBDA_MONITOR="false"), None),
+    off = {"PROTECTLAMBDA_MONITOR": "false"}
+    # name, environment, scope: "whole" (every thread and child on the CPU), "handoff", None
+    cases = [("128 MB, auto", {}, "handoff" if two else None),
+             ("3008 MB, auto", big, "handoff" if two else None),
+             ("128 MB, auto, monitor off", off, "whole" if two else None),
+             ("3008 MB, auto, monitor off", dict(big, **off), None),
              ("128 MB, off", {"PROTECTLAMBDA_COLOCATE": "off"}, None),
              ("3008 MB, on", dict(big, PROTECTLAMBDA_COLOCATE="on"), "whole" if two else None),
-             ("128 MB, main", {"PROTECTLAMBDA_COLOCATE": "main"}, "main" if two else None)]
+             ("3008 MB, main", dict(big, PROTECTLAMBDA_COLOCATE="main"),
+              "handoff" if two else None),
+             ("128 MB, main, monitor off", dict(off, PROTECTLAMBDA_COLOCATE="main"), None)]
     try:
         for name, extra, scope in cases:
             # the function starts processes on purpose: the code rules would deny it
@@ -482,12 +487,59 @@ def test_colocate():
                     check(all(mine[-1] not in _cpu_list(c) for c in others.values()) and
                           all(names.get(t) == "pl-proxy-conn" for t in on_one),
                           "%s: guard threads on the runtime's CPU %d: %r" % (name, mine[-1], others))
-                    what = "the runtime's main thread" if scope == "main" else "runtime"
+                    what = "the runtime's hand-off threads" if scope == "handoff" else "runtime"
                     check(len(lines) == 1 and ("proxy and %s on CPU %d" % (what, mine[-1]))
                           in lines[0]["msg"], "%s: log %r" % (name, lines))
                 else:
                     check(len(set(threads.values())) == 1 and not lines,
                           "%s: not co-located, yet %r / %r" % (name, threads, lines))
+                check(env.sim.invoke(CMDI_EVENT).json() == "Security Violation...",
+                      "%s: an attack passed" % name)
+            finally:
+                env.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_colocate_handoff():
+    """colocate=auto, the monitor on, aws-lambda-ric at 128 MB: the runtime asks for the next
+    event from a libuv pool thread, not the main thread. The hand-off threads (the main thread
+    and each thread that received on the Runtime API connection) run on the proxy's CPU; the
+    other threads (V8's GC and compiler workers) keep every CPU: pinned with the rest, their
+    parallel work queued on one CPU and the main thread waited for it (docs/performance.md,
+    session 11). The monitor off: the whole runtime is pinned (every thread)"""
+    mine = sorted(os.sched_getaffinity(0))
+    if len(mine) < 2:
+        print("(one CPU: nothing to co-locate; skipped)")
+        return
+    if not os.path.exists(RIC):
+        raise Fail("aws-lambda-ric is not installed in tests/node_modules (run scripts/setup.sh)")
+    one = str(mine[-1])
+    tmp = tempfile.mkdtemp(prefix="pl-guard-handoff-")
+    fn = function_dir(tmp, {"index.js": NODE_FN})
+    try:
+        for name, extra in (("monitor on", {}), ("monitor off", {"PROTECTLAMBDA_MONITOR": "false"})):
+            env = Env("handoff", fn, runtime=["node", RIC, "index.handler"],
+                      handler="index.handler", env=extra)
+            try:
+                for i in range(5):
+                    check(env.sim.invoke({"name": "n%d" % i}).json()["greeting"] == "hello n%d" % i,
+                          "%s: invocation %d" % (name, i))
+                pid = env.sim.procs[1].pid
+                threads = _thread_cpus(pid)
+                pinned = [t for t, c in threads.items() if c == one]
+                check(len(threads) > 3, "%s: node has threads %r" % (name, threads))
+                if extra:
+                    check(len(pinned) == len(threads),
+                          "%s: the whole runtime on CPU %s, yet %r" % (name, one, threads))
+                    continue
+                check(threads.get(pid) == one, "%s: main thread on %r" % (name, threads.get(pid)))
+                # a libuv pool thread that received the next event
+                check(any(t != pid for t in pinned),
+                      "%s: no thread but the main one on CPU %s: %r" % (name, one, threads))
+                wide = [t for t, c in threads.items() if _cpu_list(c) == mine]
+                check(wide,
+                      "%s: no thread keeps every CPU (V8's workers pinned too): %r" % (name, threads))
                 check(env.sim.invoke(CMDI_EVENT).json() == "Security Violation...",
                       "%s: an attack passed" % name)
             finally:

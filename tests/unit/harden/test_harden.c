@@ -214,62 +214,59 @@ PL_TEST(harden_wrap_sets_the_runtime_environment)
     PL_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child exit %d", WEXITSTATUS(st));
 }
 
+/* pl_colocate_choose gives cpu_want and the scope want (the reason in why) */
+#define S_CHOOSE(mode, ci, mem, ok, want, cpu_want)                                              \
+    do {                                                                                         \
+        enum pl_colocate_scope sc_ = (enum pl_colocate_scope)99;                                 \
+        int c_ = pl_colocate_choose(mode, ci, mem, ok, &sc_, why, sizeof(why));                  \
+        PL_CHECK_MSG(sc_ == (want) && c_ == (cpu_want), "%s %s %d: cpu %d scope %d (%s)", mode,  \
+                     (mem) ? (const char *)(mem) : "-", (int)(ok), c_, (int)sc_, why);           \
+    } while (0)
+
 PL_TEST(colocate_policy)
 {
-    char why[256];
+    char why[512];
     struct pl_cpu_info two = {.n_cpus = 2, .last_cpu = 1, .quota = 0};
-    /* auto: only at most one vCPU of time (Lambda: 1,769 MB is one vCPU) */
-    PL_CHECK_INT(pl_colocate_cpu("auto", &two, NULL, why, sizeof(why)), -1);
+    /* auto with the monitor library in the runtime: its hand-off threads, whatever the size */
+    S_CHOOSE("auto", &two, "128", true, PL_COLOCATE_HANDOFF, 1);
+    PL_CHECK(strstr(why, "hand-off threads") != NULL && strstr(why, "0.07") != NULL);
+    S_CHOOSE("auto", &two, "3008", true, PL_COLOCATE_HANDOFF, 1);
+    PL_CHECK(strstr(why, "1.70") != NULL);
+    S_CHOOSE("auto", &two, NULL, true, PL_COLOCATE_HANDOFF, 1);
+    /* auto without it (monitor off, a static runtime): the whole runtime only at most one
+     * vCPU of time (Lambda: 1,769 MB is one vCPU) */
+    S_CHOOSE("auto", &two, NULL, false, PL_COLOCATE_NONE, -1);
     PL_CHECK(strstr(why, "above one vCPU") != NULL);
-    PL_CHECK_INT(pl_colocate_cpu("auto", &two, "128", why, sizeof(why)), 1);
-    PL_CHECK(strstr(why, "0.07") != NULL);
-    PL_CHECK_INT(pl_colocate_cpu("auto", &two, "1769", why, sizeof(why)), 1);
-    PL_CHECK_INT(pl_colocate_cpu("auto", &two, "1770", why, sizeof(why)), -1);
-    PL_CHECK_INT(pl_colocate_cpu("auto", &two, "3008", why, sizeof(why)), -1);
-    PL_CHECK_INT(pl_colocate_cpu("auto", &two, "lots", why, sizeof(why)), -1); /* not counted */
-    PL_CHECK_INT(pl_colocate_cpu("auto", &two, "-5", why, sizeof(why)), -1);
-    PL_CHECK_INT(pl_colocate_cpu("off", &two, "128", why, sizeof(why)), -1);
-    PL_CHECK_INT(pl_colocate_cpu("on", &two, NULL, why, sizeof(why)), 1);
-    PL_CHECK_INT(pl_colocate_cpu("on", &two, "3008", why, sizeof(why)), 1);
+    S_CHOOSE("auto", &two, "128", false, PL_COLOCATE_WHOLE, 1);
+    PL_CHECK(strstr(why, "0.07") != NULL && strstr(why, "whole runtime") != NULL);
+    S_CHOOSE("auto", &two, "1769", false, PL_COLOCATE_WHOLE, 1);
+    S_CHOOSE("auto", &two, "1770", false, PL_COLOCATE_NONE, -1);
+    S_CHOOSE("auto", &two, "3008", false, PL_COLOCATE_NONE, -1);
+    S_CHOOSE("auto", &two, "lots", false, PL_COLOCATE_NONE, -1);
+    S_CHOOSE("auto", &two, "-5", false, PL_COLOCATE_NONE, -1);
+    /* off: never; on: the whole runtime always */
+    S_CHOOSE("off", &two, "128", true, PL_COLOCATE_NONE, -1);
+    S_CHOOSE("off", &two, "128", false, PL_COLOCATE_NONE, -1);
+    S_CHOOSE("on", &two, NULL, true, PL_COLOCATE_WHOLE, 1);
+    S_CHOOSE("on", &two, "3008", false, PL_COLOCATE_WHOLE, 1);
+    /* main: the hand-off threads, never the whole runtime */
+    S_CHOOSE("main", &two, "128", true, PL_COLOCATE_HANDOFF, 1);
+    S_CHOOSE("main", &two, "128", false, PL_COLOCATE_NONE, -1);
+    PL_CHECK(strstr(why, "monitor") != NULL);
+    S_CHOOSE("bogus", &two, "128", true, PL_COLOCATE_NONE, -1);
     /* one CPU: nothing to do, whatever the mode */
     struct pl_cpu_info one = {.n_cpus = 1, .last_cpu = 0, .quota = 0};
-    PL_CHECK_INT(pl_colocate_cpu("on", &one, "128", why, sizeof(why)), -1);
-    PL_CHECK_INT(pl_colocate_cpu("auto", &one, "128", why, sizeof(why)), -1);
+    S_CHOOSE("on", &one, "128", true, PL_COLOCATE_NONE, -1);
+    S_CHOOSE("auto", &one, "128", false, PL_COLOCATE_NONE, -1);
+    S_CHOOSE("main", &one, "3008", true, PL_COLOCATE_NONE, -1);
     /* a cgroup quota counts as the share: half a CPU of 4 -> the highest CPU */
     struct pl_cpu_info quota = {.n_cpus = 4, .last_cpu = 5, .quota = 0.5};
-    PL_CHECK_INT(pl_colocate_cpu("auto", &quota, NULL, why, sizeof(why)), 5);
+    S_CHOOSE("auto", &quota, NULL, false, PL_COLOCATE_WHOLE, 5);
     PL_CHECK(strstr(why, "cgroup quota") != NULL);
+    S_CHOOSE("auto", &quota, "3008", true, PL_COLOCATE_HANDOFF, 5);
     quota.quota = 2.0;
-    PL_CHECK_INT(pl_colocate_cpu("auto", &quota, NULL, why, sizeof(why)), -1);
-    PL_CHECK_INT(pl_colocate_cpu("auto", &quota, "1024", why, sizeof(why)), 5);
-    /* main: never the whole runtime */
-    PL_CHECK_INT(pl_colocate_cpu("main", &two, "128", why, sizeof(why)), -1);
-    /* the main thread alone: auto above one vCPU, main always; the monitor library pins it */
-    PL_CHECK_INT(pl_colocate_main_cpu("auto", &two, "3008", true, why, sizeof(why)), 1);
-    PL_CHECK(strstr(why, "main thread") != NULL && strstr(why, "1.70") != NULL);
-    PL_CHECK_INT(pl_colocate_main_cpu("auto", &two, NULL, true, why, sizeof(why)), 1);
-    PL_CHECK_INT(pl_colocate_main_cpu("auto", &two, "1769", true, why, sizeof(why)), -1);
-    PL_CHECK(strstr(why, "whole runtime") != NULL);
-    PL_CHECK_INT(pl_colocate_main_cpu("auto", &two, "3008", false, why, sizeof(why)), -1);
-    PL_CHECK(strstr(why, "monitor is off") != NULL);
-    PL_CHECK_INT(pl_colocate_main_cpu("main", &two, "128", true, why, sizeof(why)), 1);
-    PL_CHECK_INT(pl_colocate_main_cpu("main", &two, "128", false, why, sizeof(why)), -1);
-    PL_CHECK_INT(pl_colocate_main_cpu("on", &two, "3008", true, why, sizeof(why)), -1);
-    PL_CHECK_INT(pl_colocate_main_cpu("off", &two, "3008", true, why, sizeof(why)), -1);
-    PL_CHECK_INT(pl_colocate_main_cpu("main", &one, "3008", true, why, sizeof(why)), -1);
-    PL_CHECK_INT(pl_colocate_main_cpu("auto", &quota, "3008", true, why, sizeof(why)), 5);
-    /* every mode: exactly one of the two scopes, or neither */
-    const char *modes[] = {"auto", "on", "main", "off"};
-    const char *mems[] = {"128", "1769", "1770", "3008", NULL};
-    for (size_t m = 0; m < 4; m++)
-        for (size_t k = 0; k < 5; k++) {
-            int whole = pl_colocate_cpu(modes[m], &two, mems[k], why, sizeof(why));
-            int main_only = pl_colocate_main_cpu(modes[m], &two, mems[k], true, why, sizeof(why));
-            PL_CHECK_MSG(whole < 0 || main_only < 0, "%s %s: both scopes", modes[m],
-                         mems[k] ? mems[k] : "-");
-            PL_CHECK_MSG(!strcmp(modes[m], "off") || whole >= 0 || main_only >= 0,
-                         "%s %s: neither scope", modes[m], mems[k] ? mems[k] : "-");
-        }
+    S_CHOOSE("auto", &quota, NULL, false, PL_COLOCATE_NONE, -1);
+    S_CHOOSE("auto", &quota, "1024", false, PL_COLOCATE_WHOLE, 5);
     char list[64];
     PL_CHECK_INT(pl_cpu_wide_list(list, sizeof(list)), 0);
     PL_CHECK(list[0] >= '0' && list[0] <= '9');
