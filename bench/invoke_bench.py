@@ -43,6 +43,7 @@ import threading
 import time
 
 from real_python import real_python3
+from warm import warm_runtime
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
@@ -218,14 +219,16 @@ def measure_alone(bin_path, arg_sets, size, n, block=250, warm=5):
             em.stop()
 
 
-def cold_starts(bin_path, base_args, reps, variants, expect):
+def cold_starts(bin_path, base_args, reps, variants, expect, warm=None):
     """the whole cold start as Lambda runs it, in fresh emulators (the variants alternated),
     each with a fresh sandbox directory (empty tamper-watched /tmp, no incident store yet):
     protected = extensions spawned -> all registered (the runtime starts then) + runtime spawned
     -> its first invocation/next reaching the emulator (through the guard, once it is ready);
     bare = runtime spawned -> first invocation/next. variants: [(name, extra args)]. Each first
     answer must be the function's (holds expect): a guard that refused its layer would deny it.
-    Medians (ms) by name."""
+    warm: (command, environment, directory) of the bare runtime, started once untimed before
+    each timed start (bench/warm.py: this machine's page cache forgets the runtime's files
+    within seconds). Medians (ms) by name."""
     out = {name: [] for name, _ in variants}
     rng = random.Random(len(variants))
     for _ in range(reps):
@@ -238,6 +241,8 @@ def cold_starts(bin_path, base_args, reps, variants, expect):
             os.mkdir(os.path.join(sandbox, "tmp"))
             fresh = ["--env", "PROTECTLAMBDA_STORE_PATH=%s/incidents.db" % sandbox,
                      "--env", "PROTECTLAMBDA_INTEGRITY_TAMPER_DIRS=%s/tmp" % sandbox]
+            if warm:
+                warm_runtime(warm[0], warm[1], cwd=warm[2])
             em = Emulate(bin_path, base_args + extra + fresh)
             try:
                 c = http.client.HTTPConnection("127.0.0.1", em.port, timeout=120)
@@ -381,10 +386,12 @@ def main():
     reps = 6 if a.quick else 15
     with open(os.path.join(fn, "function.sh"), "w") as f:
         f.write(open(os.path.join(SRC, "examples/functions/shell-echo/function.sh")).read())
-    cold = [("Python runtime loop", ["--function", fn, "--handler", "app.handler"] + py_rt, b'"n": 1'),
+    shell_rt = os.path.join(SRC, "examples/runtimes/shell/bootstrap")
+    cold = [("Python runtime loop", ["--function", fn, "--handler", "app.handler"] + py_rt, b'"n": 1',
+             [py, os.path.join(SRC, "examples/runtimes/python/bootstrap.py")], "app.handler"),
             ("shell runtime (curl loop)", ["--function", fn, "--handler", "function.handler",
-                                           "--runtime", os.path.join(SRC, "examples/runtimes/shell/bootstrap")],
-             b'"echo"')]
+                                           "--runtime", shell_rt], b'"echo"', [shell_rt],
+             "function.handler")]
     layer, why = find_layer(a.bin, a.layer)
     variants = [("bare", ["--unprotected"]), ("prot", [])]
     if layer:
@@ -394,12 +401,14 @@ def main():
           "through wrap, to its first invocation/next at the emulator; CLI binary = "
           "`protectlambda extension` and `wrap --` of the developer build, layer = --layer %s: "
           "the layer's extension stub and wrapper, bin/protectlambda (Vectorscan runtime), "
-          "bin/protectlambda-wrap, rules.db, and the layer verified against its manifest):" % (
+          "bin/protectlambda-wrap, rules.db, and the layer verified against its manifest; each "
+          "timed start after an untimed start of the bare runtime: bench/warm.py):" % (
               reps, layer or "(none)"))
     if not layer:
         print("  (layer rows skipped: %s)" % why)
-    for name, args, expect in cold:
-        r = cold_starts(a.bin, args + env_args, reps, variants, expect)
+    for name, args, expect, warm_cmd, handler in cold:
+        warm = (warm_cmd, dict(os.environ, _HANDLER=handler, LAMBDA_TASK_ROOT=fn), fn)
+        r = cold_starts(a.bin, args + env_args, reps, variants, expect, warm)
         bare, prot = r["bare"], r["prot"]
         print("  %-26s bare %.1f ms, protected (CLI binary) %.1f ms, added %+.1f ms" % (
             name, bare, prot, prot - bare))
