@@ -81,16 +81,19 @@ double pl_cpu_share(const struct pl_cpu_info *ci, const char *memory_mb);
  *            thread, and each thread that receives on a Runtime API connection (a Node
  *            runtime asks for the next event from a libuv pool thread); its other threads (a
  *            V8 runtime's GC and compiler workers, the function's own) and its children keep
- *            every CPU. */
-enum pl_colocate_scope { PL_COLOCATE_NONE, PL_COLOCATE_WHOLE, PL_COLOCATE_HANDOFF };
-/* The CPU the runtime and the proxy share for the colocate mode ("auto", "on", "main", "off")
- * and the scope, or -1 (scope NONE); the reason in why either way. handoff_ok: the monitor
- * library will be in the runtime (monitor on, and not a static program). on: WHOLE; main:
- * HANDOFF when handoff_ok; auto: HANDOFF when handoff_ok, else WHOLE when the function may use
- * at most one vCPU of time (pl_cpu_share <= 1), else NONE. The guard makes the same choice
- * as the wrapper from the same mask and memory size: both pick the mask's highest CPU. */
+ *            every CPU;
+ *   MAIN     the same, the main thread only (a pool thread that serves the Runtime API may
+ *            also run the function's parallel work: above one vCPU it keeps every CPU). */
+enum pl_colocate_scope { PL_COLOCATE_NONE, PL_COLOCATE_WHOLE, PL_COLOCATE_HANDOFF, PL_COLOCATE_MAIN };
+/* The CPU the runtime and the proxy share for the colocate mode ("auto", "on", "handoff",
+ * "main", "off") and the scope, or -1 (scope NONE); the reason in why either way. lib_ok: the
+ * monitor library will be in the runtime (monitor on, and not a static program). on: WHOLE;
+ * handoff / main: HANDOFF / MAIN when lib_ok; auto: when lib_ok, HANDOFF when the function may
+ * use at most one vCPU of time (pl_cpu_share <= 1), MAIN above; without it WHOLE at most one
+ * vCPU, NONE above. The guard makes the same choice as the wrapper from the same mask and
+ * memory size: both pick the mask's highest CPU. */
 int pl_colocate_choose(const char *mode, const struct pl_cpu_info *ci, const char *memory_mb,
-                       bool handoff_ok, enum pl_colocate_scope *scope, char *why, size_t why_len);
+                       bool lib_ok, enum pl_colocate_scope *scope, char *why, size_t why_len);
 /* the calling thread's mask as a CPU list ("0,1") for PL_MON_ENV_COLOCATE */
 int pl_cpu_wide_list(char *out, size_t len);
 /* restrict the calling thread (and what it execs or creates later) to cpu */

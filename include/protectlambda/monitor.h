@@ -47,7 +47,9 @@
 #define PL_MON_ENV_CHAIN "PROTECTLAMBDA_MON_CHAIN"     /* execs of that pid so far (bootstrap) */
 /* "CPU/WIDE" (e.g. "1/0,1"): colocate's main-thread scope (docs/harden.md "CPU co-location"):
  * the library pins the root process's main thread to CPU and gives every thread it creates,
- * every child and every program it execs the mask WIDE (a comma-separated CPU list) */
+ * every child and every program it execs the mask WIDE (a comma-separated CPU list).
+ * "CPU/WIDE/h": the hand-off scope: also each thread of the root process the first time it
+ * receives on a Runtime API connection. */
 #define PL_MON_ENV_COLOCATE "PROTECTLAMBDA_MON_COLOCATE"
 /* the Python adapter's directory the wrapper put on PYTHONPATH: the library takes it out again
  * in a CPython 3.9+ process, where its own C audit hook stands for the adapter (pyaudit.c) */

@@ -1227,17 +1227,19 @@ static enum pl_proxy_verdict s_cb_send(void *session, struct pl_proxy_answer *a)
 }
 static void s_cb_end(void *session, const char *rid) { pl_guard_invocation_end(session, rid); }
 
-/* the CPU the runtime (or its hand-off threads: *handoff) runs on, by the wrapper's choice from
- * the same mask, memory size and settings; -1 when not co-located. why: for the log. (The
- * wrapper also leaves the hand-off scope out for a static runtime; the CPU is the same.) */
-static int s_runtime_cpu(const struct pl_config *cfg, const struct pl_cpu_info *ci, bool *handoff,
-                         char *why, size_t why_len)
+/* the CPU the runtime (or some of its threads: *who names them, for the log) runs on, by the
+ * wrapper's choice from the same mask, memory size and settings; -1 when not co-located. (The
+ * wrapper also leaves the library's scopes out for a static runtime; the CPU is the same.) */
+static int s_runtime_cpu(const struct pl_config *cfg, const struct pl_cpu_info *ci,
+                         const char **who, char *why, size_t why_len)
 {
     enum pl_colocate_scope scope;
     int cpu = pl_colocate_choose(pl_config_str(cfg, PL_CFG_COLOCATE), ci,
                                  getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
                                  pl_config_bool(cfg, PL_CFG_MONITOR), &scope, why, why_len);
-    *handoff = scope == PL_COLOCATE_HANDOFF;
+    *who = scope == PL_COLOCATE_HANDOFF ? "the runtime's hand-off threads"
+           : scope == PL_COLOCATE_MAIN  ? "the runtime's main thread"
+                                        : "runtime";
     return cpu;
 }
 
@@ -1262,9 +1264,9 @@ void pl_guard_keep_off_runtime_cpu(const struct pl_config *cfg)
     s_sandbox_cpu_info(&ci);
     s_sandbox_cpus.ci = ci;
     s_sandbox_cpus.read = true;
-    bool handoff;
+    const char *who;
     char why[600];
-    int cpu = s_runtime_cpu(cfg, &ci, &handoff, why, sizeof(why));
+    int cpu = s_runtime_cpu(cfg, &ci, &who, why, sizeof(why));
     if (cpu < 0)
         return;
     int r = pl_cpu_avoid_self(cpu);
@@ -1272,8 +1274,7 @@ void pl_guard_keep_off_runtime_cpu(const struct pl_config *cfg)
         pl_log(PL_LOG_WARN, S_COMPONENT, "colocate: %s", pl_last_error_msg());
     else if (r > 0)
         pl_log(PL_LOG_DEBUG, S_COMPONENT,
-               "colocate: the guard's own threads off CPU %d (the runtime's%s)", cpu,
-               handoff ? " hand-off threads" : "");
+               "colocate: the guard's own threads off CPU %d (%s's)", cpu, who);
 }
 
 /* The proxy's CPU (setting colocate; the wrapper makes the same choice for the runtime, from
@@ -1284,13 +1285,13 @@ static void s_cpu_options(const struct pl_config *cfg, struct pl_proxy_options *
     struct pl_cpu_info ci;
     s_sandbox_cpu_info(&ci);
     char why[600];
-    bool handoff;
-    int cpu = s_runtime_cpu(cfg, &ci, &handoff, why, sizeof(why));
+    const char *who;
+    int cpu = s_runtime_cpu(cfg, &ci, &who, why, sizeof(why));
     if (cpu >= 0) {
         opt->pin = true;
         opt->pin_cpu = cpu;
-        pl_log(PL_LOG_INFO, S_COMPONENT, "colocate: proxy and %s on CPU %d (%s)",
-               handoff ? "the runtime's hand-off threads" : "runtime", cpu, why);
+        pl_log(PL_LOG_INFO, S_COMPONENT, "colocate: proxy and %s on CPU %d (%s)", who, cpu,
+               why);
     } else {
         pl_log(PL_LOG_DEBUG, S_COMPONENT, "colocate: not (%s)", why);
     }

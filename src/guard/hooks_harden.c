@@ -71,7 +71,7 @@ int pl_guard_hook_wrap(const struct pl_config *cfg, struct pl_exec_env *env)
     char why[512];
     const char *mode = pl_config_str(cfg, PL_CFG_COLOCATE);
     const char *mem = pl_exec_env_get(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
-    /* the hand-off threads are pinned by the monitor library in the runtime: in LD_PRELOAD only
+    /* the hand-off or main thread is pinned by the monitor library in the runtime: in LD_PRELOAD only
      * when pl_harden_wrap put it there, and never in a static program */
     bool lib = pl_config_bool(cfg, PL_CFG_MONITOR) && pl_exec_env_get(env, PL_MON_ENV_LIB) &&
                !(rt && pl_harden_is_static_program(rt[0]));
@@ -90,12 +90,13 @@ int pl_guard_hook_wrap(const struct pl_config *cfg, struct pl_exec_env *env)
     } else if (pl_cpu_wide_list(wide, sizeof(wide)) < 0) {
         pl_log(PL_LOG_WARN, "wrap", "colocate: %s", pl_last_error_msg());
     } else {
-        snprintf(val, sizeof(val), "%d/%s", cpu, wide);
+        bool handoff = scope == PL_COLOCATE_HANDOFF;
+        snprintf(val, sizeof(val), "%d/%s%s", cpu, wide, handoff ? "/h" : "");
         if (pl_exec_env_set(env, PL_MON_ENV_COLOCATE, val) < 0)
             pl_log(PL_LOG_WARN, "wrap", "colocate: %s", pl_last_error_msg());
         else
-            pl_log(PL_LOG_DEBUG, "wrap", "colocate: the runtime's hand-off threads on CPU %d (%s)",
-                   cpu, why);
+            pl_log(PL_LOG_DEBUG, "wrap", "colocate: the runtime's %s on CPU %d (%s)",
+                   handoff ? "hand-off threads" : "main thread", cpu, why);
     }
     /* seccomp strict with a static runtime (no LD_PRELOAD can enter it): the exec-deny filter
      * must go in before the exec, with the one-time exec ticket, so this exec is done here

@@ -85,8 +85,10 @@ static void s_share_text(char *out, size_t len, double share, const struct pl_cp
 }
 
 int pl_colocate_choose(const char *mode, const struct pl_cpu_info *ci, const char *memory_mb,
-                       bool handoff_ok, enum pl_colocate_scope *scope, char *why, size_t why_len)
+                       bool lib_ok, enum pl_colocate_scope *scope, char *why, size_t why_len)
 {
+    static const char *const no_lib =
+        "no monitor library in the runtime (monitor off, or a static program)";
     *scope = PL_COLOCATE_NONE;
     if (!mode || !strcmp(mode, "off")) {
         snprintf(why, why_len, "colocate is off");
@@ -104,12 +106,13 @@ int pl_colocate_choose(const char *mode, const struct pl_cpu_info *ci, const cha
         *scope = PL_COLOCATE_WHOLE;
         return ci->last_cpu;
     }
-    bool is_main = !strcmp(mode, "main");
-    if (!is_main && strcmp(mode, "auto") != 0) {
+    bool is_auto = !strcmp(mode, "auto");
+    bool handoff = !strcmp(mode, "handoff") || (is_auto && share <= 1.0);
+    if (!is_auto && !handoff && strcmp(mode, "main") != 0) {
         snprintf(why, why_len, "colocate is %s: not a mode", mode);
         return -1;
     }
-    if (handoff_ok) {
+    if (lib_ok && handoff) {
         snprintf(why, why_len,
                  "%s: the runtime's hand-off threads (its main thread and those that receive "
                  "on the Runtime API); its other threads and its children keep every CPU",
@@ -117,23 +120,24 @@ int pl_colocate_choose(const char *mode, const struct pl_cpu_info *ci, const cha
         *scope = PL_COLOCATE_HANDOFF;
         return ci->last_cpu;
     }
-    if (is_main) {
-        snprintf(why, why_len, "colocate is main, but no monitor library in the runtime (monitor "
-                               "off, or a static program) can pin its hand-off threads");
+    if (lib_ok) {
+        snprintf(why, why_len,
+                 "%s: the runtime's main thread only; its other threads and its children keep "
+                 "every CPU",
+                 sh);
+        *scope = PL_COLOCATE_MAIN;
+        return ci->last_cpu;
+    }
+    if (!is_auto) {
+        snprintf(why, why_len, "colocate is %s, but %s can pin threads", mode, no_lib);
         return -1;
     }
     if (share > 1.0) {
-        snprintf(why, why_len,
-                 "%s is above one vCPU, and no monitor library in the runtime (monitor off, or "
-                 "a static program) can pin its hand-off threads alone: the runtime keeps every "
-                 "CPU",
-                 sh);
+        snprintf(why, why_len, "%s is above one vCPU, and %s can pin threads alone: the runtime "
+                 "keeps every CPU", sh, no_lib);
         return -1;
     }
-    snprintf(why, why_len,
-             "%s: at most one vCPU of time, and no monitor library in the runtime (monitor "
-             "off, or a static program): the whole runtime",
-             sh);
+    snprintf(why, why_len, "%s: at most one vCPU of time, and %s: the whole runtime", sh, no_lib);
     *scope = PL_COLOCATE_WHOLE;
     return ci->last_cpu;
 }

@@ -386,9 +386,10 @@ static void s_restricted_identity(const char *pat, bool write_only)
 
 /* ------------------------------------------------------------------ colocate, hand-off threads */
 /* PL_MON_ENV_COLOCATE: the runtime's hand-off threads on the guard's proxy CPU, everything else
- * on the wide mask. The hand-off threads are the main thread (pinned by the constructor) and
- * every thread that receives on a Runtime API connection (pinned at its first receive: a Node
- * runtime asks for the next event from a libuv pool thread); a runtime's other threads (a V8
+ * on the wide mask. The hand-off threads are the main thread (pinned by the constructor) and,
+ * with "/h" (at most one vCPU of time), every thread that receives on a Runtime API connection
+ * (pinned at its first receive: a Node runtime asks for the next event from a libuv pool
+ * thread, which may also run the function's parallel work); a runtime's other threads (a V8
  * runtime's GC and compiler workers, the function's own) keep every CPU: pinned with the rest,
  * their parallel work queued behind one another on one CPU and the main thread waited for it
  * (docs/performance.md, session 11). Set up by the constructor of the root process's image (so
@@ -397,6 +398,7 @@ static void s_restricted_identity(const char *pat, bool write_only)
  * constructor and the fork child handler (vfork children share it). */
 static struct {
     int cpu;         /* -1: not configured */
+    bool handoff;    /* "/h": the threads receiving on the Runtime API too, not only main */
     bool pinned;     /* this process's main thread is pinned to cpu */
     cpu_set_t one;   /* {cpu} */
     cpu_set_t wide;  /* the mask everything else keeps */
@@ -426,7 +428,8 @@ static bool s_main_thread(void)
     return (pid_t)syscall(SYS_gettid) == getpid();
 }
 
-/* "CPU/LIST": cpu and the wide mask; false on anything malformed */
+/* "CPU/LIST" or "CPU/LIST/h": cpu, the wide mask, the hand-off scope; false on anything
+ * malformed */
 static bool s_colo_parse(const char *v)
 {
     char *end = NULL;
@@ -439,6 +442,10 @@ static bool s_colo_parse(const char *v)
         if (end == p || c < 0 || c >= CPU_SETSIZE)
             return false;
         CPU_SET((int)c, &CO.wide);
+        if (!strcmp(end, "/h")) {
+            CO.handoff = true;
+            break;
+        }
         p = *end == ',' ? end + 1 : end;
         if (*end && *end != ',')
             return false;
@@ -493,7 +500,7 @@ static void s_colo_repin_self(bool widened)
 /* the connect hook: fd is a Runtime API connection of the runtime (co-location configured) */
 static void s_api_fd_mark(int fd)
 {
-    if (!CO.pinned || fd < 0 || fd >= S_API_FDS)
+    if (!CO.pinned || !CO.handoff || fd < 0 || fd >= S_API_FDS)
         return;
     atomic_fetch_or(&s_api_fd[fd / 64], 1UL << (fd % 64));
     atomic_store(&s_api_any, 1);
@@ -506,8 +513,9 @@ __attribute__((noinline, cold)) static void s_api_recv_slow(int fd)
 {
     int saved = errno;
     struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
     socklen_t len = sizeof(ss);
-    uint8_t addr[16];
+    uint8_t addr[16] = {0};
     int port = -1, fam = 0;
     if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
         fam = ss.ss_family;

@@ -428,27 +428,29 @@ def _cpu_list(text):
 
 
 def test_colocate():
-    """colocate=auto with the monitor on, whatever the memory size: the runtime's hand-off
-    threads (here the main thread: the monitor library pins it) run on the highest CPU of the
-    sandbox's, the proxy thread serving them on the same one; a thread it starts, a fork child,
-    subprocess, os.system and posix_spawn children keep every CPU, and the main thread is back
-    on its CPU after each. The monitor off: the whole runtime at most one vCPU of time (Lambda:
-    memory up to 1,769 MB), nothing above. colocate=off keeps every CPU, on pins the whole
-    runtime; attacks are denied either way"""
+    """colocate=auto with the monitor on: the runtime's hand-off threads at most one vCPU of
+    time (Lambda: memory up to 1,769 MB), its main thread alone above — for the Python loop the
+    same thread, which the monitor library pins to the highest CPU of the sandbox's, the proxy
+    thread serving it on the same one; a thread it starts, a fork child, subprocess, os.system
+    and posix_spawn children keep every CPU, and the main thread is back on its CPU after each.
+    The monitor off: the whole runtime at most one vCPU of time, nothing above. colocate=off
+    keeps every CPU, on pins the whole runtime; attacks are denied either way"""
     mine = sorted(os.sched_getaffinity(0))
     two = len(mine) >= 2
     tmp = tempfile.mkdtemp(prefix="pl-guard-colocate-")
     fn = function_dir(tmp, {"app.py": AFFINITY_FN})
     big = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008"}
     off = {"PROTECTLAMBDA_MONITOR": "false"}
-    # name, environment, scope: "whole" (every thread and child on the CPU), "handoff", None
+    # name, environment, scope: "whole" (every thread and child on the CPU), "handoff",
+    # "main" (for this runtime the same threads: the log names which), None
     cases = [("128 MB, auto", {}, "handoff" if two else None),
-             ("3008 MB, auto", big, "handoff" if two else None),
+             ("3008 MB, auto", big, "main" if two else None),
              ("128 MB, auto, monitor off", off, "whole" if two else None),
              ("3008 MB, auto, monitor off", dict(big, **off), None),
              ("128 MB, off", {"PROTECTLAMBDA_COLOCATE": "off"}, None),
              ("3008 MB, on", dict(big, PROTECTLAMBDA_COLOCATE="on"), "whole" if two else None),
-             ("3008 MB, main", dict(big, PROTECTLAMBDA_COLOCATE="main"),
+             ("3008 MB, main", dict(big, PROTECTLAMBDA_COLOCATE="main"), "main" if two else None),
+             ("3008 MB, handoff", dict(big, PROTECTLAMBDA_COLOCATE="handoff"),
               "handoff" if two else None),
              ("128 MB, main, monitor off", dict(off, PROTECTLAMBDA_COLOCATE="main"), None)]
     try:
@@ -487,7 +489,8 @@ def test_colocate():
                     check(all(mine[-1] not in _cpu_list(c) for c in others.values()) and
                           all(names.get(t) == "pl-proxy-conn" for t in on_one),
                           "%s: guard threads on the runtime's CPU %d: %r" % (name, mine[-1], others))
-                    what = "the runtime's hand-off threads" if scope == "handoff" else "runtime"
+                    what = {"handoff": "the runtime's hand-off threads",
+                            "main": "the runtime's main thread"}.get(scope, "runtime")
                     check(len(lines) == 1 and ("proxy and %s on CPU %d" % (what, mine[-1]))
                           in lines[0]["msg"], "%s: log %r" % (name, lines))
                 else:
@@ -507,7 +510,8 @@ def test_colocate_handoff():
     and each thread that received on the Runtime API connection) run on the proxy's CPU; the
     other threads (V8's GC and compiler workers) keep every CPU: pinned with the rest, their
     parallel work queued on one CPU and the main thread waited for it (docs/performance.md,
-    session 11). The monitor off: the whole runtime is pinned (every thread)"""
+    session 11). At 3,008 MB only the main thread (a pool thread may run the function's parallel
+    work). The monitor off, 128 MB: the whole runtime is pinned (every thread)"""
     mine = sorted(os.sched_getaffinity(0))
     if len(mine) < 2:
         print("(one CPU: nothing to co-locate; skipped)")
@@ -518,7 +522,8 @@ def test_colocate_handoff():
     tmp = tempfile.mkdtemp(prefix="pl-guard-handoff-")
     fn = function_dir(tmp, {"index.js": NODE_FN})
     try:
-        for name, extra in (("monitor on", {}), ("monitor off", {"PROTECTLAMBDA_MONITOR": "false"})):
+        for name, extra in (("128 MB", {}), ("3008 MB", {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008"}),
+                            ("128 MB, monitor off", {"PROTECTLAMBDA_MONITOR": "false"})):
             env = Env("handoff", fn, runtime=["node", RIC, "index.handler"],
                       handler="index.handler", env=extra)
             try:
@@ -529,11 +534,15 @@ def test_colocate_handoff():
                 threads = _thread_cpus(pid)
                 pinned = [t for t, c in threads.items() if c == one]
                 check(len(threads) > 3, "%s: node has threads %r" % (name, threads))
-                if extra:
+                if "PROTECTLAMBDA_MONITOR" in extra:
                     check(len(pinned) == len(threads),
                           "%s: the whole runtime on CPU %s, yet %r" % (name, one, threads))
                     continue
                 check(threads.get(pid) == one, "%s: main thread on %r" % (name, threads.get(pid)))
+                if extra:  # above one vCPU: the main thread alone
+                    check(pinned == [pid], "%s: threads but the main one on CPU %s: %r"
+                          % (name, one, threads))
+                    continue
                 # a libuv pool thread that received the next event
                 check(any(t != pid for t in pinned),
                       "%s: no thread but the main one on CPU %s: %r" % (name, one, threads))

@@ -227,12 +227,15 @@ PL_TEST(colocate_policy)
 {
     char why[512];
     struct pl_cpu_info two = {.n_cpus = 2, .last_cpu = 1, .quota = 0};
-    /* auto with the monitor library in the runtime: its hand-off threads, whatever the size */
+    /* auto with the monitor library in the runtime: its hand-off threads at most one vCPU of
+     * time (Lambda: 1,769 MB is one vCPU), its main thread alone above */
     S_CHOOSE("auto", &two, "128", true, PL_COLOCATE_HANDOFF, 1);
     PL_CHECK(strstr(why, "hand-off threads") != NULL && strstr(why, "0.07") != NULL);
-    S_CHOOSE("auto", &two, "3008", true, PL_COLOCATE_HANDOFF, 1);
-    PL_CHECK(strstr(why, "1.70") != NULL);
-    S_CHOOSE("auto", &two, NULL, true, PL_COLOCATE_HANDOFF, 1);
+    S_CHOOSE("auto", &two, "1769", true, PL_COLOCATE_HANDOFF, 1);
+    S_CHOOSE("auto", &two, "1770", true, PL_COLOCATE_MAIN, 1);
+    S_CHOOSE("auto", &two, "3008", true, PL_COLOCATE_MAIN, 1);
+    PL_CHECK(strstr(why, "main thread only") != NULL && strstr(why, "1.70") != NULL);
+    S_CHOOSE("auto", &two, NULL, true, PL_COLOCATE_MAIN, 1);
     /* auto without it (monitor off, a static runtime): the whole runtime only at most one
      * vCPU of time (Lambda: 1,769 MB is one vCPU) */
     S_CHOOSE("auto", &two, NULL, false, PL_COLOCATE_NONE, -1);
@@ -249,8 +252,11 @@ PL_TEST(colocate_policy)
     S_CHOOSE("off", &two, "128", false, PL_COLOCATE_NONE, -1);
     S_CHOOSE("on", &two, NULL, true, PL_COLOCATE_WHOLE, 1);
     S_CHOOSE("on", &two, "3008", false, PL_COLOCATE_WHOLE, 1);
-    /* main: the hand-off threads, never the whole runtime */
-    S_CHOOSE("main", &two, "128", true, PL_COLOCATE_HANDOFF, 1);
+    /* handoff, main: those threads whatever the size, never the whole runtime */
+    S_CHOOSE("handoff", &two, "3008", true, PL_COLOCATE_HANDOFF, 1);
+    S_CHOOSE("handoff", &two, "128", false, PL_COLOCATE_NONE, -1);
+    S_CHOOSE("main", &two, "128", true, PL_COLOCATE_MAIN, 1);
+    S_CHOOSE("main", &two, "3008", true, PL_COLOCATE_MAIN, 1);
     S_CHOOSE("main", &two, "128", false, PL_COLOCATE_NONE, -1);
     PL_CHECK(strstr(why, "monitor") != NULL);
     S_CHOOSE("bogus", &two, "128", true, PL_COLOCATE_NONE, -1);
@@ -266,6 +272,7 @@ PL_TEST(colocate_policy)
     S_CHOOSE("auto", &quota, "3008", true, PL_COLOCATE_HANDOFF, 5);
     quota.quota = 2.0;
     S_CHOOSE("auto", &quota, NULL, false, PL_COLOCATE_NONE, -1);
+    S_CHOOSE("auto", &quota, "3008", true, PL_COLOCATE_MAIN, 5);
     S_CHOOSE("auto", &quota, "1024", false, PL_COLOCATE_WHOLE, 5);
     char list[64];
     PL_CHECK_INT(pl_cpu_wide_list(list, sizeof(list)), 0);
