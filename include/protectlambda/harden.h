@@ -82,8 +82,10 @@ double pl_cpu_share(const struct pl_cpu_info *ci, const char *memory_mb);
  *            runtime asks for the next event from a libuv pool thread); its other threads (a
  *            V8 runtime's GC and compiler workers, the function's own) and its children keep
  *            every CPU;
- *   MAIN     the same, the main thread only (a pool thread that serves the Runtime API may
- *            also run the function's parallel work: above one vCPU it keeps every CPU). */
+ *   MAIN     the main thread for good; another thread only from a request it sends on a
+ *            Runtime API connection to the answer (a pool thread that serves the Runtime API
+ *            may also run the function's parallel work: above one vCPU it keeps every CPU for
+ *            that work). */
 enum pl_colocate_scope { PL_COLOCATE_NONE, PL_COLOCATE_WHOLE, PL_COLOCATE_HANDOFF, PL_COLOCATE_MAIN };
 /* The CPU the runtime and the proxy share for the colocate mode ("auto", "on", "handoff",
  * "main", "off") and the scope, or -1 (scope NONE); the reason in why either way. lib_ok: the

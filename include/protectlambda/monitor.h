@@ -49,7 +49,9 @@
  * the library pins the root process's main thread to CPU and gives every thread it creates,
  * every child and every program it execs the mask WIDE (a comma-separated CPU list).
  * "CPU/WIDE/h": the hand-off scope: also each thread of the root process the first time it
- * receives on a Runtime API connection. */
+ * receives on a Runtime API connection, for good. "CPU/WIDE/t": also each thread of the root
+ * process from a request it sends on a Runtime API connection until a receive on it returns
+ * data. */
 #define PL_MON_ENV_COLOCATE "PROTECTLAMBDA_MON_COLOCATE"
 /* the Python adapter's directory the wrapper put on PYTHONPATH: the library takes it out again
  * in a CPython 3.9+ process, where its own C audit hook stands for the adapter (pyaudit.c) */

@@ -91,7 +91,7 @@ int pl_guard_hook_wrap(const struct pl_config *cfg, struct pl_exec_env *env)
         pl_log(PL_LOG_WARN, "wrap", "colocate: %s", pl_last_error_msg());
     } else {
         bool handoff = scope == PL_COLOCATE_HANDOFF;
-        snprintf(val, sizeof(val), "%d/%s%s", cpu, wide, handoff ? "/h" : "");
+        snprintf(val, sizeof(val), "%d/%s/%s", cpu, wide, handoff ? "h" : "t");
         if (pl_exec_env_set(env, PL_MON_ENV_COLOCATE, val) < 0)
             pl_log(PL_LOG_WARN, "wrap", "colocate: %s", pl_last_error_msg());
         else

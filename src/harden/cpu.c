@@ -122,8 +122,8 @@ int pl_colocate_choose(const char *mode, const struct pl_cpu_info *ci, const cha
     }
     if (lib_ok) {
         snprintf(why, why_len,
-                 "%s: the runtime's main thread only; its other threads and its children keep "
-                 "every CPU",
+                 "%s: the runtime's main thread, and a thread that asks the Runtime API for the "
+                 "next event until the answer; its other threads and its children keep every CPU",
                  sh);
         *scope = PL_COLOCATE_MAIN;
         return ci->last_cpu;

@@ -91,6 +91,9 @@ typedef ssize_t (*read_fn)(int, void *, size_t);
 typedef ssize_t (*recv_fn)(int, void *, size_t, int);
 typedef ssize_t (*recvfrom_fn)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
+typedef ssize_t (*send_fn)(int, const void *, size_t, int);
+typedef ssize_t (*sendto_fn)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
 
 static struct {
     execve_fn execve, execv_;
@@ -115,6 +118,9 @@ static struct {
     recv_fn recv;
     recvfrom_fn recvfrom;
     recvmsg_fn recvmsg;
+    send_fn send;
+    sendto_fn sendto;
+    sendmsg_fn sendmsg;
 } R;
 
 /* ------------------------------------------------------------------ configuration */
@@ -399,6 +405,7 @@ static void s_restricted_identity(const char *pat, bool write_only)
 static struct {
     int cpu;         /* -1: not configured */
     bool handoff;    /* "/h": the threads receiving on the Runtime API too, not only main */
+    bool transient;  /* "/t": those threads only from a request on it to its answer */
     bool pinned;     /* this process's main thread is pinned to cpu */
     cpu_set_t one;   /* {cpu} */
     cpu_set_t wide;  /* the mask everything else keeps */
@@ -411,6 +418,14 @@ static atomic_ulong s_api_fd[S_API_FDS / 64];
 static atomic_int s_api_any;
 /* this thread is a hand-off thread pinned to CO.cpu (not the main thread) */
 static __thread bool s_tl_handoff __attribute__((tls_model("initial-exec")));
+/* "/t": this thread sent a request on a Runtime API connection and is pinned until a receive
+ * on it returns data */
+static __thread bool s_tl_wait __attribute__((tls_model("initial-exec")));
+/* "/t": 1 + the descriptor this thread last found connected to the proxy (0: none) */
+static __thread int s_tl_api_ok __attribute__((tls_model("initial-exec")));
+/* "/t": never pinned while waiting: the main thread (pinned for good), a thread with a mask of
+ * its own, a thread of another process */
+static __thread bool s_tl_no_wait __attribute__((tls_model("initial-exec")));
 
 /* a fork() child owns its copy of the state: publish descriptors it creates */
 static void s_atfork_child(void)
@@ -419,6 +434,7 @@ static void s_atfork_child(void)
     if (CO.pinned) { /* the child is not the runtime: the wide mask (colocate) */
         CO.pinned = false;
         s_tl_handoff = false;
+        s_tl_wait = false;
         (void)sched_setaffinity(0, sizeof(CO.wide), &CO.wide);
     }
 }
@@ -428,8 +444,8 @@ static bool s_main_thread(void)
     return (pid_t)syscall(SYS_gettid) == getpid();
 }
 
-/* "CPU/LIST" or "CPU/LIST/h": cpu, the wide mask, the hand-off scope; false on anything
- * malformed */
+/* "CPU/LIST", "CPU/LIST/h" or "CPU/LIST/t": cpu, the wide mask, the hand-off threads pinned
+ * for good or only while they wait; false on anything malformed */
 static bool s_colo_parse(const char *v)
 {
     char *end = NULL;
@@ -442,8 +458,9 @@ static bool s_colo_parse(const char *v)
         if (end == p || c < 0 || c >= CPU_SETSIZE)
             return false;
         CPU_SET((int)c, &CO.wide);
-        if (!strcmp(end, "/h")) {
-            CO.handoff = true;
+        if (!strcmp(end, "/h") || !strcmp(end, "/t")) {
+            CO.handoff = end[1] == 'h';
+            CO.transient = end[1] == 't';
             break;
         }
         p = *end == ',' ? end + 1 : end;
@@ -471,7 +488,7 @@ static void s_colo_init(void)
 /* a thread co-location pinned: the runtime's main thread, or a hand-off thread */
 static bool s_colo_pinned_thread(void)
 {
-    return CO.pinned && (s_tl_handoff || s_main_thread());
+    return CO.pinned && (s_tl_handoff || s_tl_wait || s_main_thread());
 }
 
 /* the calling thread back to the wide mask (before it starts a program or a child): only a
@@ -500,18 +517,16 @@ static void s_colo_repin_self(bool widened)
 /* the connect hook: fd is a Runtime API connection of the runtime (co-location configured) */
 static void s_api_fd_mark(int fd)
 {
-    if (!CO.pinned || !CO.handoff || fd < 0 || fd >= S_API_FDS)
+    if (!CO.pinned || !(CO.handoff || CO.transient) || fd < 0 || fd >= S_API_FDS)
         return;
     atomic_fetch_or(&s_api_fd[fd / 64], 1UL << (fd % 64));
     atomic_store(&s_api_any, 1);
 }
 
-/* a receive on a marked descriptor by a thread not pinned yet: pin it when fd is still a
- * connection to the proxy (a descriptor number can be reused; the bit is dropped then) and the
- * thread has the wide mask (a thread that chose its CPUs keeps them). Once per thread. */
-__attribute__((noinline, cold)) static void s_api_recv_slow(int fd)
+/* is fd still a connection to the proxy? (a descriptor number can be reused: the mark is
+ * dropped when it is not) */
+static bool s_api_peer_ok(int fd)
 {
-    int saved = errno;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
     socklen_t len = sizeof(ss);
@@ -531,24 +546,98 @@ __attribute__((noinline, cold)) static void s_api_recv_slow(int fd)
     }
     if (port < 0 || !C.has_proxy || !pl_mon_net_match(&C.proxy, fam, addr, port)) {
         atomic_fetch_and(&s_api_fd[fd / 64], ~(1UL << (fd % 64)));
-        errno = saved;
-        return;
+        return false;
     }
-    s_tl_handoff = true; /* decided: not asked again by this thread */
+    return true;
+}
+
+static bool s_api_marked(int fd)
+{
+    return fd >= 0 && fd < S_API_FDS &&
+           (atomic_load_explicit(&s_api_fd[fd / 64], memory_order_relaxed) & (1UL << (fd % 64)));
+}
+
+/* the calling thread (not the main one, of the root process, with the wide mask: a thread
+ * that chose its CPUs keeps them) onto CO.cpu */
+static bool s_api_pin_self(void)
+{
     cpu_set_t cur;
-    if (CO.pinned && getpid() == C.root_pid && !s_main_thread() &&
-        sched_getaffinity(0, sizeof(cur), &cur) == 0 && CPU_EQUAL(&cur, &CO.wide))
-        (void)sched_setaffinity(0, sizeof(CO.one), &CO.one);
+    return CO.pinned && getpid() == C.root_pid && !s_main_thread() &&
+           sched_getaffinity(0, sizeof(cur), &cur) == 0 && CPU_EQUAL(&cur, &CO.wide) &&
+           sched_setaffinity(0, sizeof(CO.one), &CO.one) == 0;
+}
+
+/* "/h": a receive on a marked descriptor by a thread not pinned yet pins it for good. Once
+ * per thread. */
+__attribute__((noinline, cold)) static void s_api_recv_slow(int fd)
+{
+    int saved = errno;
+    if (CO.handoff && s_api_peer_ok(fd)) {
+        s_tl_handoff = true; /* decided: not asked again by this thread */
+        (void)s_api_pin_self();
+    }
     errno = saved;
 }
 
 static inline void s_api_recv(int fd)
 {
     if (__builtin_expect(!atomic_load_explicit(&s_api_any, memory_order_relaxed), 1) ||
-        s_tl_handoff || fd < 0 || fd >= S_API_FDS)
+        s_tl_handoff || !CO.handoff)
         return;
-    if (atomic_load_explicit(&s_api_fd[fd / 64], memory_order_relaxed) & (1UL << (fd % 64)))
+    if (s_api_marked(fd))
         s_api_recv_slow(fd);
+}
+
+/* "/t": a request sent on a marked descriptor pins the thread while it waits for the answer
+ * (the proxy thread wakes it on the same CPU); the receive that returns data gives it the
+ * wide mask back (s_api_recv_done): a pool thread that also runs the function's parallel work
+ * (Node's libuv pool) keeps every CPU for that work */
+__attribute__((noinline, cold)) static void s_api_send_slow(int fd)
+{
+    int saved = errno;
+    if (s_tl_api_ok != fd + 1) {
+        if (!s_api_peer_ok(fd)) {
+            errno = saved;
+            return;
+        }
+        s_tl_api_ok = fd + 1;
+    }
+    cpu_set_t cur;
+    if (!CO.pinned || getpid() != C.root_pid || s_main_thread() ||
+        sched_getaffinity(0, sizeof(cur), &cur) != 0 || !CPU_EQUAL(&cur, &CO.wide))
+        s_tl_no_wait = true; /* decided for this thread */
+    else if (sched_setaffinity(0, sizeof(CO.one), &CO.one) == 0)
+        s_tl_wait = true;
+    errno = saved;
+}
+
+static inline void s_api_send(int fd)
+{
+    if (__builtin_expect(!atomic_load_explicit(&s_api_any, memory_order_relaxed), 1) ||
+        !CO.transient || s_tl_wait || s_tl_no_wait)
+        return;
+    if (s_api_marked(fd))
+        s_api_send_slow(fd);
+}
+
+__attribute__((noinline, cold)) static void s_api_recv_done_slow(int fd)
+{
+    if (!s_api_marked(fd))
+        return;
+    int saved = errno;
+    cpu_set_t cur;
+    s_tl_wait = false;
+    if (sched_getaffinity(0, sizeof(cur), &cur) == 0 && CPU_EQUAL(&cur, &CO.one))
+        (void)sched_setaffinity(0, sizeof(CO.wide), &CO.wide);
+    errno = saved;
+}
+
+/* after a receive that returned n: the wait is over */
+static inline void s_api_recv_done(int fd, ssize_t n)
+{
+    if (__builtin_expect(!s_tl_wait, 1) || n <= 0)
+        return;
+    s_api_recv_done_slow(fd);
 }
 
 /* threads the pinned main thread creates start on the wide mask: their start routine and
@@ -637,6 +726,9 @@ static void s_init(void)
     S_RESOLVE(recv, "recv");
     S_RESOLVE(recvfrom, "recvfrom");
     S_RESOLVE(recvmsg, "recvmsg");
+    S_RESOLVE(send, "send");
+    S_RESOLVE(sendto, "sendto");
+    S_RESOLVE(sendmsg, "sendmsg");
 #undef S_RESOLVE
 
     const char *on = s_setting("monitor");
@@ -1804,26 +1896,27 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
     return real(fd, sa, len);
 }
 
-/* ------------------------------------------------------------------ receives (colocate) */
-/* Only to find the threads that wait on the Runtime API (s_api_recv): nothing is checked or
- * reported; before any Runtime API connection exists, one relaxed load. */
+/* ------------------------------------------------------------------ receives, sends (colocate) */
+/* Only to find the threads that wait on the Runtime API (s_api_recv, s_api_send,
+ * s_api_recv_done): nothing is checked or reported; before any Runtime API connection exists,
+ * one relaxed load (and a thread-local flag after a receive). */
 
 EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
     s_api_recv(fd);
     read_fn real = S_REAL(read, "read");
-    if (!real)
-        return syscall(SYS_read, fd, buf, n);
-    return real(fd, buf, n);
+    ssize_t r = real ? real(fd, buf, n) : syscall(SYS_read, fd, buf, n);
+    s_api_recv_done(fd, r);
+    return r;
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
     s_api_recv(fd);
     recv_fn real = S_REAL(recv, "recv");
-    if (!real)
-        return syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
-    return real(fd, buf, n, flags);
+    ssize_t r = real ? real(fd, buf, n, flags) : syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
+    s_api_recv_done(fd, r);
+    return r;
 }
 
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
@@ -1831,18 +1924,42 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr 
 {
     s_api_recv(fd);
     recvfrom_fn real = S_REAL(recvfrom, "recvfrom");
-    if (!real)
-        return syscall(SYS_recvfrom, fd, buf, n, flags, sa, salen);
-    return real(fd, buf, n, flags, sa, salen);
+    ssize_t r = real ? real(fd, buf, n, flags, sa, salen)
+                     : syscall(SYS_recvfrom, fd, buf, n, flags, sa, salen);
+    s_api_recv_done(fd, r);
+    return r;
 }
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     s_api_recv(fd);
     recvmsg_fn real = S_REAL(recvmsg, "recvmsg");
-    if (!real)
-        return syscall(SYS_recvmsg, fd, msg, flags);
-    return real(fd, msg, flags);
+    ssize_t r = real ? real(fd, msg, flags) : syscall(SYS_recvmsg, fd, msg, flags);
+    s_api_recv_done(fd, r);
+    return r;
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    s_api_send(fd);
+    send_fn real = S_REAL(send, "send");
+    return real ? real(fd, buf, n, flags) : syscall(SYS_sendto, fd, buf, n, flags, NULL, 0);
+}
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
+                      socklen_t salen)
+{
+    s_api_send(fd);
+    sendto_fn real = S_REAL(sendto, "sendto");
+    return real ? real(fd, buf, n, flags, sa, salen)
+                : syscall(SYS_sendto, fd, buf, n, flags, sa, salen);
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    s_api_send(fd);
+    sendmsg_fn real = S_REAL(sendmsg, "sendmsg");
+    return real ? real(fd, msg, flags) : syscall(SYS_sendmsg, fd, msg, flags);
 }
 
 /* ------------------------------------------------------------------ signals to the guard */
