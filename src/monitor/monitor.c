@@ -395,7 +395,8 @@ static void s_restricted_identity(const char *pat, bool write_only)
  * on the wide mask. The hand-off threads are the main thread (pinned by the constructor) and,
  * with "/h" (at most one vCPU of time), every thread that receives on a Runtime API connection
  * (pinned at its first receive: a Node runtime asks for the next event from a libuv pool
- * thread, which may also run the function's parallel work); a runtime's other threads (a V8
+ * thread), with "/t" (above) such a thread only from its request to the answer (the pool may
+ * also run the function's parallel work); a runtime's other threads (a V8
  * runtime's GC and compiler workers, the function's own) keep every CPU: pinned with the rest,
  * their parallel work queued behind one another on one CPU and the main thread waited for it
  * (docs/performance.md, session 11). Set up by the constructor of the root process's image (so
@@ -423,8 +424,8 @@ static __thread bool s_tl_handoff __attribute__((tls_model("initial-exec")));
 static __thread bool s_tl_wait __attribute__((tls_model("initial-exec")));
 /* "/t": 1 + the descriptor this thread last found connected to the proxy (0: none) */
 static __thread int s_tl_api_ok __attribute__((tls_model("initial-exec")));
-/* "/t": never pinned while waiting: the main thread (pinned for good), a thread with a mask of
- * its own, a thread of another process */
+/* never pinned by a receive ("/h") or while waiting ("/t"): the main thread (pinned for good),
+ * a thread with a mask of its own, a thread of another process */
 static __thread bool s_tl_no_wait __attribute__((tls_model("initial-exec")));
 
 /* a fork() child owns its copy of the state: publish descriptors it creates */
@@ -557,14 +558,15 @@ static bool s_api_marked(int fd)
            (atomic_load_explicit(&s_api_fd[fd / 64], memory_order_relaxed) & (1UL << (fd % 64)));
 }
 
-/* the calling thread (not the main one, of the root process, with the wide mask: a thread
- * that chose its CPUs keeps them) onto CO.cpu */
-static bool s_api_pin_self(void)
+/* the calling thread onto CO.cpu: 1 done; 0 not for this thread (the main one, pinned for
+ * good; another process's; one with a mask of its own, which it keeps); -1 the call failed */
+static int s_api_pin_self(void)
 {
     cpu_set_t cur;
-    return CO.pinned && getpid() == C.root_pid && !s_main_thread() &&
-           sched_getaffinity(0, sizeof(cur), &cur) == 0 && CPU_EQUAL(&cur, &CO.wide) &&
-           sched_setaffinity(0, sizeof(CO.one), &CO.one) == 0;
+    if (!CO.pinned || getpid() != C.root_pid || s_main_thread() ||
+        sched_getaffinity(0, sizeof(cur), &cur) != 0 || !CPU_EQUAL(&cur, &CO.wide))
+        return 0;
+    return sched_setaffinity(0, sizeof(CO.one), &CO.one) == 0 ? 1 : -1;
 }
 
 /* "/h": a receive on a marked descriptor by a thread not pinned yet pins it for good. Once
@@ -573,8 +575,11 @@ __attribute__((noinline, cold)) static void s_api_recv_slow(int fd)
 {
     int saved = errno;
     if (CO.handoff && s_api_peer_ok(fd)) {
-        s_tl_handoff = true; /* decided: not asked again by this thread */
-        (void)s_api_pin_self();
+        /* decided: not asked again by this thread */
+        if (s_api_pin_self() > 0)
+            s_tl_handoff = true;
+        else
+            s_tl_no_wait = true;
     }
     errno = saved;
 }
@@ -582,7 +587,7 @@ __attribute__((noinline, cold)) static void s_api_recv_slow(int fd)
 static inline void s_api_recv(int fd)
 {
     if (__builtin_expect(!atomic_load_explicit(&s_api_any, memory_order_relaxed), 1) ||
-        s_tl_handoff || !CO.handoff)
+        s_tl_handoff || s_tl_no_wait || !CO.handoff)
         return;
     if (s_api_marked(fd))
         s_api_recv_slow(fd);
@@ -602,12 +607,11 @@ __attribute__((noinline, cold)) static void s_api_send_slow(int fd)
         }
         s_tl_api_ok = fd + 1;
     }
-    cpu_set_t cur;
-    if (!CO.pinned || getpid() != C.root_pid || s_main_thread() ||
-        sched_getaffinity(0, sizeof(cur), &cur) != 0 || !CPU_EQUAL(&cur, &CO.wide))
-        s_tl_no_wait = true; /* decided for this thread */
-    else if (sched_setaffinity(0, sizeof(CO.one), &CO.one) == 0)
+    int r = s_api_pin_self();
+    if (r > 0)
         s_tl_wait = true;
+    else if (r == 0)
+        s_tl_no_wait = true; /* decided for this thread */
     errno = saved;
 }
 
